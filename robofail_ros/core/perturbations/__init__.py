@@ -1,0 +1,5 @@
+"""Perturbations: factor types (a registry) and the YAML catalog of named perturbations."""
+from .catalog import DEFAULT_CATALOG, Catalog, Perturbation
+from .factors import FACTORS, Factor, register_factor
+
+__all__ = ["Catalog", "DEFAULT_CATALOG", "FACTORS", "Factor", "Perturbation", "register_factor"]

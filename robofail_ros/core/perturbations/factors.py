@@ -1,0 +1,487 @@
+"""Factor types: what a perturbation changes and how, one class per kind, in a registry.
+
+A catalog entry (config/perturbations/*.yaml) names a factor and gives its parameters; the
+factor's dataclass fields are the parameters it accepts, and __post_init__ rejects impossible
+magnitudes. A factor changes the scene through the hooks it overrides:
+
+- ``rebuild_kwargs()``: robosuite constructor arguments; only factors that need a new MuJoCo
+  model use it (the scene then builds, and caches, a second model).
+- ``apply(scene)``: edits the loaded model in place (colours, lights, cameras, masses...). The
+  scene restores every edited array from a pristine copy before the next episode, so edits
+  never leak.
+- ``after_reset(scene, rng)``: edits the initial state (object pose, size correction).
+- ``observe(images, rng, memory)`` / ``act(action, rng, memory)``: transform what the policy
+  sees or does, each step. ``memory`` is a dict kept for the episode.
+
+Adding a factor type is adding a class here with ``@register_factor``; adding a perturbation
+of an existing type is adding YAML.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import PerturbationError
+
+FACTORS: dict[str, type["Factor"]] = {}
+
+
+def register_factor(name: str):
+    def wrap(cls):
+        if name in FACTORS:
+            raise ValueError(f"factor {name!r} registered twice")
+        cls.NAME = name
+        FACTORS[name] = cls
+        return cls
+    return wrap
+
+
+def _vector(value, length: int, what: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in value)
+    except TypeError:
+        raise PerturbationError(f"{what} must be a list of {length} numbers, got {value!r}") from None
+    if len(out) != length or not all(math.isfinite(v) for v in out):
+        raise PerturbationError(f"{what} must be a list of {length} finite numbers, got {value!r}")
+    return out
+
+
+def _positive(value, what: str) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise PerturbationError(f"{what} must be a positive number, got {value!r}")
+    return value
+
+
+def _rgba(value, what: str) -> tuple[float, ...]:
+    if len(value) == 3:
+        value = list(value) + [1.0]
+    rgba = _vector(value, 4, what)
+    if not all(0.0 <= c <= 1.0 for c in rgba):
+        raise PerturbationError(f"{what} components must lie in [0, 1], got {list(rgba)}")
+    return rgba
+
+
+@dataclasses.dataclass(frozen=True)
+class Factor:
+    NAME: ClassVar[str] = ""
+    # Whether the factor changes what a camera sees (used to pick the cheap reset path and to
+    # tell users which perturbations a low-dim policy cannot notice).
+    VISUAL: ClassVar[bool] = False
+
+    def rebuild_kwargs(self) -> dict:
+        return {}
+
+    def check(self, scene) -> None:
+        """Raise PerturbationError if this scene cannot take the perturbation."""
+
+    def apply(self, scene) -> None:
+        pass
+
+    def after_reset(self, scene, rng: np.random.Generator) -> None:
+        pass
+
+    def observe(self, images: dict, rng: np.random.Generator, memory: dict) -> None:
+        pass
+
+    def act(self, action: np.ndarray, rng: np.random.Generator, memory: dict) -> np.ndarray:
+        return action
+
+
+# ---------------------------------------------------------------------------- appearance
+@dataclasses.dataclass(frozen=True)
+class _Color(Factor):
+    """Paints every visual geom of a role one colour (the texture is removed)."""
+    rgba: tuple
+    ROLE: ClassVar[str] = ""
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "rgba", _rgba(self.rgba, f"{self.NAME}.rgba"))
+
+    def check(self, scene):
+        scene.visual_geoms(self.ROLE)
+
+    def apply(self, scene):
+        ids = scene.visual_geoms(self.ROLE)
+        scene.model.geom_rgba[ids] = self.rgba
+        scene.model.geom_matid[ids] = -1
+
+
+for _factor, _role in [("object_color", "object"), ("table_color", "table"), ("robot_color", "robot"),
+                       ("floor_color", "floor"), ("wall_color", "walls")]:
+    register_factor(_factor)(type(f"{_role.title()}Color", (_Color,), {"ROLE": _role, "__doc__": f"Colour of the {_role}."}))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Texture(Factor):
+    """Gives every visual geom of a role another material (texture) of the loaded model."""
+    material: str
+    ROLE: ClassVar[str] = ""
+    VISUAL: ClassVar[bool] = True
+
+    def check(self, scene):
+        scene.visual_geoms(self.ROLE)
+        scene.material_id(self.material)
+
+    def apply(self, scene):
+        ids = scene.visual_geoms(self.ROLE)
+        scene.model.geom_matid[ids] = scene.material_id(self.material)
+        scene.model.geom_rgba[ids] = (1.0, 1.0, 1.0, 1.0)
+
+
+for _factor, _role in [("object_texture", "object"), ("table_texture", "table")]:
+    register_factor(_factor)(type(f"{_role.title()}Texture", (_Texture,), {"ROLE": _role, "__doc__": f"Texture of the {_role}."}))
+
+
+@register_factor("light_color")
+@dataclasses.dataclass(frozen=True)
+class LightColor(Factor):
+    """Tints the scene lights (diffuse and headlight) by an RGB multiplier."""
+    rgb: tuple
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        rgb = _vector(self.rgb, 3, "light_color.rgb")
+        if not all(0.0 <= c <= 1.0 for c in rgb):
+            raise PerturbationError(f"light_color.rgb components must lie in [0, 1], got {list(rgb)}")
+        object.__setattr__(self, "rgb", rgb)
+
+    def apply(self, scene):
+        m = scene.model
+        m.light_diffuse[:] *= self.rgb
+        m.light_specular[:] *= self.rgb
+        m.vis.headlight.diffuse[:] = np.asarray(m.vis.headlight.diffuse) * self.rgb
+        m.vis.headlight.ambient[:] = np.asarray(m.vis.headlight.ambient) * self.rgb
+
+
+@register_factor("light_intensity")
+@dataclasses.dataclass(frozen=True)
+class LightIntensity(Factor):
+    """Scales every light (diffuse, specular, ambient, headlight): < 1 dims, > 1 brightens."""
+    scale: float
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", _positive(self.scale, "light_intensity.scale"))
+
+    def apply(self, scene):
+        m = scene.model
+        for arr in (m.light_diffuse, m.light_specular, m.light_ambient):
+            arr[:] = np.clip(arr * self.scale, 0.0, 1.0)
+        for name in ("diffuse", "ambient", "specular"):
+            v = getattr(m.vis.headlight, name)
+            v[:] = np.clip(np.asarray(v) * self.scale, 0.0, 1.0)
+
+
+@register_factor("light_direction")
+@dataclasses.dataclass(frozen=True)
+class LightDirection(Factor):
+    """Points the scene's lights along a new direction (world frame; normalised)."""
+    direction: tuple
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        d = np.asarray(_vector(self.direction, 3, "light_direction.direction"))
+        if np.linalg.norm(d) < 1e-9:
+            raise PerturbationError("light_direction.direction must not be the zero vector")
+        object.__setattr__(self, "direction", tuple(d / np.linalg.norm(d)))
+
+    def apply(self, scene):
+        scene.model.light_dir[:] = self.direction
+
+
+# ---------------------------------------------------------------------------------- camera
+def _quat_mul(a, b):
+    w1, x1, y1, z1 = a
+    w2, x2, y2, z2 = b
+    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+
+
+def _axis_quat(axis, degrees):
+    half = math.radians(degrees) / 2
+    return np.array([math.cos(half), *(math.sin(half) * np.asarray(axis, float))])
+
+
+@register_factor("camera_position")
+@dataclasses.dataclass(frozen=True)
+class CameraPosition(Factor):
+    """Moves a camera by an offset in metres (world frame)."""
+    offset: tuple
+    camera: str = "agentview"
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        offset = _vector(self.offset, 3, "camera_position.offset")
+        if np.linalg.norm(offset) > 1.0:
+            raise PerturbationError(f"camera_position.offset {list(offset)} moves the camera more than 1 m; "
+                                    "the scene would leave the frame")
+        object.__setattr__(self, "offset", offset)
+
+    def check(self, scene):
+        cam = scene.camera_id(self.camera)
+        body = scene.model.cam_bodyid[cam]
+        if body != 0:
+            return  # a camera on a moving body (eye-in-hand): offset is in that body's frame
+        new_pos = scene.model.cam_pos[cam] + self.offset
+        if scene.inside_table(new_pos):
+            raise PerturbationError(f"camera_position {list(self.offset)} puts camera {self.camera!r} inside "
+                                    f"the table (at {np.round(new_pos, 3).tolist()}); use a smaller offset")
+
+    def apply(self, scene):
+        scene.model.cam_pos[scene.camera_id(self.camera)] += self.offset
+
+
+@register_factor("camera_orientation")
+@dataclasses.dataclass(frozen=True)
+class CameraOrientation(Factor):
+    """Turns a camera about its own axes: yaw (about its up axis), pitch, roll, in degrees."""
+    yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
+    camera: str = "agentview"
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        for name in ("yaw", "pitch", "roll"):
+            value = float(getattr(self, name))
+            if not -90.0 <= value <= 90.0:
+                raise PerturbationError(f"camera_orientation.{name} must lie in [-90, 90] degrees, got {value}")
+            object.__setattr__(self, name, value)
+
+    def check(self, scene):
+        scene.camera_id(self.camera)
+
+    def apply(self, scene):
+        cam = scene.camera_id(self.camera)
+        # MuJoCo cameras look along -z with y up: yaw about y, pitch about x, roll about z.
+        q = _quat_mul(_axis_quat((0, 1, 0), self.yaw), _axis_quat((1, 0, 0), self.pitch))
+        q = _quat_mul(q, _axis_quat((0, 0, 1), self.roll))
+        scene.model.cam_quat[cam] = _quat_mul(scene.model.cam_quat[cam], q)
+
+
+@register_factor("camera_fov")
+@dataclasses.dataclass(frozen=True)
+class CameraFov(Factor):
+    """Sets a camera's vertical field of view (degrees)."""
+    fovy: float
+    camera: str = "agentview"
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        fovy = float(self.fovy)
+        if not 5.0 <= fovy <= 160.0:
+            raise PerturbationError(f"camera_fov.fovy must lie in [5, 160] degrees, got {fovy}")
+        object.__setattr__(self, "fovy", fovy)
+
+    def check(self, scene):
+        scene.camera_id(self.camera)
+
+    def apply(self, scene):
+        scene.model.cam_fovy[scene.camera_id(self.camera)] = self.fovy
+
+
+# ------------------------------------------------------------------------- geometry/physics
+@register_factor("object_size")
+@dataclasses.dataclass(frozen=True)
+class ObjectSize(Factor):
+    """Scales the task object's geoms (collision and visual) in place; its mass is unchanged.
+
+    The object is lifted or lowered after reset so that it still rests on the table. Scales
+    above 1.9 are refused: robosuite's Lift counts a cube whose centre is 4 cm above the table
+    as lifted, which a cube that large is from the start.
+    """
+    scale: float
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        scale = _positive(self.scale, "object_size.scale")
+        if not 0.25 <= scale <= 1.9:
+            raise PerturbationError(f"object_size.scale must lie in [0.25, 1.9], got {scale}")
+        object.__setattr__(self, "scale", scale)
+
+    def check(self, scene):
+        scene.object_geoms()
+
+    def apply(self, scene):
+        m = scene.model
+        ids = scene.object_geoms()
+        m.geom_size[ids] *= self.scale
+        m.geom_rbound[ids] *= self.scale
+        m.geom_aabb[ids] *= self.scale
+        m.geom_pos[ids] *= self.scale
+
+    def after_reset(self, scene, rng):
+        scene.shift_object(dz=(self.scale - 1.0) * scene.object_half_height())
+
+
+@register_factor("table_size")
+@dataclasses.dataclass(frozen=True)
+class TableSize(Factor):
+    """Builds the scene with another table top (x, y, thickness in metres): a new model."""
+    size: tuple
+
+    def __post_init__(self):
+        size = _vector(self.size, 3, "table_size.size")
+        if not all(0.02 <= s <= 3.0 for s in size):
+            raise PerturbationError(f"table_size.size values must lie in [0.02, 3] m, got {list(size)}")
+        object.__setattr__(self, "size", size)
+
+    VISUAL: ClassVar[bool] = True
+
+    def rebuild_kwargs(self):
+        return {"table_full_size": self.size}
+
+    def check(self, scene):
+        if "table_full_size" not in scene.task.rebuildable:
+            raise PerturbationError(f"task {scene.task.name} has no table whose size can change")
+
+
+@register_factor("object_mass")
+@dataclasses.dataclass(frozen=True)
+class ObjectMass(Factor):
+    """Scales the task object's mass and inertia."""
+    scale: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", _positive(self.scale, "object_mass.scale"))
+
+    def check(self, scene):
+        scene.object_body()
+
+    def apply(self, scene):
+        body = scene.object_body()
+        scene.model.body_mass[body] *= self.scale
+        scene.model.body_inertia[body] *= self.scale
+
+
+@register_factor("friction")
+@dataclasses.dataclass(frozen=True)
+class Friction(Factor):
+    """Scales the sliding friction of the task object's collision geoms."""
+    scale: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", _positive(self.scale, "friction.scale"))
+
+    def check(self, scene):
+        scene.object_geoms()
+
+    def apply(self, scene):
+        ids = scene.object_geoms()
+        scene.model.geom_friction[ids, 0] *= self.scale
+
+
+@register_factor("object_pose")
+@dataclasses.dataclass(frozen=True)
+class ObjectPose(Factor):
+    """Moves the object's initial position by an offset (metres) plus uniform jitter, and turns it (degrees)."""
+    offset: tuple = (0.0, 0.0)
+    jitter: float = 0.0
+    yaw: float = 0.0
+
+    def __post_init__(self):
+        offset = _vector(self.offset, 2, "object_pose.offset")
+        if max(abs(v) for v in offset) > 0.3 or not 0.0 <= float(self.jitter) <= 0.2:
+            raise PerturbationError("object_pose: |offset| must be <= 0.3 m and jitter in [0, 0.2] m "
+                                    "so the object stays on the table")
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "jitter", float(self.jitter))
+        object.__setattr__(self, "yaw", float(self.yaw))
+
+    def check(self, scene):
+        scene.object_body()
+
+    def after_reset(self, scene, rng):
+        dx, dy = np.asarray(self.offset) + rng.uniform(-self.jitter, self.jitter, size=2)
+        scene.shift_object(dx=dx, dy=dy, dyaw_degrees=self.yaw)
+
+
+@register_factor("robot_init_noise")
+@dataclasses.dataclass(frozen=True)
+class RobotInitNoise(Factor):
+    """Gaussian noise (radians) on the robot's initial joint positions."""
+    magnitude: float
+
+    def __post_init__(self):
+        value = float(self.magnitude)
+        if not 0.0 <= value <= 0.5:
+            raise PerturbationError(f"robot_init_noise.magnitude must lie in [0, 0.5] rad, got {value}")
+        object.__setattr__(self, "magnitude", value)
+
+    def apply(self, scene):
+        for robot in scene.env.robots:
+            robot.initialization_noise = {"magnitude": self.magnitude, "type": "gaussian"}
+
+
+# ------------------------------------------------------------------------ sensing / acting
+@register_factor("image_noise")
+@dataclasses.dataclass(frozen=True)
+class ImageNoise(Factor):
+    """Adds Gaussian pixel noise (std in 0-255 units) to every camera image the policy sees."""
+    std: float
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "std", _positive(self.std, "image_noise.std"))
+
+    def observe(self, images, rng, memory):
+        for key, img in images.items():
+            noisy = img.astype(np.float32) + rng.normal(0.0, self.std, size=img.shape)
+            images[key] = np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+@register_factor("image_blur")
+@dataclasses.dataclass(frozen=True)
+class ImageBlur(Factor):
+    """Box-blurs every camera image the policy sees (odd kernel size in pixels)."""
+    kernel: int
+    VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        k = int(self.kernel)
+        if k < 3 or k % 2 == 0 or k > 31:
+            raise PerturbationError(f"image_blur.kernel must be odd and in [3, 31], got {self.kernel}")
+        object.__setattr__(self, "kernel", k)
+
+    def observe(self, images, rng, memory):
+        import cv2  # comes with robosuite
+        for key, img in images.items():
+            images[key] = cv2.blur(img, (self.kernel, self.kernel))
+
+
+@register_factor("actuation_noise")
+@dataclasses.dataclass(frozen=True)
+class ActuationNoise(Factor):
+    """Adds Gaussian noise (in normalised action units) to the arm part of every action."""
+    std: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "std", _positive(self.std, "actuation_noise.std"))
+
+    def act(self, action, rng, memory):
+        noisy = action.copy()
+        noisy[:-1] += rng.normal(0.0, self.std, size=len(action) - 1)  # the last entry is the gripper
+        return np.clip(noisy, -1.0, 1.0)
+
+
+@register_factor("actuation_latency")
+@dataclasses.dataclass(frozen=True)
+class ActuationLatency(Factor):
+    """Delays every action by a number of control steps (zero actions fill the gap)."""
+    steps: int
+
+    def __post_init__(self):
+        steps = int(self.steps)
+        if not 1 <= steps <= 20:
+            raise PerturbationError(f"actuation_latency.steps must lie in [1, 20], got {self.steps}")
+        object.__setattr__(self, "steps", steps)
+
+    def act(self, action, rng, memory):
+        queue = memory.setdefault("queue", [np.zeros_like(action)] * self.steps)
+        queue.append(action)
+        return queue.pop(0)

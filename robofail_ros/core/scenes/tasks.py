@@ -1,0 +1,48 @@
+"""Task registry: the robosuite environments a scene can host, and where their parts are."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from ..errors import lookup
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    name: str
+    env_name: str  # robosuite environment
+    manipulated_object: Callable  # env -> the MujocoObject the task is about
+    object_key: str  # robosuite observation prefix of that object (e.g. "cube" -> cube_pos)
+    # Regexes over geom names for the roles a perturbation can target.
+    role_patterns: dict
+    # robosuite constructor arguments a perturbation may change (each needs a new model).
+    rebuildable: frozenset = frozenset()
+    env_kwargs: dict = dataclasses.field(default_factory=dict)
+
+
+_COMMON_ROLES = {
+    "robot": r"^(robot0_g\d+_vis|gripper0_.*visual)$",
+    "floor": r"^floor$",
+    "walls": r"^wall_.*_visual$",
+}
+
+TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task) -> Task:
+    TASKS[task.name] = task
+    return task
+
+
+register_task(Task("Lift", "Lift", lambda env: env.cube, "cube",
+                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
+register_task(Task("Stack", "Stack", lambda env: env.cubeA, "cubeA",
+                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
+register_task(Task("PickPlaceCan", "PickPlaceCan", lambda env: env.objects[0], "Can",
+                   {**_COMMON_ROLES, "table": r"^bin\d_.*visual.*$"}))
+register_task(Task("NutAssemblySquare", "NutAssemblySquare", lambda env: env.nuts[0], "SquareNut",
+                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
+
+
+def get_task(name: str) -> Task:
+    return lookup(TASKS, "task", name)

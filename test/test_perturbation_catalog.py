@@ -1,0 +1,82 @@
+"""The YAML catalog: size, the paper's names, and clear errors for bad entries."""
+import textwrap
+
+import pytest
+
+from robofail_ros.core.errors import ConfigError, PerturbationError, UnknownNameError
+from robofail_ros.core.perturbations import Catalog
+
+
+def write(tmp_path, body):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_bundled_catalog_has_40_plus_perturbations_over_12_plus_factors_with_the_papers_names():
+    catalog = Catalog.load().for_task("Lift")
+    assert len(catalog) >= 40
+    assert len(catalog.factors()) >= 12
+    labels = {p.label for p in catalog}
+    assert {"Red Cube", "Green Cube", "Blue Cube", "Red Table", "Green Table", "Blue Table", "Red Robot",
+            "Red Light"} <= labels
+
+
+def test_a_new_perturbation_is_only_yaml(tmp_path):
+    catalog = Catalog.load(write(tmp_path, """
+        perturbations:
+          - {name: purple_table, factor: table_color, rgba: [0.5, 0.1, 0.6]}
+    """))
+    assert catalog["purple_table"].factor.rgba == (0.5, 0.1, 0.6, 1.0)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("perturbations:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\n  - {name: b, factor: tabel_color, rgba: [1, 0, 0]}\n",
+     r"catalog.yaml:3: perturbation 'b': unknown factor 'tabel_color'. Did you mean 'table_color'"),
+    ("perturbations:\n  - {name: a, factor: table_color, rbga: [1, 0, 0]}\n",
+     r"catalog.yaml:2: perturbation 'a': unknown parameter\(s\) \['rbga'\] for factor 'table_color'; it takes \['rgba'\]"),
+    ("perturbations:\n  - {name: a, factor: object_mass, scale: -2}\n",
+     r"catalog.yaml:2: perturbation 'a': object_mass.scale must be a positive number"),
+    ("perturbations:\n  - {name: a, factor: table_color, rgba: [2, 0, 0]}\n",
+     r"components must lie in \[0, 1\]"),
+    ("perturbations:\n  - {name: a, factor: camera_fov, fovy: 0}\n", r"fovy must lie in"),
+    ("perturbations:\n  - {name: Red Table, factor: table_color, rgba: [1, 0, 0]}\n", r"lower-case letters"),
+    ("perturbations:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\n  - {name: a, factor: light_intensity, scale: 0.5}\n",
+     r"catalog.yaml:3: perturbation name 'a' is already used at .*catalog.yaml:2"),
+    ("perturbations:\n  - {factor: table_color, rgba: [1, 0, 0]}\n", r"catalog.yaml:2: perturbation is missing 'name'"),
+    ("perturbation:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\n", r"exactly one key, 'perturbations'"),
+    ("perturbations: [\n", r"not valid YAML"),
+])
+def test_malformed_entries_name_file_line_and_problem(tmp_path, body, message):
+    with pytest.raises(ConfigError, match=message):
+        Catalog.load(write(tmp_path, body))
+
+
+def test_missing_catalog_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        Catalog.load(tmp_path / "nope.yaml")
+
+
+def test_unknown_perturbation_suggests_the_closest_names():
+    with pytest.raises(UnknownNameError, match="unknown perturbation 'red_tabel'. Did you mean 'red_table'"):
+        Catalog.load()["red_tabel"]
+
+
+def test_camera_inside_the_table_is_refused_before_anything_runs(tmp_path, lift_scene):
+    from robofail_ros.core.scenes import Scene
+    path = write(tmp_path, """
+        perturbations:
+          - {name: camera_in_table, factor: camera_position, offset: [-0.5, 0.0, -0.6]}
+    """)
+    with pytest.raises(PerturbationError, match="camera_in_table.*inside the table"):
+        Scene("Lift", catalog=Catalog.load(path))
+
+
+def test_a_texture_the_scene_lacks_is_refused_with_the_known_materials(tmp_path):
+    from robofail_ros.core.scenes import Scene
+    path = write(tmp_path, """
+        perturbations:
+          - {name: marble_table, factor: table_texture, material: marble}
+    """)
+    with pytest.raises(UnknownNameError, match="unknown material of task Lift 'marble'.*table_ceramic"):
+        Scene("Lift", catalog=Catalog.load(path))
