@@ -120,6 +120,122 @@ def cmd_render(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- policies
+def cmd_demos(args) -> int:
+    from .core.perturbations import Catalog
+    from .core.policies import load_policy
+    from .core.policies.demos import write_demos
+    from .core.scenes import Scene
+    scene = Scene(args.task, catalog=Catalog.load(), cameras=tuple(args.cameras), horizon=args.horizon)
+    bar = _progress(args.episodes, "demos")
+    report = write_demos(scene, load_policy("scripted", task=args.task), args.episodes, args.out, seed=args.seed,
+                         progress=lambda done, kept: _tick(bar, kept=kept))
+    bar.close()
+    print(f"wrote {report.kept} demonstrations ({report.samples} samples) to {report.path}; "
+          f"expert success rate {report.expert_success_rate:.1%} over {report.attempted} episodes")
+    return 0
+
+
+def cmd_train_policy(args) -> int:
+    from .core.policies.training import train_policy
+    print(f"training {args.algo} on {args.obs} observations of {args.dataset} (robomimic; log in "
+          f"{args.out.rsplit('.', 1)[0]}.training/train.log)")
+    result = train_policy(args.dataset, args.algo, args.obs, args.out, epochs=args.epochs,
+                          steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, seed=args.seed,
+                          device=args.device)
+    print(f"wrote {result.checkpoint} (sha256 {result.sha256}) in {result.seconds:.0f} s")
+    return 0
+
+
+def cmd_policies(args) -> int:
+    from .core.policies.bundled import bundled_policies
+    rows = bundled_policies()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<26} {'task':<6} {'algo':<7} {'obs':<14} {'nominal success':<22} sha256")
+    for r in rows:
+        nominal = f"{r['nominal_success']:.0%} of {r['nominal_episodes']}"
+        print(f"{r['name']:<26} {r['task']:<6} {r['algo']:<7} {r['obs']:<14} {nominal:<22} {r['sha256'][:16]}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ search
+def _progress(total, desc):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="ep", file=sys.stderr, dynamic_ncols=True)
+
+
+def _tick(bar, n=1, **postfix):
+    bar.update(n)
+    if postfix:
+        bar.set_postfix(postfix)
+
+
+def _config_from_args(args):
+    from .core.config import load_search_config
+    config = load_search_config(args.config).replace(policy=args.policy, searcher=getattr(args, "searcher", None),
+                                                     budget=getattr(args, "budget", None), num_workers=args.num_workers,
+                                                     seed=args.seed, task=args.task)
+    return config
+
+
+def _out_folder(args, config, default_name):
+    import pathlib
+    return pathlib.Path(args.out) if args.out else pathlib.Path(config.output_dir) / default_name
+
+
+def _run_and_print(args, config, out) -> int:
+    from .core.run import run_search
+    bar = _progress(config.budget + config.nominal_episodes, config.searcher)
+    failures = [0]
+
+    def progress(outcomes, store):
+        failures[0] += sum(o.failure for o in outcomes)
+        _tick(bar, len(outcomes), failures=failures[0])
+
+    if args.resume:
+        from .core.store import RunStore
+        bar.update(RunStore(out).count())
+    result = run_search(config, out, resume=args.resume, on_outcomes=progress)
+    bar.close()
+    print(json.dumps(result, indent=2, default=str) if args.json else format_table(result))
+    return 0
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'failure mode':<20} {'factor':<18} {'pi':>6} {'P(fail)':>8} {'95% CI':>15} {'trials':>7} "
+             f"{'fails':>6} {'sim err':>7} {'severity':>8}"]
+    for m in result["modes"]:
+        pi = "" if m["pi"] is None else f"{m['pi']:.3f}"
+        p = "   -" if not m["trials"] else f"{m['p_fail']:.3f}"
+        ci = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]"
+        lines.append(f"{m['name']:<20} {m['factor']:<18} {pi:>6} {p:>8} {ci:>15} "
+                     f"{m['trials']:>7} {m['failures']:>6} {m['sim_errors']:>7} {m['severity']:>8.2f}")
+    pe = result.get("pi_entropy")
+    lines.append(f"{result['episodes']} episodes, {result['failures']} policy failures, {result['sim_errors']} simulator "
+                 f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result['run']}")
+    return "\n".join(lines)
+
+
+def cmd_search(args) -> int:
+    import datetime
+    config = _config_from_args(args)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return _run_and_print(args, config, _out_folder(args, config, f"{config.searcher}-{stamp}"))
+
+
+def cmd_evaluate(args) -> int:
+    """Monte Carlo ground truth: every perturbation (and none) exactly --episodes times."""
+    import datetime
+    from .core.run import resolve_catalog
+    config = _config_from_args(args).replace(searcher="uniform", perturbations=tuple(args.perturbations))
+    n = len(resolve_catalog(config))
+    config = config.replace(budget=n * args.episodes, nominal_episodes=args.episodes)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return _run_and_print(args, config, _out_folder(args, config, f"evaluate-{stamp}"))
+
+
 # ------------------------------------------------------------------------------ parser
 def _parser() -> argparse.ArgumentParser:
     from .core.perturbations import DEFAULT_CATALOG
@@ -145,6 +261,51 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("demos", help="write scripted-expert demonstrations in robomimic's hdf5 format")
+    p.add_argument("--task", default="Lift")
+    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--cameras", nargs="*", default=["agentview"], help="camera images to record (none: low-dim only)")
+    p.add_argument("--horizon", type=int, default=200)
+    p.add_argument("--seed", type=int, default=1000, help="first episode seed (evaluation uses seeds from 0)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_demos)
+
+    p = sub.add_parser("train-policy", help="train a policy under test with robomimic")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--algo", choices=["bc", "bc_rnn", "bcq", "hbc"], default="bc_rnn")
+    p.add_argument("--obs", choices=["low_dim", "image", "image_proprio"], default="low_dim")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", required=True, help="checkpoint to write (.pth)")
+    p.set_defaults(func=cmd_train_policy)
+
+    p = sub.add_parser("policies", help="list the bundled policies")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_policies)
+
+    from .core.config import DEFAULT_SEARCH_CONFIG
+    for name, func, text in (("search", cmd_search, "search for failure modes (the main job)"),
+                             ("evaluate", cmd_evaluate, "Monte Carlo over every perturbation: the ground truth")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", default=str(DEFAULT_SEARCH_CONFIG), help="ROS 2 parameter file")
+        p.add_argument("--policy", help="bundled name, checkpoint path, scripted or random")
+        p.add_argument("--task")
+        p.add_argument("--num-workers", type=int)
+        p.add_argument("--seed", type=int)
+        p.add_argument("--out", help="run folder (default: <output_dir>/<searcher>-<time>)")
+        p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        if name == "search":
+            p.add_argument("--searcher")
+            p.add_argument("--budget", type=int, help="episodes the searcher spends")
+        else:
+            p.add_argument("--perturbations", nargs="+", default=["all"])
+            p.add_argument("--episodes", type=int, default=20, help="episodes per perturbation (and unperturbed)")
+        p.set_defaults(func=func)
     return parser
 
 

@@ -1,0 +1,101 @@
+"""The search configuration: one ROS 2 parameter file read by both `robofail search` and the
+ROS nodes (config/search.yaml). Unknown keys are refused with the closest known names, so a
+typo never silently falls back to a default."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import pathlib
+
+import yaml
+
+from .errors import ConfigError
+
+REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
+DEFAULT_SEARCH_CONFIG = REPO_CONFIG / "search.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """What a search run does (each field is a key of the parameter file)."""
+    task: str = "Lift"  # robosuite task (see `robofail perturbations --task`)
+    policy: str = "lift_bc_rnn_low_dim"  # bundled policy name, checkpoint path, "scripted" or "random"
+    searcher: str = "thompson"  # ppo, uniform, thompson, cross_entropy
+    budget: int = 300  # episodes the searcher may spend
+    nominal_episodes: int = 20  # unperturbed episodes first: the baseline for severity
+    num_workers: int = 1  # episodes run at once (worker processes or ROS worker pairs)
+    seed: int = 0  # fixes every episode's scene and every searcher's choices
+    horizon: int = 200  # control steps before an episode counts as a failure
+    catalog: str = ""  # perturbation catalog YAML; empty: config/perturbations/default.yaml
+    perturbations: tuple = ("all",)  # catalog names to search over; ["all"]: the task's whole catalog
+    render_quality: str = "default"  # "default" or "fast" (no shadows/reflections)
+    device: str = "cpu"  # where the policy under test runs
+    output_dir: str = "runs"  # run folders go here unless --out names one
+    # per-searcher hyperparameters: {searcher name: {name: value}}
+    searchers: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.budget, int) or self.budget <= 0:
+            raise ConfigError(f"budget must be a positive number of episodes, got {self.budget!r}")
+        if self.nominal_episodes < 0 or self.num_workers < 1 or self.horizon < 1:
+            raise ConfigError("nominal_episodes must be >= 0, num_workers >= 1 and horizon >= 1")
+        perturbations = tuple(self.perturbations)
+        if not perturbations:
+            raise ConfigError("perturbations is empty; list catalog names or use [all]")
+        object.__setattr__(self, "perturbations", perturbations)
+
+    def replace(self, **changes) -> "SearchConfig":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["perturbations"] = list(self.perturbations)
+        return d
+
+
+def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
+    """Reads a ROS 2 parameter file: ``<node or /**>: ros__parameters: {...}``.
+
+    The parameters of ``/**`` apply to every node; ``search_node``'s override them.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; start from {DEFAULT_SEARCH_CONFIG}")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    params: dict = {}
+    for node in ("/**", "search_node", "/search_node"):
+        section = doc.get(node)
+        if section is None:
+            continue
+        if not isinstance(section, dict) or "ros__parameters" not in section:
+            raise ConfigError(f"{path}: section {node!r} must hold 'ros__parameters:' (ROS 2 parameter file layout)")
+        params.update(section["ros__parameters"] or {})
+    if not params:
+        raise ConfigError(f"{path}: no '/**:' or 'search_node:' section with ros__parameters found")
+    return config_from_params(params, str(path))
+
+
+def config_from_params(params: dict, where: str = "parameters") -> SearchConfig:
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    from .search import SEARCHERS
+    searchers = {}
+    plain = {}
+    for key, value in params.items():
+        if key in SEARCHERS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {key!r} must be a mapping of that searcher's hyperparameters")
+            searchers[key] = value
+        elif key in fields and key != "searchers":
+            plain[key] = value
+        else:
+            close = difflib.get_close_matches(key, sorted(fields | set(SEARCHERS)), n=2)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ConfigError(f"{where}: unknown parameter {key!r}.{hint} Known: {', '.join(sorted(fields - {'searchers'}))} "
+                              f"and one section per searcher ({', '.join(sorted(SEARCHERS))})")
+    try:
+        return SearchConfig(**plain, searchers=searchers)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

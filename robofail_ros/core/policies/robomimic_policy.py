@@ -1,0 +1,64 @@
+"""robomimic checkpoints as policies under test.
+
+robomimic checkpoints are Python pickles: loading one runs code it contains. Load only
+checkpoints you trust; every result records the sha256 of the checkpoint that produced it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+
+import numpy as np
+
+from ..errors import PolicyError
+from .base import register_policy_loader
+from .training import sha256_of
+
+
+class RobomimicPolicy:
+    """A robomimic RolloutPolicy behind the PolicyUnderTest protocol."""
+
+    def __init__(self, path, task: str, device: str = "cpu"):
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise PolicyError(f"policy checkpoint {path} does not exist; give a .pth written by "
+                              "`robofail train-policy`, or a bundled name from `robofail policies`")
+        import torch
+        import robomimic.utils.file_utils as FileUtils
+        import robomimic.utils.torch_utils as TorchUtils
+        torch.set_num_threads(1)  # one small network per worker; threads would fight the simulator
+        try:
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # robomimic prints its obs spec
+                self._policy, ckpt = FileUtils.policy_from_checkpoint(
+                    ckpt_path=str(path), device=TorchUtils.get_torch_device(try_to_use_cuda=device != "cpu"), verbose=False)
+        except Exception as exc:
+            raise PolicyError(f"policy checkpoint {path} could not be loaded as a robomimic checkpoint "
+                              f"({type(exc).__name__}: {str(exc)[:200]}); it may be truncated or corrupt: "
+                              "re-download or retrain it") from None
+        trained_on = ckpt.get("env_metadata", {}).get("env_kwargs", {}).get("robofail_task") \
+            or ckpt.get("env_metadata", {}).get("env_name")
+        if trained_on != task:
+            raise PolicyError(f"policy checkpoint {path} was trained on task {trained_on!r}, not {task!r}; "
+                              f"test it with --task {trained_on}")
+        self.path = str(path)
+        self.sha256 = sha256_of(path)
+        self.name = path.stem
+        self.algo = ckpt.get("algo_name")
+        self.observation_keys = tuple(ckpt["shape_metadata"]["all_obs_keys"])
+        self.cameras = tuple(k[: -len("_image")] for k in self.observation_keys if k.endswith("_image"))
+        self.modality = ("image_proprio" if self.cameras and len(self.cameras) < len(self.observation_keys)
+                         else "image" if self.cameras else "low_dim")
+        self._torch = torch
+
+    def start_episode(self, seed: int) -> None:
+        self._torch.manual_seed(seed)
+        self._policy.start_episode()
+
+    def act(self, obs: dict) -> np.ndarray:
+        return np.asarray(self._policy(ob={k: obs[k] for k in self.observation_keys}))
+
+
+@register_policy_loader("robomimic")
+def load_robomimic(path, task: str, device: str = "cpu"):
+    return RobomimicPolicy(path, task=task, device=device)

@@ -1,0 +1,139 @@
+"""Training policies under test with robomimic's own config system and train loop.
+
+    train_policy("data/lift.hdf5", algo="bc_rnn", obs="low_dim", out="data/policies/lift_bc_rnn.pth")
+
+robomimic builds the model, the dataset loader and the loop; this module only fills in its
+config (algorithm, observation keys, a small image encoder) and keeps the final checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import pathlib
+import shutil
+import time
+
+from ..errors import ConfigError, lookup
+
+# robomimic algorithm config per --algo (bc_rnn is robomimic's BC with its RNN switched on).
+ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq", "hbc": "hbc"}
+# Observation keys per --obs (the dataset must hold them: see demos.LOW_DIM_KEYS).
+OBS_MODALITIES = {
+    "low_dim": {"low_dim": ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object"], "rgb": []},
+    "image": {"low_dim": [], "rgb": ["agentview_image"]},
+    "image_proprio": {"low_dim": ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"], "rgb": ["agentview_image"]},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    checkpoint: str
+    sha256: str
+    seconds: float
+    log: str
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_epoch: int,
+                 batch_size: int, seed: int, learning_rate: float | None = None):
+    """robomimic's config for this training run (see robomimic.config for every field)."""
+    from robomimic.config import config_factory
+    algo_name = lookup(ALGOS, "algorithm", algo)
+    modalities = lookup(OBS_MODALITIES, "observation modality", obs)
+    if algo == "hbc":
+        raise ConfigError("hbc needs subgoal observations that our demos do not carry yet; use bc, bc_rnn or bcq")
+    config = config_factory(algo_name)
+    with config.values_unlocked():
+        config.experiment.name = f"{algo}_{obs}"
+        config.experiment.validate = False
+        config.experiment.rollout.enabled = False  # robomimic's rollouts need mujoco_py; we evaluate ourselves
+        config.experiment.logging.terminal_output_to_txt = False
+        config.experiment.logging.log_tb = False
+        config.experiment.save.enabled = True
+        config.experiment.save.every_n_epochs = epochs
+        config.experiment.save.on_best_validation = False
+        config.experiment.save.on_best_rollout_return = False
+        config.experiment.save.on_best_rollout_success_rate = False
+        config.experiment.epoch_every_n_steps = steps_per_epoch
+        config.train.data = str(pathlib.Path(dataset).resolve())
+        config.train.output_dir = str(pathlib.Path(work_dir).resolve())  # robomimic resolves relative paths in its own folder
+        config.train.num_epochs = epochs
+        config.train.batch_size = batch_size
+        config.train.seed = seed
+        config.train.hdf5_cache_mode = "all"
+        config.train.hdf5_filter_key = "train"
+        config.observation.modalities.obs.low_dim = modalities["low_dim"]
+        config.observation.modalities.obs.rgb = modalities["rgb"]
+        if modalities["rgb"]:
+            # A shallow conv + spatial softmax keeps checkpoints small (ResNet18 alone is 45 MB).
+            config.observation.encoder.rgb.core_kwargs.backbone_class = "ShallowConv"
+            config.observation.encoder.rgb.core_kwargs.backbone_kwargs = {"input_channel": 3, "output_channel": 32}
+            config.observation.encoder.rgb.core_kwargs.pool_class = "SpatialSoftmax"
+            config.observation.encoder.rgb.core_kwargs.pool_kwargs.num_kp = 32
+            config.observation.encoder.rgb.core_kwargs.feature_dimension = 64
+        if algo == "bc_rnn":
+            config.algo.rnn.enabled = True
+            config.algo.rnn.horizon = 10
+            config.train.seq_length = 10
+            config.algo.gmm.enabled = True
+        if learning_rate is not None:
+            for optim in config.algo.optim_params.values():
+                optim.learning_rate.initial = learning_rate
+    return config
+
+
+def check_dataset(dataset, obs: str):
+    import h5py
+    path = pathlib.Path(dataset)
+    if not path.is_file():
+        raise ConfigError(f"dataset {path} does not exist; make one with `robofail demos --out {path}`")
+    wanted = OBS_MODALITIES[obs]["low_dim"] + OBS_MODALITIES[obs]["rgb"]
+    try:
+        with h5py.File(path, "r") as f:
+            demos = list(f["data"].keys())
+            if not demos or "mask/train" not in f:
+                raise ConfigError(f"dataset {path} has no demonstrations or no mask/train; regenerate it with `robofail demos`")
+            have = set(f[f"data/{demos[0]}/obs"].keys())
+    except (OSError, KeyError) as exc:
+        raise ConfigError(f"dataset {path} is not a robomimic hdf5 file ({exc}); regenerate it with `robofail demos`") from None
+    missing = sorted(set(wanted) - have)
+    if missing:
+        raise ConfigError(f"dataset {path} lacks observation keys {missing} needed for --obs {obs} (it has "
+                          f"{sorted(have)}); record them with `robofail demos --cameras agentview`")
+
+
+def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_epoch: int = 100,
+                 batch_size: int = 100, seed: int = 0, device: str = "cpu", learning_rate: float | None = None) -> TrainingResult:
+    """Trains with robomimic and copies the final checkpoint to ``out`` (never overwriting it)."""
+    import robomimic.utils.torch_utils as TorchUtils
+    from robomimic.scripts.train import train
+
+    out = pathlib.Path(out)
+    if out.exists():
+        raise ConfigError(f"{out} exists; checkpoints are never overwritten. Choose another --out")
+    check_dataset(dataset, obs)
+    work = out.parent / (out.stem + ".training")
+    config = build_config(dataset, algo, obs, work, epochs, steps_per_epoch, batch_size, seed, learning_rate)
+    config.lock()
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "train.log"
+    start = time.time()
+    with open(log, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        train(config, device=TorchUtils.get_torch_device(try_to_use_cuda=device != "cpu"))
+    checkpoints = sorted(work.glob(f"{config.experiment.name}/*/models/model_epoch_{epochs}.pth"))
+    if not checkpoints:
+        raise RuntimeError(f"robomimic finished without a checkpoint; see {log}")
+    shutil.copy(checkpoints[-1], out)
+    meta = {"dataset": str(dataset), "algo": algo, "obs": obs, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+            "batch_size": batch_size, "seed": seed, "device": device, "seconds": round(time.time() - start, 1)}
+    (out.parent / (out.stem + ".train.json")).write_text(json.dumps(meta, indent=2))
+    return TrainingResult(str(out), sha256_of(out), time.time() - start, str(log))

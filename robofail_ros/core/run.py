@@ -1,0 +1,95 @@
+"""A search run from start to finish: the one function `robofail search`, `robofail evaluate`
+and the ROS search node all use, so each path gives the same numbers for the same seed."""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+
+from .analysis import failure_modes, summary
+from .config import SearchConfig
+from .perturbations import DEFAULT_CATALOG, Catalog
+from .policies import load_policy
+from .search import SearchContext, episode_seed, make_searcher
+from .search.base import EpisodeRequest
+from .store import RunStore
+from .workers import WorkerSpec, make_evaluator
+
+
+def resolve_catalog(config: SearchConfig) -> Catalog:
+    catalog = Catalog.load(config.catalog or DEFAULT_CATALOG).for_task(config.task)
+    if config.perturbations != ("all",):
+        catalog = catalog.subset(config.perturbations)
+    return catalog
+
+
+def policy_info(config: SearchConfig) -> dict:
+    """Loads the policy once here (a bad checkpoint fails before any worker starts) and
+    returns what the run records about it."""
+    policy = load_policy(config.policy, task=config.task, device=config.device)
+    return {"spec": config.policy, "name": policy.name, "path": getattr(policy, "path", None),
+            "sha256": getattr(policy, "sha256", None), "algo": getattr(policy, "algo", None),
+            "observation_keys": list(policy.observation_keys), "cameras": list(policy.cameras)}
+
+
+def worker_spec(config: SearchConfig) -> WorkerSpec:
+    max_perturbations = config.searchers.get("ppo", {}).get("max_perturbations", 1)
+    return WorkerSpec(task=config.task, policy=config.policy, catalog=str(config.catalog or DEFAULT_CATALOG),
+                      horizon=config.horizon, render_quality=config.render_quality, device=config.device,
+                      images=config.searcher == "ppo" and max_perturbations > 1)
+
+
+def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None, on_outcomes=None) -> dict:
+    """Runs (or resumes) a search and returns its result (also written to ``out/summary.json``).
+
+    ``evaluator`` defaults to worker processes (or this process for one worker); the ROS search
+    node passes its own. ``on_outcomes(outcomes, store)`` sees every finished batch.
+    """
+    catalog = resolve_catalog(config)
+    searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher))
+    info = policy_info(config)
+    store = RunStore.create(out, config.to_dict(), info, resume=resume)
+    own_evaluator = evaluator is None
+    evaluator = evaluator or make_evaluator(worker_spec(config), config.num_workers)
+    try:
+        done = store.outcomes()
+        next_id = max((o.episode_id for o in done), default=-1) + 1
+
+        def record(outcomes):
+            for o in outcomes:
+                store.append(o)
+            if on_outcomes:
+                on_outcomes(outcomes, store)
+
+        # 1. The unperturbed baseline (episode ids 0 .. nominal_episodes-1).
+        nominal_done = {o.episode_id for o in done if not o.perturbations}
+        missing = [EpisodeRequest(i, (), episode_seed(config.seed, i))
+                   for i in range(config.nominal_episodes) if i not in nominal_done]
+        for start in range(0, len(missing), evaluator.num_workers):
+            record(evaluator.evaluate(missing[start:start + evaluator.num_workers]))
+        # 2. The search, caught up with any episodes of an interrupted run.
+        perturbed = [o for o in store.outcomes() if o.perturbations]
+        searcher.restore(perturbed)
+        if hasattr(searcher, "run_folder"):
+            searcher.run_folder, searcher.horizon = pathlib.Path(out), config.horizon
+        ctx = SearchContext(evaluator.evaluate, config.budget, config.seed, evaluator.num_workers,
+                            evaluator.reference_image() if config.searcher == "ppo" else None, record,
+                            first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed))
+        start = time.time()
+        searcher.search(ctx)
+        result = result_of(store, catalog, searcher.pi())
+        result["search_seconds"] = round(time.time() - start, 1)
+        store.finish(result)
+        return result
+    finally:
+        searcher.close()
+        if own_evaluator:
+            evaluator.close()
+        store.close()
+
+
+def result_of(store: RunStore, catalog: Catalog, pi: dict | None) -> dict:
+    """The failure-mode table and summary of the episodes in ``store`` so far."""
+    outcomes = store.outcomes()
+    modes = failure_modes(outcomes, catalog, pi)
+    return {"run": str(store.folder), "modes": [dataclasses.asdict(m) for m in modes], **summary(modes, outcomes)}

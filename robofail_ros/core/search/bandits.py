@@ -1,0 +1,141 @@
+"""Searchers that treat each perturbation as an arm: uniform, Thompson sampling, cross-entropy.
+
+Each counts a policy failure as a hit; simulator errors are neither hits nor misses.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import AskTellSearcher, register_searcher
+
+
+class _ArmCounts:
+    def __init__(self, names):
+        self.index = {n: i for i, n in enumerate(names)}
+        self.failures = np.zeros(len(names))
+        self.successes = np.zeros(len(names))
+
+    def add(self, outcomes):
+        for o in outcomes:
+            if o.sim_error or len(o.perturbations) != 1 or o.perturbations[0] not in self.index:
+                continue
+            i = self.index[o.perturbations[0]]
+            if o.success:
+                self.successes[i] += 1
+            else:
+                self.failures[i] += 1
+
+
+@register_searcher("uniform")
+class UniformSearcher(AskTellSearcher):
+    """The paper's "naive for-loop": every perturbation in turn (shuffled each sweep), equally often."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Hyperparameters:
+        pass
+
+    def __init__(self, names, seed, hp):
+        super().__init__(names, seed, hp)
+        self._queue: list[str] = []
+        self._asked = 0
+
+    def ask(self, n):
+        out = []
+        for _ in range(n):
+            if not self._queue:
+                self._queue = list(self.rng.permutation(self.names))
+            out.append((self._queue.pop(),))
+        self._asked += n
+        return out
+
+    def restore(self, outcomes):
+        done = len([o for o in outcomes if o.perturbations])
+        if done:
+            self.ask(done)  # replay the same sequence of sweeps
+
+    def tell(self, outcomes):
+        pass
+
+    def pi(self):
+        return {n: 1.0 / len(self.names) for n in self.names}
+
+
+@register_searcher("thompson")
+class ThompsonSearcher(AskTellSearcher):
+    """Beta-Bernoulli Thompson sampling: try the perturbation whose sampled failure rate is highest.
+
+    pi is each perturbation's posterior probability of being the worst one.
+    """
+
+    @dataclasses.dataclass(frozen=True)
+    class Hyperparameters:
+        prior_failures: float = 1.0  # Beta prior alpha (pseudo-failures)
+        prior_successes: float = 1.0  # Beta prior beta (pseudo-successes)
+
+        def __post_init__(self):
+            if self.prior_failures <= 0 or self.prior_successes <= 0:
+                raise ConfigError("thompson priors must be positive")
+
+    def __init__(self, names, seed, hp):
+        super().__init__(names, seed, hp)
+        self.counts = _ArmCounts(names)
+
+    def _sample(self, n):
+        return self.rng.beta(self.hp.prior_failures + self.counts.failures,
+                             self.hp.prior_successes + self.counts.successes, size=(n, len(self.names)))
+
+    def ask(self, n):
+        return [(self.names[i],) for i in self._sample(n).argmax(axis=1)]
+
+    def tell(self, outcomes):
+        self.counts.add(outcomes)
+
+    def pi(self):
+        wins = np.bincount(self._sample(4000).argmax(axis=1), minlength=len(self.names)) / 4000
+        return dict(zip(self.names, wins.tolist()))
+
+
+@register_searcher("cross_entropy")
+class CrossEntropySearcher(AskTellSearcher):
+    """Cross-entropy method over a categorical distribution of perturbations.
+
+    Each generation samples ``population`` perturbations from p; the elite are those whose
+    episode failed; p moves towards the elite's frequencies by ``smoothing``. A floor keeps
+    every perturbation possible.
+    """
+
+    @dataclasses.dataclass(frozen=True)
+    class Hyperparameters:
+        population: int = 20
+        smoothing: float = 0.5
+        floor: float = 0.01  # minimum probability of every perturbation, as a fraction of uniform
+
+        def __post_init__(self):
+            if self.population < 1 or not 0 < self.smoothing <= 1 or not 0 <= self.floor < 1:
+                raise ConfigError("cross_entropy: population >= 1, smoothing in (0, 1], floor in [0, 1)")
+
+    def __init__(self, names, seed, hp):
+        super().__init__(names, seed, hp)
+        self.p = np.full(len(names), 1.0 / len(names))
+        self._generation: list = []
+        self._index = {n: i for i, n in enumerate(names)}
+
+    def ask(self, n):
+        return [(self.names[i],) for i in self.rng.choice(len(self.names), size=n, p=self.p)]
+
+    def tell(self, outcomes):
+        self._generation.extend(o for o in outcomes if not o.sim_error and len(o.perturbations) == 1)
+        while len(self._generation) >= self.hp.population:
+            batch, self._generation = self._generation[: self.hp.population], self._generation[self.hp.population:]
+            elite = [self._index[o.perturbations[0]] for o in batch if not o.success and o.perturbations[0] in self._index]
+            if elite:
+                freq = np.bincount(elite, minlength=len(self.names)) / len(elite)
+                p = (1 - self.hp.smoothing) * self.p + self.hp.smoothing * freq
+                p = np.maximum(p, self.hp.floor / len(self.names))
+                self.p = p / p.sum()
+
+    def pi(self):
+        return dict(zip(self.names, self.p.tolist()))

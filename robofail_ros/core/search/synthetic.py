@@ -1,0 +1,31 @@
+"""A synthetic policy under test whose true failure rates are known: for checking searchers
+and statistics quickly (tests, bench). It has the evaluator interface, so every searcher runs
+on it unchanged; each episode fails with its perturbations' highest rate, decided by the
+episode's own seed (the same request gives the same outcome)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..episode import EpisodeOutcome
+
+
+class SyntheticEvaluator:
+    num_workers = 1
+
+    def __init__(self, failure_rates: dict, nominal_rate: float = 0.0, image_shape=(84, 84, 3)):
+        self.failure_rates, self.nominal_rate = dict(failure_rates), nominal_rate
+        self._image = np.full(image_shape, 128, dtype=np.uint8)
+
+    def reference_image(self):
+        return self._image
+
+    def evaluate(self, requests):
+        out = []
+        for r in requests:
+            rate = max((self.failure_rates[n] for n in r.perturbations), default=self.nominal_rate)
+            success = np.random.default_rng(r.seed).random() >= rate
+            out.append(EpisodeOutcome(r.perturbations, r.seed, bool(success), 10, None, r.episode_id, "synthetic"))
+        return out
+
+    def close(self):
+        pass

@@ -1,0 +1,121 @@
+"""The run store: one folder per run, safe to kill at any moment.
+
+    runs/NAME/
+      run.json        config, seed, versions, policy (with checkpoint sha256), started/finished
+      episodes.sqlite one row per finished episode, committed as it arrives
+      ppo/            searcher checkpoints (PPO), tensorboard/ logs
+      summary.json    the failure-mode table, written when the run finishes
+
+A finished run is never overwritten. An unfinished one resumes only with the same config.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import pathlib
+import sqlite3
+
+from .episode import EpisodeOutcome
+from .errors import ConfigError
+from .versions import component_versions
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class RunStore:
+    def __init__(self, folder):
+        self.folder = pathlib.Path(folder)
+        self._db: sqlite3.Connection | None = None
+
+    # ---------------------------------------------------------------------------- lifecycle
+    @classmethod
+    def create(cls, folder, config: dict, policy_info: dict, resume: bool = False) -> "RunStore":
+        """Opens a new run folder, or (``resume``) an unfinished one with the same config."""
+        store = cls(folder)
+        meta_path = store.folder / "run.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("finished"):
+                raise ConfigError(f"run {store.folder} is finished and is never overwritten; choose another --out")
+            if not resume:
+                raise ConfigError(f"run {store.folder} exists (unfinished, {store.count()} episodes); "
+                                  "continue it with --resume or choose another --out")
+            if meta["config_hash"] != config_hash(config):
+                changed = sorted(k for k in set(config) | set(meta["config"])
+                                 if json.dumps(config.get(k), sort_keys=True, default=str)
+                                 != json.dumps(meta["config"].get(k), sort_keys=True, default=str))
+                raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
+                                  f"{', '.join(changed)}); resume with the same config, or start a new --out")
+            meta.setdefault("resumed", []).append(_now())
+            meta_path.write_text(json.dumps(meta, indent=2))
+            return store
+        if resume:
+            raise ConfigError(f"--resume given but {store.folder} holds no run; drop --resume to start it")
+        store.folder.mkdir(parents=True, exist_ok=True)
+        meta = {"config": config, "config_hash": config_hash(config), "seed": config.get("seed"),
+                "policy": policy_info, "versions": component_versions(), "started": _now(), "finished": None}
+        meta_path.write_text(json.dumps(meta, indent=2, default=str))
+        return store
+
+    @classmethod
+    def open(cls, folder) -> "RunStore":
+        store = cls(folder)
+        if not (store.folder / "run.json").is_file():
+            raise ConfigError(f"{store.folder} is not a robofail run folder (no run.json); give a folder made by `robofail search`")
+        return store
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.folder / "run.json").read_text())
+
+    def finish(self, summary: dict) -> None:
+        (self.folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        meta = self.meta
+        meta["finished"] = _now()
+        (self.folder / "run.json").write_text(json.dumps(meta, indent=2, default=str))
+
+    # ----------------------------------------------------------------------------- episodes
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(self.folder / "episodes.sqlite", timeout=30)
+            self._db.execute("""CREATE TABLE IF NOT EXISTS episodes (
+                episode_id INTEGER PRIMARY KEY, perturbations TEXT NOT NULL, seed INTEGER NOT NULL,
+                success INTEGER NOT NULL, steps INTEGER NOT NULL, sim_error TEXT, worker TEXT,
+                recorded TEXT NOT NULL)""")
+            self._db.commit()
+        return self._db
+
+    def append(self, outcome: EpisodeOutcome) -> bool:
+        """Records a finished episode; False if that episode id is already recorded (never counted twice)."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (outcome.episode_id, json.dumps(list(outcome.perturbations)), outcome.seed, int(outcome.success),
+             outcome.steps, outcome.sim_error, outcome.worker, _now()))
+        self.db.commit()
+        return cur.rowcount == 1
+
+    def outcomes(self) -> list[EpisodeOutcome]:
+        if not (self.folder / "episodes.sqlite").exists():
+            return []
+        rows = self.db.execute("SELECT episode_id, perturbations, seed, success, steps, sim_error, worker "
+                               "FROM episodes ORDER BY episode_id").fetchall()
+        return [EpisodeOutcome(tuple(json.loads(p)), seed, bool(s), steps, err, eid, worker)
+                for eid, p, seed, s, steps, err, worker in rows]
+
+    def count(self) -> int:
+        if not (self.folder / "episodes.sqlite").exists():
+            return 0
+        return self.db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+
+    def close(self):
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,102 @@
+"""The run store and the search command: resume after a kill, never overwrite, clear errors."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+CONFIG = ("/**:\n  ros__parameters:\n    policy: scripted\n    searcher: uniform\n    nominal_episodes: 2\n"
+          "    num_workers: 1\n    perturbations: [shaky_arm, laggy_arm, very_heavy_cube]\n")
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def search(python, config, out, *extra, timeout=600):
+    return subprocess.run([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--out", str(out),
+                           "--json", *extra], capture_output=True, text=True, timeout=timeout)
+
+
+def rows(out):
+    with sqlite3.connect(out / "episodes.sqlite") as db:
+        return db.execute("SELECT episode_id, perturbations, seed, success, steps FROM episodes ORDER BY episode_id").fetchall()
+
+
+def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(python, config, tmp_path):
+    straight = tmp_path / "straight"
+    assert search(python, config, straight, "--budget", "12").returncode == 0
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--out", str(killed),
+                             "--budget", "12"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (killed / "episodes.sqlite").exists() and len(rows(killed)) >= 6:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(rows(killed))
+    assert 6 <= done_before < 14, "the kill must land mid-run"
+    assert not json.loads((killed / "run.json").read_text())["finished"]
+
+    resumed = search(python, config, killed, "--budget", "12", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert rows(killed) == rows(straight), "resume must give exactly the episodes of an uninterrupted run"
+    assert [r[0] for r in rows(killed)] == list(range(14))
+    meta = json.loads((killed / "run.json").read_text())
+    assert meta["finished"] and meta["resumed"]
+
+
+def test_run_records_config_versions_seed_and_policy(python, config, tmp_path):
+    out = tmp_path / "run"
+    result = search(python, config, out, "--budget", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["seed"] == 0 and meta["config"]["budget"] == 3 and meta["policy"]["spec"] == "scripted"
+    assert meta["versions"]["robosuite"] == "1.5.2" and meta["versions"]["mujoco"].startswith("3.")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 5 == json.loads(result.stdout)["episodes"]
+
+
+def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(python, config, tmp_path):
+    out = tmp_path / "run"
+    assert search(python, config, out, "--budget", "2").returncode == 0
+    again = search(python, config, out, "--budget", "2")
+    assert again.returncode == 2 and "is finished and is never overwritten" in again.stderr
+    rows_before = rows(out)
+    meta = json.loads((out / "run.json").read_text())
+    meta["finished"] = None
+    (out / "run.json").write_text(json.dumps(meta))
+    changed = search(python, config, out, "--budget", "5", "--resume")
+    assert changed.returncode == 2 and "different config (differs in: budget)" in changed.stderr
+    plain = search(python, config, out, "--budget", "2")
+    assert plain.returncode == 2 and "--resume" in plain.stderr
+    assert rows(out) == rows_before
+
+
+@pytest.mark.parametrize("extra, config_text, message", [
+    (["--searcher", "ppp"], CONFIG, "unknown searcher 'ppp'. Did you mean 'ppo'"),
+    (["--budget", "0"], CONFIG, "budget must be a positive number of episodes"),
+    (["--budget", "-3"], CONFIG, "budget must be a positive number of episodes"),
+    ([], CONFIG.replace("[shaky_arm, laggy_arm, very_heavy_cube]", "[]"), "perturbations is empty"),
+    ([], CONFIG.replace("searcher: uniform", "searchr: uniform"), "unknown parameter 'searchr'. Did you mean 'searcher'"),
+    ([], CONFIG.replace("shaky_arm,", "shaky_arms,"), "unknown perturbation 'shaky_arms'. Did you mean 'shaky_arm'"),
+    (["--policy", "/nonexistent/model.pth"], CONFIG, "policy checkpoint /nonexistent/model.pth does not exist"),
+    ([], "search_node:\n  parameters: {}\n", "must hold 'ros__parameters:'"),
+])
+def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path, extra, config_text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(config_text)
+    out = tmp_path / "run"
+    result = search(python, path, out, *extra, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (out / "episodes.sqlite").exists()

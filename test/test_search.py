@@ -1,0 +1,121 @@
+"""Searchers, statistics and the search MDP. Searchers are judged on a synthetic policy whose
+true failure rates are known; the MDP and PPO run on the real robosuite scene."""
+import numpy as np
+import pytest
+
+from robofail_ros.core.analysis import entropy, failure_modes, wilson_interval
+from robofail_ros.core.errors import ConfigError, UnknownNameError
+from robofail_ros.core.search import SearchContext, make_searcher
+from robofail_ros.core.search.synthetic import SyntheticEvaluator
+
+RATES = {f"p{i}": r for i, r in enumerate([0.05, 0.1, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.45, 0.8])}
+WORST = "p9"
+
+
+def search_synthetic(name, budget, seed, hp=None):
+    evaluator = SyntheticEvaluator(RATES)
+    searcher = make_searcher(name, list(RATES), seed, hp)
+    seen = []
+    ctx = SearchContext(evaluator.evaluate, budget, seed, on_outcomes=seen.extend,
+                        reference_image=evaluator.reference_image())
+    searcher.search(ctx)
+    return searcher, seen
+
+
+@pytest.mark.parametrize("name", ["thompson", "cross_entropy"])
+def test_adaptive_searchers_find_the_worst_perturbation(name):
+    hits = 0
+    for seed in range(5):
+        searcher, seen = search_synthetic(name, 200, seed)
+        assert len(seen) == 200
+        pi = searcher.pi()
+        assert sum(pi.values()) == pytest.approx(1.0)
+        trials = {n: sum(o.perturbations == (n,) for o in seen) for n in RATES}
+        hits += max(pi, key=pi.get) == WORST and max(trials, key=trials.get) == WORST
+    assert hits >= 4, f"{name} found the worst perturbation in only {hits} of 5 runs"
+
+
+def test_uniform_spends_the_budget_evenly_and_pi_is_uniform():
+    searcher, seen = search_synthetic("uniform", 100, 0)
+    trials = [sum(o.perturbations == (n,) for o in seen) for n in RATES]
+    assert trials == [10] * 10
+    assert set(searcher.pi().values()) == {0.1}
+
+
+def test_wilson_intervals_cover_the_truth_at_about_their_nominal_rate():
+    rng = np.random.default_rng(0)
+    for p, n in ((0.1, 30), (0.5, 20), (0.8, 50)):
+        covered = 0
+        for _ in range(400):
+            k = rng.binomial(n, p)
+            low, high = wilson_interval(k, n)
+            covered += low <= p <= high
+        assert 0.91 <= covered / 400 <= 0.99, (p, n, covered / 400)
+
+
+def test_failure_modes_count_sim_errors_apart_and_rank_by_failure_rate():
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    catalog = Catalog.load().subset(["red_table", "heavy_cube"])
+    outcomes = ([EpisodeOutcome((), 0, True, 40, None)] * 9 + [EpisodeOutcome((), 0, False, 200, None)]
+                + [EpisodeOutcome(("red_table",), 0, False, 200, None)] * 3 + [EpisodeOutcome(("red_table",), 0, True, 40, None)]
+                + [EpisodeOutcome(("red_table",), 0, False, 3, "MuJoCo instability")] * 2
+                + [EpisodeOutcome(("heavy_cube",), 0, True, 40, None)] * 4)
+    modes = {m.name: m for m in failure_modes(outcomes, catalog, {"red_table": 0.7, "heavy_cube": 0.3})}
+    red = modes["red_table"]
+    assert (red.trials, red.failures, red.sim_errors, red.p_fail) == (4, 3, 2, 0.75)
+    assert red.severity == pytest.approx((0.75 - 0.1) / 0.9)
+    assert modes["heavy_cube"].severity == 0.0 and modes["none"].p_fail == pytest.approx(0.1)
+    assert [m.name for m in failure_modes(outcomes, catalog)][0] == "red_table"
+    assert entropy([0.5, 0.5]) == pytest.approx(np.log(2)) and entropy([1, 0]) == 0.0
+
+
+def test_searcher_bad_input_is_refused():
+    with pytest.raises(UnknownNameError, match="unknown searcher 'thomson'. Did you mean 'thompson'"):
+        make_searcher("thomson", ["a"], 0)
+    with pytest.raises(ConfigError, match="perturbation list is empty"):
+        make_searcher("uniform", [], 0)
+    with pytest.raises(ConfigError, match=r"no hyperparameter\(s\) \['n_step'\]; it takes .*'n_steps'"):
+        make_searcher("ppo", ["a"], 0, {"n_step": 5})
+
+
+def test_search_env_passes_sb3_check_env_on_the_real_scene(lift_lowdim):
+    from stable_baselines3.common.env_checker import check_env
+    from robofail_ros.core.episode import run_episode
+    from robofail_ros.core.policies import load_policy
+    from robofail_ros.core.search.env import FailureSearchEnv
+    expert = load_policy("scripted")
+    lift_lowdim.reset([], seed=0)
+    reference = lift_lowdim.render("agentview", 84)
+    names = ["shaky_arm", "very_heavy_cube", "red_table"]
+    seeds = iter(range(1000))
+
+    def evaluate_one(perturbations):
+        return run_episode(lift_lowdim, expert, perturbations, seed=next(seeds), image_size=84)
+
+    env = FailureSearchEnv(names, evaluate_one, reference, horizon=200, max_perturbations=2)
+    check_env(env, warn=True)
+    obs, _ = env.reset()
+    obs, reward, terminated, truncated, info = env.step(2)
+    assert obs.shape == (84, 84, 3) and info["perturbations"] == ("red_table",)
+    assert reward == (1000.0 if info["failure"] else -100.0 / 200)
+    assert obs.mean() != reference.mean(), "the observation must show the perturbed (red) scene"
+
+
+def test_short_real_ppo_run_gives_a_distribution_over_the_catalog(tmp_path, python):
+    import json
+    import subprocess
+    cfg = tmp_path / "search.yaml"
+    cfg.write_text("/**:\n  ros__parameters:\n    policy: scripted\n    nominal_episodes: 1\n    num_workers: 1\n"
+                   "    perturbations: [red_table, shaky_arm, very_heavy_cube, laggy_arm]\n"
+                   "    ppo: {n_steps: 4, batch_size: 4, n_epochs: 2}\n")
+    out = tmp_path / "run"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "search", "--config", str(cfg), "--searcher", "ppo",
+                             "--budget", "8", "--out", str(out), "--json"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    pi = {m["name"]: m["pi"] for m in data["modes"] if m["name"] != "none"}
+    assert set(pi) == {"red_table", "shaky_arm", "very_heavy_cube", "laggy_arm"}
+    assert sum(pi.values()) == pytest.approx(1.0, abs=1e-5) and all(p > 0 for p in pi.values())
+    assert data["episodes"] == 9 and 0 < data["pi_entropy"] <= np.log(4) + 1e-9
+    assert (out / "ppo" / "latest.zip").is_file() and any((out / "tensorboard").rglob("events.*"))
