@@ -142,7 +142,7 @@ def cmd_train_policy(args) -> int:
           f"{args.out.rsplit('.', 1)[0]}.training/train.log)")
     result = train_policy(args.dataset, args.algo, args.obs, args.out, epochs=args.epochs,
                           steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, seed=args.seed,
-                          device=args.device)
+                          device=args.device, learning_rate=args.learning_rate)
     print(f"wrote {result.checkpoint} (sha256 {result.sha256}) in {result.seconds:.0f} s")
     return 0
 
@@ -186,36 +186,26 @@ def _out_folder(args, config, default_name):
 
 
 def _run_and_print(args, config, out) -> int:
-    from .core.run import run_search
+    from .core.analysis import format_table
+    from .core.run import RunObserver, run_search
     bar = _progress(config.budget + config.nominal_episodes, config.searcher)
-    failures = [0]
 
-    def progress(outcomes, store):
-        failures[0] += sum(o.failure for o in outcomes)
-        _tick(bar, len(outcomes), failures=failures[0])
+    class Progress(RunObserver):
+        failures = 0
 
-    if args.resume:
-        from .core.store import RunStore
-        bar.update(RunStore(out).count())
-    result = run_search(config, out, resume=args.resume, on_outcomes=progress)
+        def started(self, searcher, catalog, store):
+            done = store.outcomes()
+            self.failures = sum(o.failure for o in done)
+            _tick(bar, len(done), failures=self.failures)
+
+        def recorded(self, outcomes, store):
+            self.failures += sum(o.failure for o in outcomes)
+            _tick(bar, len(outcomes), failures=self.failures)
+
+    result = run_search(config, out, resume=args.resume, observer=Progress())
     bar.close()
     print(json.dumps(result, indent=2, default=str) if args.json else format_table(result))
     return 0
-
-
-def format_table(result: dict) -> str:
-    lines = [f"{'failure mode':<20} {'factor':<18} {'pi':>6} {'P(fail)':>8} {'95% CI':>15} {'trials':>7} "
-             f"{'fails':>6} {'sim err':>7} {'severity':>8}"]
-    for m in result["modes"]:
-        pi = "" if m["pi"] is None else f"{m['pi']:.3f}"
-        p = "   -" if not m["trials"] else f"{m['p_fail']:.3f}"
-        ci = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]"
-        lines.append(f"{m['name']:<20} {m['factor']:<18} {pi:>6} {p:>8} {ci:>15} "
-                     f"{m['trials']:>7} {m['failures']:>6} {m['sim_errors']:>7} {m['severity']:>8.2f}")
-    pe = result.get("pi_entropy")
-    lines.append(f"{result['episodes']} episodes, {result['failures']} policy failures, {result['sim_errors']} simulator "
-                 f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result['run']}")
-    return "\n".join(lines)
 
 
 def cmd_search(args) -> int:
@@ -234,6 +224,44 @@ def cmd_evaluate(args) -> int:
     config = config.replace(budget=n * args.episodes, nominal_episodes=args.episodes)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return _run_and_print(args, config, _out_folder(args, config, f"evaluate-{stamp}"))
+
+
+# --------------------------------------------------------------------------------- ROS
+def cmd_ros_run(args) -> int:
+    from .core.config import load_search_config
+    from .nodes.bringup import ros_run
+    config = load_search_config(args.params_file)  # fails here, clearly, before any node starts
+    overrides = {k: v for k, v in (("task", args.task), ("policy", args.policy), ("searcher", args.searcher),
+                                   ("budget", args.budget), ("seed", args.seed)) if v is not None}
+    config.replace(**overrides)  # validates the overrides too
+    search_overrides = {"exit_when_done": args.exit_when_done, "resume": args.resume}
+    if args.out:
+        search_overrides["out"] = args.out
+    return ros_run(args.params_file, args.num_workers or config.num_workers, overrides, search_overrides)
+
+
+def cmd_query(args) -> int:
+    from .nodes.bringup import query
+    try:
+        response = query(args.run_id, args.method, args.service, args.timeout)
+    except TimeoutError as exc:
+        print(f"robofail query: error: {exc}", file=sys.stderr)
+        return 2
+    modes = [{"name": m.name, "factor": m.factor, "probability": m.probability, "ci_low": m.ci_low,
+              "ci_high": m.ci_high, "trials": m.trials, "failures": m.failures, "sim_errors": m.sim_errors}
+             for m in response.modes]
+    data = {"success": response.success, "message": response.message, "method": args.method,
+            "entropy": response.entropy, "episodes": response.episodes, "modes": modes}
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(response.message)
+        for m in modes:
+            print(f"  {m['name']:<20} {m['factor']:<18} {m['probability']:.3f}  [{m['ci_low']:.2f}, {m['ci_high']:.2f}]"
+                  f"  {m['failures']}/{m['trials']}")
+        if response.success:
+            print(f"entropy {response.entropy:.3f} nats over {response.episodes} episodes")
+    return 0 if response.success else 1
 
 
 # ------------------------------------------------------------------------------ parser
@@ -278,6 +306,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--learning-rate", type=float, help="default: robomimic's for the algorithm (1e-4 for bc)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", required=True, help="checkpoint to write (.pth)")
@@ -306,6 +335,27 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--perturbations", nargs="+", default=["all"])
             p.add_argument("--episodes", type=int, default=20, help="episodes per perturbation (and unperturbed)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("ros-run", help="start the ROS system (search node + worker pairs) without ros2 launch")
+    p.add_argument("--params-file", default=str(DEFAULT_SEARCH_CONFIG), help="ROS 2 parameter file")
+    p.add_argument("--task")
+    p.add_argument("--policy")
+    p.add_argument("--searcher")
+    p.add_argument("--budget", type=int)
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run folder (default: <output_dir>/<searcher>-<time>)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--exit-when-done", action="store_true", help="exit when the search finishes instead of serving on")
+    p.set_defaults(func=cmd_ros_run)
+
+    p = sub.add_parser("query", help="call the failure-probability service and print its table")
+    p.add_argument("--run-id", default="", help="run folder name under output_dir (default: the current run)")
+    p.add_argument("--method", default="empirical", help="empirical or pi")
+    p.add_argument("--service", default="/search_node/get_failure_probabilities")
+    p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_query)
     return parser
 
 

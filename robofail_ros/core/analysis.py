@@ -79,7 +79,7 @@ def failure_modes(outcomes: Iterable, catalog, pi: dict | None = None) -> list[F
         entry = catalog[name] if name != NOMINAL else None
         modes.append(FailureMode(name, entry.label if entry else "No perturbation", entry.factor_name if entry else NOMINAL,
                                  trials, failures, sim_errors, p, low, high,
-                                 None if pi is None else float(pi.get(name, 0.0)), severity))
+                                 None if pi is None or entry is None else float(pi.get(name, 0.0)), severity))
     return sorted(modes, key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
 
 
@@ -95,3 +95,19 @@ def summary(modes: list[FailureMode], outcomes: Sequence) -> dict:
         "failures": sum(o.failure for o in outcomes),
         "sim_errors": sum(bool(o.sim_error) for o in outcomes),
     }
+
+
+def format_table(result: dict) -> str:
+    """The failure-mode table of a run result, as printed at the end of a search."""
+    lines = [f"{'failure mode':<20} {'factor':<18} {'pi':>6} {'P(fail)':>8} {'95% CI':>15} {'trials':>7} "
+             f"{'fails':>6} {'sim err':>7} {'severity':>8}"]
+    for m in result["modes"]:
+        pi = "" if m["pi"] is None else f"{m['pi']:.3f}"
+        p = "   -" if not m["trials"] else f"{m['p_fail']:.3f}"
+        ci = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]"
+        lines.append(f"{m['name']:<20} {m['factor']:<18} {pi:>6} {p:>8} {ci:>15} "
+                     f"{m['trials']:>7} {m['failures']:>6} {m['sim_errors']:>7} {m['severity']:>8.2f}")
+    pe = result.get("pi_entropy")
+    lines.append(f"{result['episodes']} episodes, {result['failures']} policy failures, {result['sim_errors']} simulator "
+                 f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result['run']}")
+    return "\n".join(lines)

@@ -39,12 +39,24 @@ def worker_spec(config: SearchConfig) -> WorkerSpec:
                       images=config.searcher == "ppo" and max_perturbations > 1)
 
 
-def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None, on_outcomes=None) -> dict:
+class RunObserver:
+    """Sees a run as it goes (progress bars, ROS topics and services). Override what you need."""
+
+    def started(self, searcher, catalog, store) -> None:
+        pass
+
+    def recorded(self, outcomes, store) -> None:
+        pass
+
+
+def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
+               observer: RunObserver | None = None) -> dict:
     """Runs (or resumes) a search and returns its result (also written to ``out/summary.json``).
 
     ``evaluator`` defaults to worker processes (or this process for one worker); the ROS search
-    node passes its own. ``on_outcomes(outcomes, store)`` sees every finished batch.
+    node passes its own. ``observer`` sees the run start and every finished batch.
     """
+    observer = observer or RunObserver()
     catalog = resolve_catalog(config)
     searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher))
     info = policy_info(config)
@@ -52,14 +64,14 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None, 
     own_evaluator = evaluator is None
     evaluator = evaluator or make_evaluator(worker_spec(config), config.num_workers)
     try:
+        observer.started(searcher, catalog, store)
         done = store.outcomes()
         next_id = max((o.episode_id for o in done), default=-1) + 1
 
         def record(outcomes):
             for o in outcomes:
                 store.append(o)
-            if on_outcomes:
-                on_outcomes(outcomes, store)
+            observer.recorded(outcomes, store)
 
         # 1. The unperturbed baseline (episode ids 0 .. nominal_episodes-1).
         nominal_done = {o.episode_id for o in done if not o.perturbations}

@@ -50,13 +50,17 @@ class RobomimicPolicy:
         self.modality = ("image_proprio" if self.cameras and len(self.cameras) < len(self.observation_keys)
                          else "image" if self.cameras else "low_dim")
         self._torch = torch
+        import robomimic.utils.obs_utils as ObsUtils
+        self._obs_utils = ObsUtils
 
     def start_episode(self, seed: int) -> None:
         self._torch.manual_seed(seed)
         self._policy.start_episode()
 
     def act(self, obs: dict) -> np.ndarray:
-        return np.asarray(self._policy(ob={k: obs[k] for k in self.observation_keys}))
+        # robomimic's own env wrappers turn HWC uint8 images into CHW floats before the policy.
+        return np.asarray(self._policy(ob={k: self._obs_utils.process_obs(obs[k], obs_key=k)
+                                            for k in self.observation_keys}))
 
 
 @register_policy_loader("robomimic")

@@ -94,7 +94,11 @@ class ThompsonSearcher(AskTellSearcher):
         self.counts.add(outcomes)
 
     def pi(self):
-        wins = np.bincount(self._sample(4000).argmax(axis=1), minlength=len(self.names)) / 4000
+        # Its own generator: reading pi (from a service, say) must not change the search.
+        rng = np.random.default_rng(self.seed)
+        draws = rng.beta(self.hp.prior_failures + self.counts.failures,
+                         self.hp.prior_successes + self.counts.successes, size=(4000, len(self.names)))
+        wins = np.bincount(draws.argmax(axis=1), minlength=len(self.names)) / 4000
         return dict(zip(self.names, wins.tolist()))
 
 

@@ -1,0 +1,87 @@
+"""`robofail ros-run` and `robofail query`: the ROS system without `ros2 launch`.
+
+ros-run starts the same nodes as launch/search.launch.py, each in its own process, with the
+same parameter file and overrides: one search_node and, per worker i, a sim_node and a
+policy_node in namespace /worker_i.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def node_commands(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> list[tuple[str, list[str]]]:
+    """(name, argv) of every node process, as launch/search.launch.py starts them."""
+    def ros_args(extra: dict, namespace: str | None = None):
+        args = ["--ros-args", "--params-file", params_file]
+        if namespace:
+            args += ["-r", f"__ns:=/{namespace}"]
+        for key, value in extra.items():
+            args += ["-p", f"{key}:={_ros_value(value)}"]
+        return args
+
+    commands = [("search_node", [sys.executable, "-m", "robofail_ros.nodes.search_node",
+                                 *ros_args({**overrides, **search_overrides, "num_workers": num_workers})])]
+    for i in range(num_workers):
+        for kind in ("sim_node", "policy_node"):
+            commands.append((f"worker_{i}/{kind}", [sys.executable, "-m", f"robofail_ros.nodes.{kind}",
+                                                     *ros_args(overrides, f"worker_{i}")]))
+    return commands
+
+
+def _ros_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def ros_run(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> int:
+    """Starts every node; returns the search node's exit status once it exits (with
+    exit_when_done) or after Ctrl-C, stopping the workers either way."""
+    procs = []
+    for name, argv in node_commands(params_file, num_workers, overrides, search_overrides):
+        procs.append((name, subprocess.Popen(argv, start_new_session=True)))
+    search = procs[0][1]
+    try:
+        while search.poll() is None:
+            dead = [name for name, p in procs[1:] if p.poll() is not None]
+            if dead and len(dead) == num_workers * 2:
+                print(f"robofail ros-run: every worker exited ({', '.join(dead)}); stopping", file=sys.stderr)
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for _, p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGINT)
+        deadline = time.monotonic() + 15
+        for _, p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+    return search.returncode if search.returncode is not None else 130
+
+
+def query(run_id: str, method: str, service: str, timeout_s: float):
+    """Calls the failure-probability service once; returns the response."""
+    import rclpy
+    from ..srv import GetFailureProbabilities
+    rclpy.init(args=[])
+    try:
+        node = rclpy.create_node("robofail_query")
+        client = node.create_client(GetFailureProbabilities, service)
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            raise TimeoutError(f"service {service} did not appear within {timeout_s:.0f} s; is the search node running "
+                               "(robofail ros-run / ros2 launch robofail_ros search.launch.py) in this ROS_DOMAIN_ID?")
+        future = client.call_async(GetFailureProbabilities.Request(run_id=run_id, method=method))
+        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+        if future.result() is None:
+            raise TimeoutError(f"service {service} did not answer within {timeout_s:.0f} s")
+        return future.result()
+    finally:
+        rclpy.try_shutdown()

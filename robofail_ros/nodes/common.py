@@ -1,0 +1,48 @@
+"""What every robofail node shares: start-up from the parameter file, and a main() that spins
+and shuts down cleanly on Ctrl-C or SIGTERM."""
+from __future__ import annotations
+
+import signal
+import sys
+
+from ..core.config import SearchConfig, config_from_params
+from ..core.errors import RoboFailError
+from .conversions import params_to_dict
+
+# Topics and QoS shared by the nodes (relative names resolve in each worker's namespace).
+RESULTS_TOPIC = "/robofail/episode_results"
+READY_TOPIC = "/robofail/worker_ready"
+
+
+def read_config(node, node_params: dict) -> tuple[SearchConfig, dict]:
+    """The search config from the node's parameters, plus its node-only parameters (with defaults)."""
+    params = params_to_dict(node)
+    own = {name: params.pop(name, default) for name, default in node_params.items()}
+    return config_from_params(params, where=f"parameters of {node.get_fully_qualified_name()}"), own
+
+
+def run_node(make_node, name: str) -> int:
+    """Creates the node (``make_node()``), spins it with a multi-threaded executor, and shuts
+    down cleanly. A RoboFailError at start-up is printed as one line (exit status 2)."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=sys.argv)
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    node = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except RoboFailError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return getattr(node, "exit_code", 0)

@@ -1,0 +1,120 @@
+"""Between core objects and ROS messages. No logic lives here but the mapping itself."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import Marker, MarkerArray
+
+from ..core.episode import EpisodeOutcome
+from ..msg import EpisodeResult, FailureMode, Observation
+
+
+def image_to_msg(img: np.ndarray, frame_id: str = "robofail") -> Image:
+    """An upright HxWx3 uint8 array as an rgb8 Image (what cv_bridge's cv2_to_imgmsg(img, 'rgb8') gives)."""
+    img = np.ascontiguousarray(img, dtype=np.uint8)
+    msg = Image(height=img.shape[0], width=img.shape[1], encoding="rgb8", is_bigendian=0, step=img.shape[1] * 3)
+    msg.header.frame_id = frame_id
+    msg.data = img.tobytes()
+    return msg
+
+
+def msg_to_image(msg: Image) -> np.ndarray:
+    if msg.encoding != "rgb8":
+        raise ValueError(f"expected an rgb8 image, got {msg.encoding!r}")
+    return np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
+
+
+def obs_to_msg(obs: dict, keys, episode_id: int, step: int, seed: int) -> Observation:
+    msg = Observation(episode_id=episode_id, step=step, seed=seed)
+    low = [k for k in keys if not k.endswith("_image")]
+    msg.low_dim_keys = low
+    values = [np.asarray(obs[k], dtype=float).reshape(-1) for k in low]
+    msg.low_dim_sizes = [len(v) for v in values]
+    msg.low_dim = np.concatenate(values).tolist() if values else []
+    msg.image_keys = [k for k in keys if k.endswith("_image")]
+    msg.images = [image_to_msg(obs[k]) for k in msg.image_keys]
+    return msg
+
+
+def msg_to_obs(msg: Observation) -> dict:
+    obs, start = {}, 0
+    values = np.asarray(msg.low_dim, dtype=float)
+    for key, size in zip(msg.low_dim_keys, msg.low_dim_sizes):
+        obs[key] = values[start:start + size]
+        start += size
+    for key, img in zip(msg.image_keys, msg.images):
+        obs[key] = msg_to_image(img)
+    return obs
+
+
+def outcome_to_msg(outcome: EpisodeOutcome, run_id: str, error: str = "") -> EpisodeResult:
+    return EpisodeResult(run_id=run_id, episode_id=outcome.episode_id, names=list(outcome.perturbations),
+                         seed=outcome.seed, success=outcome.success, steps=outcome.steps,
+                         sim_error=outcome.sim_error is not None, sim_error_message=outcome.sim_error or "",
+                         worker=outcome.worker, error=error)
+
+
+def msg_to_outcome(msg: EpisodeResult) -> EpisodeOutcome:
+    return EpisodeOutcome(tuple(msg.names), msg.seed, msg.success, msg.steps,
+                          (msg.sim_error_message or "simulator error") if msg.sim_error else None,
+                          msg.episode_id, msg.worker)
+
+
+def mode_to_msg(mode: dict, method: str) -> FailureMode:
+    """One failure mode of a run result; ``method`` "pi" reports pi, "empirical" P(fail) and its interval."""
+    if method == "pi":
+        p = mode["pi"] if mode["pi"] is not None else 0.0
+        low = high = p
+    else:
+        p = mode["p_fail"] if mode["trials"] else 0.0
+        low, high = mode["ci_low"], mode["ci_high"]
+    return FailureMode(name=mode["name"], factor=mode["factor"], probability=float(p), ci_low=float(low),
+                       ci_high=float(high), trials=mode["trials"], failures=mode["failures"], sim_errors=mode["sim_errors"])
+
+
+def modes_to_markers(modes: list[FailureMode], frame_id: str = "robofail", top: int = 15) -> MarkerArray:
+    """A bar chart for RViz: one bar per failure mode along x, height = probability (1 m = 1.0),
+    with a label of its name and value above it."""
+    array = MarkerArray()
+    array.markers.append(Marker(action=Marker.DELETEALL))
+    for i, mode in enumerate(modes[:top]):
+        height = max(mode.probability, 0.005)
+        bar = Marker(ns="bars", id=i, type=Marker.CUBE, action=Marker.ADD)
+        bar.header.frame_id = frame_id
+        bar.pose.position.x, bar.pose.position.z = 0.3 * i, height / 2
+        bar.pose.orientation.w = 1.0
+        bar.scale.x, bar.scale.y, bar.scale.z = 0.2, 0.2, height
+        bar.color.r, bar.color.g, bar.color.b, bar.color.a = 0.85, 0.2 + 0.6 * (1 - mode.probability), 0.15, 1.0
+        label = Marker(ns="labels", id=i, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        label.header.frame_id = frame_id
+        label.pose.position.x, label.pose.position.z = 0.3 * i, height + 0.08
+        label.pose.orientation.w = 1.0
+        label.scale.z = 0.06
+        label.color.r = label.color.g = label.color.b = label.color.a = 1.0
+        label.text = f"{mode.name} {mode.probability:.2f}"
+        array.markers.extend([bar, label])
+    return array
+
+
+# Parameters every rclpy node declares itself.
+ROS_BUILTIN_PARAMETERS = {"use_sim_time", "start_type_description_service"}
+
+
+def params_to_dict(node) -> dict:
+    """All parameters of a node (declared from overrides) as a nested dict: 'ppo.n_steps' -> {'ppo': {'n_steps'}}."""
+    nested: dict = {}
+    for name, param in node.get_parameters_by_prefix("").items():
+        if name in ROS_BUILTIN_PARAMETERS:
+            continue
+        target = nested
+        *parents, leaf = name.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = param.value
+    return nested
+
+
+def dumps(data) -> str:
+    return json.dumps(data, default=str)

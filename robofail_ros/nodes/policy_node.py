@@ -1,0 +1,62 @@
+"""policy_node: runs a policy under test on the observations of one worker's sim_node.
+
+Contract (any node that honours it can stand in, e.g. for a policy that is not robomimic):
+- publish ``policy_info`` (std_msgs/String, JSON, transient-local): {"name", "observation_keys",
+  "cameras", "sha256"}; the sim node renders only those cameras and sends only those keys;
+- subscribe ``observation`` (robofail_ros/Observation); step 0 starts an episode;
+- answer each with ``action`` (robofail_ros/Action) carrying the same episode_id and step, or
+  with ``error`` set when it cannot act (then the run stops with that message).
+"""
+from __future__ import annotations
+
+import json
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_msgs.msg import String
+
+from ..core.policies import load_policy
+from ..msg import Action, Observation
+from .common import read_config, run_node
+from .conversions import msg_to_obs
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class PolicyNode(Node):
+    def __init__(self):
+        super().__init__("policy_node", allow_undeclared_parameters=True,
+                         automatically_declare_parameters_from_overrides=True)
+        config, _ = read_config(self, {})
+        self.policy = load_policy(config.policy, task=config.task, device=config.device)
+        self.actions = self.create_publisher(Action, "action", 10)
+        self.create_subscription(Observation, "observation", self.on_observation, 10)
+        info = self.create_publisher(String, "policy_info", LATCHED)
+        info.publish(String(data=json.dumps({
+            "name": self.policy.name, "observation_keys": list(self.policy.observation_keys),
+            "cameras": list(self.policy.cameras), "sha256": getattr(self.policy, "sha256", None)})))
+        self.get_logger().info(f"policy {self.policy.name!r} ready for task {config.task}")
+
+    def on_observation(self, msg: Observation):
+        reply = Action(episode_id=msg.episode_id, step=msg.step)
+        obs = msg_to_obs(msg)
+        missing = sorted(set(self.policy.observation_keys) - set(obs))
+        if missing:
+            reply.error = (f"policy {self.policy.name!r} needs observation keys {missing} but the sim node "
+                           f"sent {sorted(obs)}")
+        else:
+            if msg.step == 0:
+                self.policy.start_episode(msg.seed)
+            reply.action = [float(a) for a in self.policy.act(obs)]
+        self.actions.publish(reply)
+
+    def close(self):
+        pass
+
+
+def main() -> int:
+    return run_node(PolicyNode, "policy_node")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

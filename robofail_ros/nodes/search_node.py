@@ -1,0 +1,240 @@
+"""search_node: runs a search from the core over the ROS workers, keeps the run store, and
+serves the failure-mode probabilities.
+
+- publishes robofail_ros/Perturbation requests to idle workers (``/<worker>/perturbation``),
+  re-queues an episode whose worker does not answer within ``episode_timeout_s``;
+- subscribes ``/robofail/episode_results`` (each episode counted once) and
+  ``/robofail/worker_ready``;
+- serves ``~/get_failure_probabilities`` (GetFailureProbabilities) and publishes
+  ``~/failure_markers`` (MarkerArray bar chart) and ``~/status`` (JSON).
+"""
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+import pathlib
+import re
+import threading
+import time
+
+from rclpy.node import Node
+from std_msgs.msg import String
+from visualization_msgs.msg import MarkerArray
+
+from ..core.analysis import format_table
+from ..core.errors import PolicyError, RoboFailError
+from ..core.run import RunObserver, result_of, run_search
+from ..core.store import RunStore
+from ..core.workers import LocalEvaluator
+from ..msg import EpisodeResult, Perturbation
+from ..srv import GetFailureProbabilities
+from .common import READY_TOPIC, RESULTS_TOPIC, read_config, run_node
+from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
+
+METHODS = ("empirical", "pi")
+_RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+class RosEvaluator:
+    """Runs batches of episodes on whichever workers announce themselves ready."""
+
+    def __init__(self, node: "SearchNode", num_workers: int, timeout_s: float, spec):
+        self.node, self.num_workers, self.timeout_s, self.spec = node, num_workers, timeout_s, spec
+        self.cond = threading.Condition()
+        self.idle: set[str] = set()
+        self.busy: dict[str, tuple] = {}  # worker -> (request, deadline)
+        self.done: dict[int, object] = {}
+        self.publishers: dict[str, object] = {}
+        self._wanted: set[int] = set()
+
+    def worker_ready(self, worker: str):
+        with self.cond:
+            if worker not in self.busy:
+                self.idle.add(worker)
+                self.cond.notify_all()
+
+    def result(self, msg: EpisodeResult):
+        with self.cond:
+            if self.busy.get(msg.worker, (None,))[0] is not None and self.busy[msg.worker][0].episode_id == msg.episode_id:
+                del self.busy[msg.worker]
+            if msg.episode_id in self._wanted and msg.episode_id not in self.done:
+                self.done[msg.episode_id] = msg  # the first answer counts; a late duplicate is dropped
+            self.cond.notify_all()
+
+    def _send(self, worker, request):
+        if worker not in self.publishers:
+            self.publishers[worker] = self.node.create_publisher(Perturbation, f"/{worker}/perturbation", 10)
+        self.publishers[worker].publish(Perturbation(run_id=self.node.run_id, episode_id=request.episode_id,
+                                                     names=list(request.perturbations), seed=request.seed))
+
+    def evaluate(self, requests):
+        pending = collections.deque(requests)
+        with self.cond:
+            self._wanted |= {r.episode_id for r in requests}
+            while any(r.episode_id not in self.done for r in requests):
+                now = time.monotonic()
+                for worker, (request, deadline) in list(self.busy.items()):
+                    if now > deadline:  # the worker died or hangs: its episode goes to another one
+                        del self.busy[worker]
+                        if request.episode_id not in self.done:
+                            self.node.get_logger().warning(
+                                f"{worker} did not finish episode {request.episode_id} in {self.timeout_s:.0f} s; re-queued")
+                            pending.appendleft(request)
+                while pending and self.idle:
+                    request = pending.popleft()
+                    if request.episode_id in self.done:
+                        continue
+                    worker = sorted(self.idle)[0]
+                    self.idle.discard(worker)
+                    self.busy[worker] = (request, time.monotonic() + self.timeout_s)
+                    self._send(worker, request)
+                self.cond.wait(timeout=0.2)
+            results = [self.done.pop(r.episode_id) for r in requests]
+            self._wanted -= {r.episode_id for r in requests}
+        errors = [m.error for m in results if m.error]
+        if errors:
+            raise PolicyError(f"a worker could not run an episode: {errors[0]}")
+        return [msg_to_outcome(m) for m in results]
+
+    def reference_image(self):
+        evaluator = LocalEvaluator(self.spec)  # the search node renders PPO's first observation itself
+        try:
+            return evaluator.reference_image()
+        finally:
+            evaluator.close()
+
+    def close(self):
+        pass
+
+
+class SearchNode(Node, RunObserver):
+    def __init__(self):
+        Node.__init__(self, "search_node", allow_undeclared_parameters=True,
+                      automatically_declare_parameters_from_overrides=True)
+        self.config, own = read_config(self, {"out": "", "resume": False, "exit_when_done": False,
+                                              "episode_timeout_s": 120.0})
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.out = pathlib.Path(own["out"] or pathlib.Path(self.config.output_dir) / f"{self.config.searcher}-{stamp}")
+        self.run_id = self.out.name
+        self.resume, self.exit_when_done = bool(own["resume"]), bool(own["exit_when_done"])
+        from ..core.run import worker_spec
+        spec = worker_spec(self.config)
+        if spec.images:
+            raise RoboFailError("ppo with max_perturbations > 1 needs scene images in episode results, which the ROS "
+                                "workers do not send yet; use max_perturbations: 1 or `robofail search`")
+        self.evaluator = RosEvaluator(self, self.config.num_workers, float(own["episode_timeout_s"]), spec)
+        self.live = None  # (searcher, catalog) while a search runs
+        self.result = None
+        self.exit_code = 0
+        self.create_subscription(EpisodeResult, RESULTS_TOPIC, self.evaluator.result, 100)
+        self.create_subscription(String, READY_TOPIC, lambda msg: self.evaluator.worker_ready(msg.data), 100)
+        self.markers = self.create_publisher(MarkerArray, "~/failure_markers", 1)
+        self.status = self.create_publisher(String, "~/status", 10)
+        self.create_service(GetFailureProbabilities, "~/get_failure_probabilities", self.serve)
+        self._thread = threading.Thread(target=self.search, daemon=True)
+        self._thread.start()
+
+    # -------------------------------------------------------------------------- the run
+    def search(self):
+        try:
+            self.publish_status("running")
+            self.result = run_search(self.config, self.out, resume=self.resume, evaluator=self.evaluator, observer=self)
+            print(format_table(self.result), flush=True)
+            self.publish_status("finished")
+        except Exception as exc:  # reported on the status topic and the log; the service keeps answering
+            self.exit_code = 2
+            message = str(exc) if isinstance(exc, RoboFailError) else f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"search failed: {message}")
+            self.publish_status("failed", message)
+        if self.exit_when_done:
+            import rclpy
+            rclpy.try_shutdown()
+
+    def started(self, searcher, catalog, store):
+        self.live = (searcher, catalog)
+
+    def recorded(self, outcomes, store):
+        self.publish_status("running")
+        result = _result(self.out, self.live[1], self.live[0].pi())
+        self.markers.publish(modes_to_markers([mode_to_msg(m, "empirical") for m in result["modes"]]))
+
+    def publish_status(self, state, message=""):
+        store = RunStore(self.out)
+        outcomes = store.outcomes() if (self.out / "run.json").exists() else []
+        self.status.publish(String(data=dumps({
+            "state": state, "run_id": self.run_id, "episodes": len(outcomes),
+            "budget": self.config.budget + self.config.nominal_episodes,
+            "failures": sum(o.failure for o in outcomes), "message": message})))
+        store.close()
+
+    # ------------------------------------------------------------------------ the service
+    def serve(self, request, response):
+        response.success = False
+        method = request.method or "empirical"
+        if method not in METHODS:
+            response.message = f"unknown method {request.method[:50]!r}; use one of {', '.join(METHODS)}"
+            return response
+        run_id = request.run_id or self.run_id
+        if not _RUN_ID.match(run_id):
+            response.message = "run_id must be 1-200 characters of letters, digits, '.', '_' or '-' (or empty: the current run)"
+            return response
+        try:
+            result = self.result_for(run_id)
+        except RoboFailError as exc:
+            response.message = str(exc)
+            return response
+        if result is None or not result["episodes"]:
+            response.message = f"run {run_id!r} has no episodes yet; ask again once the search has run some"
+            return response
+        modes = [m for m in result["modes"] if m["name"] != "none"]
+        if method == "pi":
+            if any(m["pi"] is None for m in modes):
+                response.message = f"run {run_id!r} has no pi(a|o) recorded yet (it is written when the run finishes)"
+                return response
+            modes = sorted(modes, key=lambda m: -m["pi"])
+            response.entropy = float(result["pi_entropy"] or 0.0)
+        else:
+            response.entropy = float(result["p_fail_entropy"] or 0.0)
+        response.modes = [mode_to_msg(m, method) for m in modes]
+        response.episodes = int(result["episodes"])
+        response.success = True
+        response.message = f"{method} failure probabilities of run {run_id!r} over {result['episodes']} episodes"
+        return response
+
+    def result_for(self, run_id):
+        if run_id == self.run_id:
+            if self.live is None:
+                return None
+            searcher, catalog = self.live
+            return _result(self.out, catalog, searcher.pi())
+        folder = pathlib.Path(self.config.output_dir) / run_id
+        if not (folder / "run.json").is_file():
+            raise RoboFailError(f"unknown run id {run_id!r}: no run folder {folder}; this node serves {self.run_id!r}")
+        summary = folder / "summary.json"
+        if summary.is_file():
+            return json.loads(summary.read_text())
+        from ..core.config import config_from_params
+        from ..core.run import resolve_catalog
+        stored = dict(RunStore.open(folder).meta["config"])
+        config = config_from_params({**stored.pop("searchers"), **stored})
+        return _result(folder, resolve_catalog(config), None)
+
+    def close(self):
+        pass
+
+
+def _result(folder, catalog, pi):
+    store = RunStore(folder)  # a connection of this thread's own (sqlite connections are per thread)
+    try:
+        return result_of(store, catalog, pi)
+    finally:
+        store.close()
+
+
+def main() -> int:
+    return run_node(SearchNode, "search_node")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
