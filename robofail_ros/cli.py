@@ -235,6 +235,8 @@ def cmd_ros_run(args) -> int:
                                    ("budget", args.budget), ("seed", args.seed)) if v is not None}
     config.replace(**overrides)  # validates the overrides too
     search_overrides = {"exit_when_done": args.exit_when_done, "resume": args.resume}
+    if args.episode_timeout is not None:
+        search_overrides["episode_timeout_s"] = args.episode_timeout
     if args.out:
         search_overrides["out"] = args.out
     return ros_run(args.params_file, args.num_workers or config.num_workers, overrides, search_overrides)
@@ -347,6 +349,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: <output_dir>/<searcher>-<time>)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--exit-when-done", action="store_true", help="exit when the search finishes instead of serving on")
+    p.add_argument("--episode-timeout", type=float, help="seconds before a silent worker's episode is re-queued")
     p.set_defaults(func=cmd_ros_run)
 
     p = sub.add_parser("query", help="call the failure-probability service and print its table")

@@ -15,6 +15,18 @@ REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
 DEFAULT_SEARCH_CONFIG = REPO_CONFIG / "search.yaml"
 
 
+# Parameters that belong to one node only (put them in that node's section of the file).
+SEARCH_NODE_PARAMETERS = {
+    "out": "",  # run folder; empty: <output_dir>/<searcher>-<time>
+    "resume": False,  # continue the unfinished run in `out`
+    "exit_when_done": False,  # shut down when the search finishes (else keep serving)
+    "episode_timeout_s": 120.0,  # a worker silent this long has its episode re-queued to another
+}
+SIM_NODE_PARAMETERS = {
+    "action_timeout_s": 30.0,  # a policy node silent this long stops the episode with an error
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
     """What a search run does (each field is a key of the parameter file)."""
@@ -72,7 +84,10 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
             continue
         if not isinstance(section, dict) or "ros__parameters" not in section:
             raise ConfigError(f"{path}: section {node!r} must hold 'ros__parameters:' (ROS 2 parameter file layout)")
-        params.update(section["ros__parameters"] or {})
+        section = dict(section["ros__parameters"] or {})
+        if node != "/**":
+            section = {k: v for k, v in section.items() if k not in SEARCH_NODE_PARAMETERS}
+        params.update(section)
     if not params:
         raise ConfigError(f"{path}: no '/**:' or 'search_node:' section with ros__parameters found")
     return config_from_params(params, str(path))

@@ -23,6 +23,7 @@ from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from ..core.analysis import format_table
+from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import PolicyError, RoboFailError
 from ..core.run import RunObserver, result_of, run_search
 from ..core.store import RunStore
@@ -112,8 +113,7 @@ class SearchNode(Node, RunObserver):
     def __init__(self):
         Node.__init__(self, "search_node", allow_undeclared_parameters=True,
                       automatically_declare_parameters_from_overrides=True)
-        self.config, own = read_config(self, {"out": "", "resume": False, "exit_when_done": False,
-                                              "episode_timeout_s": 120.0})
+        self.config, own = read_config(self, SEARCH_NODE_PARAMETERS)
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.out = pathlib.Path(own["out"] or pathlib.Path(self.config.output_dir) / f"{self.config.searcher}-{stamp}")
         self.run_id = self.out.name

@@ -13,6 +13,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
+from ..core.config import SIM_NODE_PARAMETERS
 from ..core.episode import EpisodeOutcome, run_episode
 from ..core.errors import PolicyError, RoboFailError
 from ..core.perturbations import DEFAULT_CATALOG, Catalog
@@ -50,7 +51,7 @@ class SimNode(Node):
     def __init__(self):
         super().__init__("sim_node", allow_undeclared_parameters=True,
                          automatically_declare_parameters_from_overrides=True)
-        self.config, own = read_config(self, {"action_timeout_s": 30.0})
+        self.config, own = read_config(self, SIM_NODE_PARAMETERS)
         self.action_timeout_s = float(own["action_timeout_s"])
         self.worker = self.get_namespace().strip("/") or "worker_0"
         self.catalog = Catalog.load(self.config.catalog or DEFAULT_CATALOG)

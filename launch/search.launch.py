@@ -1,0 +1,64 @@
+"""ros2 launch robofail_ros search.launch.py [task:=Lift] [policy:=...] [searcher:=...] [budget:=N]
+   [num_workers:=N] [params_file:=/path/search.yaml] [out:=runs/NAME] [exit_when_done:=false] [rviz:=false]
+
+Starts one search_node and num_workers pairs of sim_node + policy_node (namespaces worker_<i>),
+all reading params_file (a ROS 2 parameter file; the package's config/search.yaml by default).
+Arguments left empty keep the file's values. `robofail ros-run` starts the same processes on
+machines without ros2 launch (robofail_ros/nodes/bringup.py).
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+PACKAGE = "robofail_ros"
+OVERRIDABLE = ("task", "policy", "searcher", "budget")
+
+
+def _typed(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def _nodes(context):
+    params_file = LaunchConfiguration("params_file").perform(context)
+    overrides = {name: _typed(LaunchConfiguration(name).perform(context)) for name in OVERRIDABLE
+                 if LaunchConfiguration(name).perform(context)}
+    num_workers = int(LaunchConfiguration("num_workers").perform(context))
+    search_overrides = {"num_workers": num_workers,
+                        "exit_when_done": _typed(LaunchConfiguration("exit_when_done").perform(context))}
+    if LaunchConfiguration("out").perform(context):
+        search_overrides["out"] = LaunchConfiguration("out").perform(context)
+    nodes = [Node(package=PACKAGE, executable="search_node", name="search_node", output="screen",
+                  parameters=[params_file, {**overrides, **search_overrides}])]
+    for i in range(num_workers):
+        for executable in ("sim_node", "policy_node"):
+            nodes.append(Node(package=PACKAGE, executable=executable, name=executable, namespace=f"worker_{i}",
+                              output="screen", parameters=[params_file, overrides]))
+    return nodes
+
+
+def generate_launch_description():
+    share = get_package_share_directory(PACKAGE)
+    return LaunchDescription([
+        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "search.yaml")),
+        DeclareLaunchArgument("task", default_value=""),
+        DeclareLaunchArgument("policy", default_value=""),
+        DeclareLaunchArgument("searcher", default_value=""),
+        DeclareLaunchArgument("budget", default_value=""),
+        DeclareLaunchArgument("num_workers", default_value="2"),
+        DeclareLaunchArgument("out", default_value=""),
+        DeclareLaunchArgument("exit_when_done", default_value="false"),
+        DeclareLaunchArgument("rviz", default_value="false"),
+        OpaqueFunction(function=_nodes),
+        Node(package="rviz2", executable="rviz2", arguments=["-d", os.path.join(share, "config", "robofail.rviz")],
+             condition=IfCondition(LaunchConfiguration("rviz"))),
+    ])

@@ -1,0 +1,201 @@
+"""The ROS 2 system with real node processes over DDS (own domain, localhost discovery):
+a search end to end with 2 workers, the service from another process, a killed worker, a
+killed and resumed search node, hostile requests, and a policy that answers with the wrong size."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIG = """/**:
+  ros__parameters:
+    policy: scripted
+    searcher: thompson
+    nominal_episodes: 2
+    num_workers: 2
+    seed: 3
+    perturbations: [shaky_arm, laggy_arm, very_heavy_cube]
+    output_dir: {out}
+"""
+_domain = iter(range(int(os.environ["ROS_DOMAIN_ID"]) + 20, 233))
+
+
+@pytest.fixture
+def ros_env(tmp_path):
+    """An environment of a fresh ROS domain, and the params file for it."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(next(_domain)), PYTHONUNBUFFERED="1")
+    params = tmp_path / "search.yaml"
+    params.write_text(CONFIG.format(out=tmp_path / "runs"))
+    return env, params
+
+
+def ros_run(env, params, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "robofail_ros.cli", "ros-run", "--params-file", str(params),
+                             "--out", str(out), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def rows(out):
+    if not (out / "episodes.sqlite").exists():
+        return []
+    with sqlite3.connect(out / "episodes.sqlite") as db:
+        return db.execute("SELECT episode_id, perturbations, seed, success, steps, worker FROM episodes "
+                          "ORDER BY episode_id").fetchall()
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def finished(out):
+    return (out / "run.json").exists() and json.loads((out / "run.json").read_text())["finished"]
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.communicate()[0]
+
+
+def node_pids(pattern):
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def call(domain, request_fields, timeout=20):
+    """The service, called from this test process (not the search node's)."""
+    import rclpy
+    from robofail_ros.srv import GetFailureProbabilities
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(domain))
+    try:
+        node = rclpy.create_node("test_client", context=context)
+        client = node.create_client(GetFailureProbabilities, "/search_node/get_failure_probabilities")
+        assert client.wait_for_service(timeout_sec=timeout)
+        future = client.call_async(GetFailureProbabilities.Request(**request_fields))
+        executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        executor.spin_until_future_complete(future, timeout_sec=timeout)
+        return future.result()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_env, tmp_path, python):
+    env, params = ros_env
+    out = tmp_path / "runs" / "ros"
+    proc = ros_run(env, params, out, "--budget", "8")
+    try:
+        wait_for(lambda: finished(out), 240, "the ROS search to finish")
+        recorded = rows(out)
+        assert [r[0] for r in recorded] == list(range(10))
+        assert {r[5] for r in recorded} == {"worker_0", "worker_1"}, "both workers must have run episodes"
+
+        domain = env["ROS_DOMAIN_ID"]
+        empirical = call(domain, {"run_id": "", "method": "empirical"})
+        summary = json.loads((out / "summary.json").read_text())
+        assert empirical.success and empirical.episodes == 10 == summary["episodes"]
+        stored = {m["name"]: m for m in summary["modes"]}
+        for mode in empirical.modes:
+            assert (mode.trials, mode.failures) == (stored[mode.name]["trials"], stored[mode.name]["failures"])
+            assert mode.probability == pytest.approx(stored[mode.name]["p_fail"])
+            assert mode.ci_low <= mode.probability <= mode.ci_high
+        pi = call(domain, {"run_id": "ros", "method": "pi"})
+        assert pi.success and sum(m.probability for m in pi.modes) == pytest.approx(1.0, abs=1e-6)
+
+        for fields, message in (({"run_id": "nope", "method": "empirical"}, "unknown run id 'nope'"),
+                                ({"run_id": "", "method": "bayes"}, "unknown method 'bayes'"),
+                                ({"run_id": "../../etc", "method": "pi"}, "run_id must be"),
+                                ({"run_id": "x" * 10000, "method": "pi"}, "run_id must be"),
+                                ({"run_id": "", "method": "m" * 10000}, "unknown method")):
+            bad = call(domain, fields)
+            assert not bad.success and message in bad.message and not bad.modes
+        assert call(domain, {"run_id": "", "method": ""}).success, "the node must keep serving after bad requests"
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+
+    # The same config through `robofail search` (worker processes, no ROS) gives the same episodes.
+    local = tmp_path / "local"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "search", "--config", str(params), "--budget", "8",
+                             "--out", str(local)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r[:5] for r in rows(local)] == [r[:5] for r in recorded]
+
+
+def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted_twice(ros_env, tmp_path):
+    env, params = ros_env
+    out = tmp_path / "runs" / "killed_worker"
+    proc = ros_run(env, params, out, "--budget", "10", "--episode-timeout", "6", "--exit-when-done")
+    try:
+        wait_for(lambda: any(r[5] == "worker_1" for r in rows(out)), 240, "worker_1 to finish an episode")
+        victims = node_pids("robofail_ros.nodes.sim_node.*__ns:=/worker_1")
+        assert victims
+        for pid in victims:  # killed mid-run: whatever it was running is lost with it
+            os.kill(pid, signal.SIGKILL)
+        killed_at = len(rows(out))
+        wait_for(lambda: finished(out), 300, "the run to finish on the remaining worker")
+        proc.wait(timeout=60)
+    finally:
+        log = stop(proc)
+    recorded = rows(out)
+    assert [r[0] for r in recorded] == list(range(12)), log[-3000:]
+    assert killed_at < 12
+    assert "re-queued" in log or all(r[5] == "worker_0" for r in recorded[killed_at:]), log[-3000:]
+
+
+def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(ros_env, tmp_path):
+    env, params = ros_env
+    out = tmp_path / "runs" / "resumed"
+    proc = ros_run(env, params, out, "--budget", "10", "--exit-when-done")
+    try:
+        wait_for(lambda: len(rows(out)) >= 4, 240, "4 episodes")
+        for pid in node_pids("robofail_ros.nodes.search_node"):
+            if str(out) in open(f"/proc/{pid}/cmdline").read().replace("\0", " "):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        stop(proc)
+    before = rows(out)
+    assert 4 <= len(before) < 12 and not finished(out)
+    again = ros_run(env, params, out, "--budget", "10", "--exit-when-done", "--resume")
+    try:
+        wait_for(lambda: finished(out), 300, "the resumed run to finish")
+        again.wait(timeout=60)
+    finally:
+        stop(again)
+    after = rows(out)
+    assert after[:len(before)] == before
+    assert [r[0] for r in after] == list(range(12))
+
+
+def test_a_policy_answering_with_the_wrong_action_size_is_reported_not_padded(ros_env, tmp_path):
+    env, params = ros_env
+    out = tmp_path / "runs" / "mismatch"
+    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_wrong_size_policy.py")], env=env)]
+    base = ["--ros-args", "--params-file", str(params)]
+    procs.append(subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", *base, "-r", "__ns:=/worker_0"],
+                                  env=env))
+    search = subprocess.run([sys.executable, "-m", "robofail_ros.nodes.search_node", *base, "-p", f"out:={out}",
+                             "-p", "exit_when_done:=true", "-p", "budget:=2"], env=env, capture_output=True, text=True,
+                            timeout=240)
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+    assert search.returncode == 2
+    assert "action has 6 entries but task Lift (Panda, OSC_POSE + gripper) takes 7" in search.stderr + search.stdout
+    assert rows(out) == [], "no episode may be recorded from a mismatched policy"
