@@ -80,6 +80,11 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
             config.observation.encoder.rgb.core_kwargs.pool_class = "SpatialSoftmax"
             config.observation.encoder.rgb.core_kwargs.pool_kwargs.num_kp = 32
             config.observation.encoder.rgb.core_kwargs.feature_dimension = 64
+            # Random 76x76 crops in training (the centre crop at test time): robomimic's standard
+            # augmentation for image policies.
+            config.observation.encoder.rgb.obs_randomizer_class = "CropRandomizer"
+            config.observation.encoder.rgb.obs_randomizer_kwargs.crop_height = 76
+            config.observation.encoder.rgb.obs_randomizer_kwargs.crop_width = 76
         if algo == "bc_rnn":
             config.algo.rnn.enabled = True
             config.algo.rnn.horizon = 10
