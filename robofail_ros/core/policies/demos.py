@@ -105,6 +105,8 @@ class _Recorder:
 
     def __init__(self, policy, actions: list):
         self.policy, self.actions = policy, actions
+        self.name, self.cameras = policy.name, policy.cameras
+        self.observation_keys = policy.observation_keys
 
     def start_episode(self, seed):
         self.policy.start_episode(seed)

@@ -1,0 +1,59 @@
+"""Policies under test: demos in robomimic's format, robomimic training, checkpoint loading."""
+import h5py
+import pytest
+
+from robofail_ros.core.episode import run_episode
+from robofail_ros.core.errors import ConfigError, PolicyError
+from robofail_ros.core.policies import load_policy
+from robofail_ros.core.policies.demos import write_demos
+from robofail_ros.core.policies.training import train_policy
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory, lift_lowdim):
+    path = tmp_path_factory.mktemp("demos") / "lift.hdf5"
+    report = write_demos(lift_lowdim, load_policy("scripted"), 4, path, seed=1000)
+    assert report.kept == 4 and report.expert_success_rate == 1.0
+    return path
+
+
+def test_demos_are_read_by_robomimics_own_dataset_class(demos):
+    import robomimic.utils.obs_utils as ObsUtils
+    from robomimic.utils.dataset import SequenceDataset
+    keys = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
+    ObsUtils.initialize_obs_modality_mapping_from_dict({"low_dim": list(keys)})
+    data = SequenceDataset(hdf5_path=str(demos), obs_keys=keys, dataset_keys=("actions", "rewards", "dones"),
+                           seq_length=10, load_next_obs=True, hdf5_cache_mode=None)
+    item = data[0]
+    assert item["obs"]["object"].shape == (10, 10) and item["actions"].shape == (10, 7)
+    with h5py.File(demos) as f:
+        assert len(f["mask/train"]) + len(f["mask/valid"]) == 4
+        assert f["data/demo_0/rewards"][-1] == 1.0
+
+
+def test_short_real_training_gives_a_loadable_checkpoint(demos, tmp_path, lift_lowdim):
+    result = train_policy(demos, "bc", "low_dim", tmp_path / "bc.pth", epochs=1, steps_per_epoch=5, batch_size=16)
+    policy = load_policy(result.checkpoint, task="Lift")
+    assert policy.sha256 == result.sha256 and policy.modality == "low_dim"
+    outcome = run_episode(lift_lowdim, policy, [], seed=0)
+    assert outcome.steps > 0 and outcome.sim_error is None
+    with pytest.raises(ConfigError, match="never overwritten"):
+        train_policy(demos, "bc", "low_dim", result.checkpoint, epochs=1, steps_per_epoch=5, batch_size=16)
+    with pytest.raises(ConfigError, match=r"lacks observation keys \['agentview_image'\]"):
+        train_policy(demos, "bc", "image", tmp_path / "img.pth", epochs=1, steps_per_epoch=5, batch_size=16)
+
+
+def test_bundled_default_rolls_out_and_succeeds(lift_lowdim):
+    policy = load_policy("lift_bc_rnn_low_dim", task="Lift")
+    assert all(run_episode(lift_lowdim, policy, [], seed=s).success for s in range(3))
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(PolicyError, match="does not exist"):
+        load_policy(str(tmp_path / "missing.pth"), task="Lift")
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"not a checkpoint" * 100)
+    with pytest.raises(PolicyError, match="could not be loaded as a robomimic checkpoint"):
+        load_policy(str(corrupt), task="Lift")
+    with pytest.raises(PolicyError, match="trained on task 'Lift', not 'Stack'"):
+        load_policy("lift_bc_low_dim", task="Stack")
