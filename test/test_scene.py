@@ -174,3 +174,18 @@ def test_cli_lists_and_renders(tmp_path, python):
     bad = subprocess.run([python, "-m", "robofail_ros.cli", "render", "--perturbation", "red_tabel", "--out", str(out)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Did you mean 'red_table'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("task", ["Stack", "PickPlaceCan", "NutAssemblySquare"])
+def test_other_tasks_take_the_catalog_and_a_red_table_renders_redder(task):
+    from robofail_ros.core.scenes import Scene
+    scene = Scene(task, cameras=("agentview",))  # checks every catalog entry against this scene
+    try:
+        assert len(scene.catalog) >= 40
+        base = scene.reset([], seed=0)["agentview_image"].astype(float)
+        red = scene.reset(["red_table"], seed=0)["agentview_image"].astype(float)
+        assert redness(red) > redness(base) + 10
+        scene.step(np.zeros(scene.action_dim))
+        assert scene.sim_error is None
+    finally:
+        scene.close()

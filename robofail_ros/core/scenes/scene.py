@@ -123,10 +123,18 @@ class Scene:
         return self.env.sim.data._data
 
     def _geoms_matching(self, pattern: str) -> np.ndarray:
+        """Geoms whose name matches; an unnamed visual-only geom matches by its body's name
+        (robosuite leaves some surfaces, like PickPlace's bins, unnamed)."""
         import mujoco
-        rx = re.compile(pattern)
-        names = (mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_GEOM, i) or "" for i in range(self.model.ngeom))
-        return np.array([i for i, n in enumerate(names) if rx.match(n)], dtype=int)
+        m, rx = self.model, re.compile(pattern)
+        ids = []
+        for i in range(m.ngeom):
+            name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_GEOM, i)
+            if name is None and m.geom_contype[i] == 0 and m.geom_conaffinity[i] == 0:
+                name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, m.geom_bodyid[i]) or ""
+            if name and rx.match(name):
+                ids.append(i)
+        return np.array(ids, dtype=int)
 
     def visual_geoms(self, role: str) -> np.ndarray:
         """Geom ids a colour/texture of ``role`` (object, table, robot, floor, walls) changes."""

@@ -39,7 +39,7 @@ register_task(Task("Lift", "Lift", lambda env: env.cube, "cube",
 register_task(Task("Stack", "Stack", lambda env: env.cubeA, "cubeA",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 register_task(Task("PickPlaceCan", "PickPlaceCan", lambda env: env.objects[0], "Can",
-                   {**_COMMON_ROLES, "table": r"^bin\d_.*visual.*$"}))
+                   {**_COMMON_ROLES, "table": r"^bin\d(_leg\d_visual)?$"}))
 register_task(Task("NutAssemblySquare", "NutAssemblySquare", lambda env: env.nuts[0], "SquareNut",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 
