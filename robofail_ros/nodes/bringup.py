@@ -32,6 +32,10 @@ def node_commands(params_file: str, num_workers: int, overrides: dict, search_ov
     return commands
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _ros_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -41,6 +45,8 @@ def _ros_value(value) -> str:
 def ros_run(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> int:
     """Starts every node; returns the search node's exit status once it exits (with
     exit_when_done) or after Ctrl-C, stopping the workers either way."""
+    # SIGTERM (a timeout, a service manager) must stop the nodes too: they run in their own sessions.
+    signal.signal(signal.SIGTERM, _interrupt)
     procs = []
     for name, argv in node_commands(params_file, num_workers, overrides, search_overrides):
         procs.append((name, subprocess.Popen(argv, start_new_session=True)))
