@@ -143,7 +143,8 @@ def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted
     proc = ros_run(env, params, out, "--budget", "10", "--episode-timeout", "6", "--exit-when-done")
     try:
         wait_for(lambda: any(r[5] == "worker_1" for r in rows(out)), 240, "worker_1 to finish an episode")
-        victims = node_pids("robofail_ros.nodes.sim_node.*__ns:=/worker_1")
+        # Only this test's worker: other ROS runs on the machine must survive.
+        victims = node_pids(f"robofail_ros.nodes.sim_node.*{params}.*__ns:=/worker_1")
         assert victims
         for pid in victims:  # killed mid-run: whatever it was running is lost with it
             os.kill(pid, signal.SIGKILL)
