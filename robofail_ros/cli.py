@@ -142,7 +142,7 @@ def cmd_train_policy(args) -> int:
           f"{args.out.rsplit('.', 1)[0]}.training/train.log)")
     result = train_policy(args.dataset, args.algo, args.obs, args.out, epochs=args.epochs,
                           steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, seed=args.seed,
-                          device=args.device, learning_rate=args.learning_rate)
+                          device=args.device, learning_rate=args.learning_rate, cameras=tuple(args.cameras))
     print(f"wrote {result.checkpoint} (sha256 {result.sha256}) in {result.seconds:.0f} s")
     return 0
 
@@ -224,6 +224,47 @@ def cmd_evaluate(args) -> int:
     config = config.replace(budget=n * args.episodes, nominal_episodes=args.episodes)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return _run_and_print(args, config, _out_folder(args, config, f"evaluate-{stamp}"))
+
+
+# ------------------------------------------------------------------------------ reports
+def cmd_report(args) -> int:
+    from .core.report import write_report
+    index = write_report(args.runs, args.out, with_gallery=not args.no_gallery)
+    print(f"wrote {index} (figures in {index.parent / 'figures'}, numbers in {index.parent / 'figures.json'})")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    """The paper's Section 5 experiment: the same search for several policies, one report."""
+    import pathlib
+    from .core.report import write_report
+    out = pathlib.Path(args.out)
+    folders = []
+    for spec in args.policies:
+        config = _config_from_args(args).replace(policy=spec)
+        folder = out / pathlib.Path(spec).stem
+        print(f"== {spec}: {config.searcher}, {config.budget} episodes -> {folder}", file=sys.stderr)
+        if not (folder / "summary.json").is_file():  # a finished run is kept; an interrupted one resumed
+            args.resume = (folder / "run.json").is_file()
+            _run_and_print(args, config, folder)
+        folders.append(folder)
+    index = write_report(folders, out / "report", with_gallery=not args.no_gallery)
+    print(f"wrote {index}")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from .core.replay import replay_episode, write_clip
+    replay = replay_episode(args.run, args.episode, frame_size=args.size)
+    clip = write_clip(replay.frames, args.out)
+    r, o = replay.recorded, replay.outcome
+    print(f"episode {args.episode} (seed {r.seed}, perturbations {list(r.perturbations) or 'none'}): recorded "
+          f"success={r.success} in {r.steps} steps; replay success={o.success} in {o.steps} steps"
+          f"{'' if o.sim_error is None else f' (simulator error: {o.sim_error})'}; wrote {clip}")
+    if not replay.reproduced:
+        print("robofail replay: the replay did not reproduce the recorded outcome", file=sys.stderr)
+        return 1
+    return 0
 
 
 # --------------------------------------------------------------------------------- ROS
@@ -309,6 +350,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--learning-rate", type=float, help="default: robomimic's for the algorithm (1e-4 for bc)")
+    p.add_argument("--cameras", nargs="+", default=["agentview"], help="cameras an image policy reads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", required=True, help="checkpoint to write (.pth)")
@@ -337,6 +379,32 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--perturbations", nargs="+", default=["all"])
             p.add_argument("--episodes", type=int, default=20, help="episodes per perturbation (and unperturbed)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("report", help="HTML report with figures and a failure gallery of finished runs")
+    p.add_argument("runs", nargs="+", help="run folders (several: a comparison)")
+    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument("--no-gallery", action="store_true", help="skip replaying failing episodes for the gallery")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="the same search for several policies, then one comparison report")
+    p.add_argument("--policies", nargs="+", required=True, help="bundled names or checkpoint paths")
+    p.add_argument("--config", default=str(DEFAULT_SEARCH_CONFIG), help="ROS 2 parameter file")
+    p.add_argument("--task")
+    p.add_argument("--searcher")
+    p.add_argument("--budget", type=int)
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", required=True, help="folder for one run per policy and report/")
+    p.add_argument("--no-gallery", action="store_true")
+    p.add_argument("--json", action="store_true", help="print each run's result as JSON")
+    p.set_defaults(func=cmd_compare, policy=None)
+
+    p = sub.add_parser("replay", help="run a recorded episode again from its seed and write a clip")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--episode", type=int, required=True, help="episode id (see the run's episodes.sqlite or report)")
+    p.add_argument("--out", required=True, help=".mp4, .gif, or .png (a frame strip)")
+    p.add_argument("--size", type=int, default=256)
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("ros-run", help="start the ROS system (search node + worker pairs) without ros2 launch")
     p.add_argument("--params-file", default=str(DEFAULT_SEARCH_CONFIG), help="ROS 2 parameter file")

@@ -103,6 +103,7 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
         wait_for(lambda: finished(out), 240, "the ROS search to finish")
         recorded = rows(out)
         assert [r[0] for r in recorded] == list(range(10))
+        wait_for(lambda: (out / "report" / "index.html").exists(), 180, "the search node's end-of-run report")
         assert {r[5] for r in recorded} == {"worker_0", "worker_1"}, "both workers must have run episodes"
 
         domain = env["ROS_DOMAIN_ID"]

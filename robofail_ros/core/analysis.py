@@ -49,7 +49,7 @@ def entropy(p: Sequence[float]) -> float:
         return 0.0
     p = p / p.sum()
     nz = p[p > 0]
-    return float(-(nz * np.log(nz)).sum())
+    return max(0.0, float(-(nz * np.log(nz)).sum()))  # max: no "-0.000" for a one-mode distribution
 
 
 def failure_modes(outcomes: Iterable, catalog, pi: dict | None = None) -> list[FailureMode]:
@@ -110,4 +110,6 @@ def format_table(result: dict) -> str:
     pe = result.get("pi_entropy")
     lines.append(f"{result['episodes']} episodes, {result['failures']} policy failures, {result['sim_errors']} simulator "
                  f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result['run']}")
+    if result.get("report"):
+        lines.append(f"report: {result['report']}")
     return "\n".join(lines)

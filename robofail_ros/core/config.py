@@ -43,6 +43,7 @@ class SearchConfig:
     render_quality: str = "default"  # "default" or "fast" (no shadows/reflections)
     device: str = "cpu"  # where the policy under test runs
     output_dir: str = "runs"  # run folders go here unless --out names one
+    report: bool = True  # write <run>/report/ (figures, failure gallery, index.html) when the run finishes
     # per-searcher hyperparameters: {searcher name: {name: value}}
     searchers: dict = dataclasses.field(default_factory=dict)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import sys
 import time
 
 from .analysis import failure_modes, summary
@@ -92,12 +93,25 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         result = result_of(store, catalog, searcher.pi())
         result["search_seconds"] = round(time.time() - start, 1)
         store.finish(result)
+        if config.report:
+            result["report"] = _report(out)
         return result
     finally:
         searcher.close()
         if own_evaluator:
             evaluator.close()
         store.close()
+
+
+def _report(out) -> str | None:
+    """Writes the run's report; a failure here is reported, and the finished run is kept."""
+    from .report import write_report
+    try:
+        return str(write_report([out], pathlib.Path(out) / "report"))
+    except Exception as exc:
+        print(f"robofail: the run finished, but its report failed ({type(exc).__name__}: {exc}); "
+              f"write it with `robofail report {out} --out {out}/report`", file=sys.stderr)
+        return None
 
 
 def result_of(store: RunStore, catalog: Catalog, pi: dict | None) -> dict:

@@ -19,12 +19,22 @@ from ..errors import ConfigError, lookup
 
 # robomimic algorithm config per --algo (bc_rnn is robomimic's BC with its RNN switched on).
 ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq", "hbc": "hbc"}
-# Observation keys per --obs (the dataset must hold them: see demos.LOW_DIM_KEYS).
+# Low-dim observation keys and whether camera images are read, per --obs (the dataset must
+# hold them: see demos.LOW_DIM_KEYS and `robofail demos --cameras`).
+PROPRIO = ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"]
 OBS_MODALITIES = {
-    "low_dim": {"low_dim": ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object"], "rgb": []},
-    "image": {"low_dim": [], "rgb": ["agentview_image"]},
-    "image_proprio": {"low_dim": ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"], "rgb": ["agentview_image"]},
+    "low_dim": {"low_dim": PROPRIO + ["object"], "images": False},
+    "image": {"low_dim": [], "images": True},
+    "image_proprio": {"low_dim": PROPRIO, "images": True},
 }
+
+
+def observation_keys(obs: str, cameras=("agentview",)) -> dict:
+    """robomimic's {"low_dim": [...], "rgb": [...]} for an --obs modality and its cameras."""
+    modality = lookup(OBS_MODALITIES, "observation modality", obs)
+    if modality["images"] and not cameras:
+        raise ConfigError(f"--obs {obs} reads camera images; name at least one camera (e.g. --cameras agentview)")
+    return {"low_dim": modality["low_dim"], "rgb": [f"{c}_image" for c in cameras] if modality["images"] else []}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +54,11 @@ def sha256_of(path) -> str:
 
 
 def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_epoch: int,
-                 batch_size: int, seed: int, learning_rate: float | None = None):
+                 batch_size: int, seed: int, learning_rate: float | None = None, cameras=("agentview",)):
     """robomimic's config for this training run (see robomimic.config for every field)."""
     from robomimic.config import config_factory
     algo_name = lookup(ALGOS, "algorithm", algo)
-    modalities = lookup(OBS_MODALITIES, "observation modality", obs)
+    modalities = observation_keys(obs, cameras)
     if algo == "hbc":
         raise ConfigError("hbc needs subgoal observations that our demos do not carry yet; use bc, bc_rnn or bcq")
     config = config_factory(algo_name)
@@ -98,12 +108,13 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
     return config
 
 
-def check_dataset(dataset, obs: str):
+def check_dataset(dataset, obs: str, cameras=("agentview",)):
     import h5py
     path = pathlib.Path(dataset)
     if not path.is_file():
         raise ConfigError(f"dataset {path} does not exist; make one with `robofail demos --out {path}`")
-    wanted = OBS_MODALITIES[obs]["low_dim"] + OBS_MODALITIES[obs]["rgb"]
+    keys = observation_keys(obs, cameras)
+    wanted = keys["low_dim"] + keys["rgb"]
     try:
         with h5py.File(path, "r") as f:
             demos = list(f["data"].keys())
@@ -115,11 +126,12 @@ def check_dataset(dataset, obs: str):
     missing = sorted(set(wanted) - have)
     if missing:
         raise ConfigError(f"dataset {path} lacks observation keys {missing} needed for --obs {obs} (it has "
-                          f"{sorted(have)}); record them with `robofail demos --cameras agentview`")
+                          f"{sorted(have)}); record them with `robofail demos --cameras {' '.join(cameras) or 'agentview'}`")
 
 
 def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_epoch: int = 100,
-                 batch_size: int = 100, seed: int = 0, device: str = "cpu", learning_rate: float | None = None) -> TrainingResult:
+                 batch_size: int = 100, seed: int = 0, device: str = "cpu", learning_rate: float | None = None,
+                 cameras=("agentview",)) -> TrainingResult:
     """Trains with robomimic and copies the final checkpoint to ``out`` (never overwriting it)."""
     import robomimic.utils.torch_utils as TorchUtils
     from robomimic.scripts.train import train
@@ -127,9 +139,9 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     out = pathlib.Path(out)
     if out.exists():
         raise ConfigError(f"{out} exists; checkpoints are never overwritten. Choose another --out")
-    check_dataset(dataset, obs)
+    check_dataset(dataset, obs, cameras)
     work = out.parent / (out.stem + ".training")
-    config = build_config(dataset, algo, obs, work, epochs, steps_per_epoch, batch_size, seed, learning_rate)
+    config = build_config(dataset, algo, obs, work, epochs, steps_per_epoch, batch_size, seed, learning_rate, cameras)
     config.lock()
     shutil.rmtree(work, ignore_errors=True)  # scratch of an earlier attempt; robomimic would stop to ask
     work.mkdir(parents=True)
@@ -141,7 +153,7 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     if not checkpoints:
         raise RuntimeError(f"robomimic finished without a checkpoint; see {log}")
     shutil.copy(checkpoints[-1], out)
-    meta = {"dataset": str(dataset), "algo": algo, "obs": obs, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-            "batch_size": batch_size, "seed": seed, "device": device, "seconds": round(time.time() - start, 1)}
+    meta = {"dataset": str(dataset), "algo": algo, "obs": obs, "cameras": list(cameras) if obs != "low_dim" else [], "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "device": device, "seconds": round(time.time() - start, 1)}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(meta, indent=2))
     return TrainingResult(str(out), sha256_of(out), time.time() - start, str(log))

@@ -1,0 +1,99 @@
+"""Replaying a recorded episode from its seed: the same scene, perturbations and policy give
+the same outcome, and the frames show how the policy failed.
+
+    replay = replay_episode("runs/A", episode_id=37)
+    replay.reproduced          # True when success and steps match the run store
+    write_clip(replay.frames, "clip.mp4")
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from .episode import EpisodeOutcome, run_episode
+from .errors import ConfigError, PolicyError
+from .perturbations import DEFAULT_CATALOG, Catalog
+from .policies import load_policy
+from .scenes import Scene
+from .store import RunStore
+
+
+@dataclasses.dataclass
+class Replay:
+    recorded: EpisodeOutcome
+    outcome: EpisodeOutcome
+    frames: list  # RGB frames of the agentview camera, one every ``frame_every`` steps
+
+    @property
+    def reproduced(self) -> bool:
+        return (self.outcome.success, self.outcome.steps, self.outcome.sim_error is None) == \
+               (self.recorded.success, self.recorded.steps, self.recorded.sim_error is None)
+
+
+def replay_command(run_folder, episode_id: int) -> str:
+    return f"robofail replay {run_folder} --episode {episode_id} --out episode_{episode_id}.mp4"
+
+
+def replay_episode(run_folder, episode_id: int, frame_size: int = 256, frame_every: int = 4,
+                   camera: str = "agentview") -> Replay:
+    """Runs episode ``episode_id`` of a run again with its recorded seed and perturbations.
+
+    The policy is loaded from the run's recorded spec and must have the recorded sha256.
+    """
+    store = RunStore.open(run_folder)
+    try:
+        meta = store.meta
+        recorded = {o.episode_id: o for o in store.outcomes()}
+    finally:
+        store.close()
+    if episode_id not in recorded:
+        ids = sorted(recorded)
+        span = f"{ids[0]}..{ids[-1]}" if ids else "none yet"
+        raise ConfigError(f"run {run_folder} has no episode {episode_id} (recorded ids: {span})")
+    episode = recorded[episode_id]
+    config, info = meta["config"], meta["policy"]
+    policy = load_policy(info["spec"], task=config["task"], device=config.get("device", "cpu"))
+    if info.get("sha256") and getattr(policy, "sha256", None) != info["sha256"]:
+        raise PolicyError(f"policy {info['spec']!r} now has sha256 {getattr(policy, 'sha256', None)}, but run "
+                          f"{run_folder} used {info['sha256']}; restore that checkpoint to replay its episodes")
+    scene = Scene(config["task"], catalog=Catalog.load(config.get("catalog") or DEFAULT_CATALOG),
+                  cameras=policy.cameras, horizon=config["horizon"],
+                  render_quality=config.get("render_quality", "default"))
+    frames = []
+
+    def record(obs):
+        if scene.steps % frame_every == 0:
+            frames.append(scene.render(camera, frame_size))
+
+    try:
+        outcome = run_episode(scene, policy, episode.perturbations, episode.seed, on_step=record,
+                              episode_id=episode_id, worker="replay")
+        frames.append(scene.render(camera, frame_size))  # the final state
+    finally:
+        scene.close()
+    return Replay(episode, outcome, frames)
+
+
+def write_clip(frames, out, fps: int = 10) -> pathlib.Path:
+    """Writes frames as a video (.mp4, .gif) or, for .png, as a strip of up to 6 frames."""
+    import imageio.v2 as imageio
+    out = pathlib.Path(out)
+    if out.exists():
+        raise ConfigError(f"{out} exists; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png":
+        imageio.imwrite(out, frame_strip(frames))
+    elif out.suffix in (".mp4", ".gif"):
+        kwargs = {"fps": fps, "macro_block_size": 1} if out.suffix == ".mp4" else {"duration": 1000 / fps, "loop": 0}
+        imageio.mimwrite(out, [np.asarray(f) for f in frames], **kwargs)
+    else:
+        raise ConfigError(f"unsupported clip format {out.suffix!r}; use .mp4, .gif or .png (a frame strip)")
+    return out
+
+
+def frame_strip(frames, count: int = 6) -> np.ndarray:
+    """``count`` frames evenly spread over the episode (the last one included), side by side."""
+    picks = np.linspace(0, len(frames) - 1, num=min(count, len(frames))).round().astype(int)
+    return np.concatenate([frames[i] for i in picks], axis=1)

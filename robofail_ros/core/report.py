@@ -1,0 +1,382 @@
+"""Reports of finished runs: the paper's figures, the calibrated numbers, a failure gallery.
+
+    write_report(["runs/A", "runs/B"], "reports/AB")
+
+writes ``index.html`` (one self-contained page: figures embedded, opens offline), every figure
+as PNG and SVG under ``figures/``, ``figures.json`` (the numbers behind every figure), and
+``gallery/`` (perturbed scene and frame strip of a failing rollout per top failure mode, each
+replayed from its seed, with the command that replays it).
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import html
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from .analysis import NOMINAL
+from .errors import ConfigError
+from .store import RunStore
+
+RADAR_SPOKES = 24  # more perturbations than this make a radar plot unreadable: the top ones are shown
+TOP_MODES = 8  # failure modes named in the cross-model bars; the rest are "other"
+GALLERY_MODES = 3  # failure modes per run shown in the gallery
+
+
+@dataclasses.dataclass
+class RunData:
+    folder: pathlib.Path
+    label: str
+    meta: dict
+    result: dict
+
+    @property
+    def modes(self) -> dict[str, dict]:
+        return {m["name"]: m for m in self.result["modes"]}
+
+
+def load_run(folder) -> RunData:
+    """A finished run's metadata and failure-mode table; unfinished or empty runs are refused."""
+    store = RunStore.open(folder)
+    try:
+        meta, episodes = store.meta, store.count()
+    finally:
+        store.close()
+    if not episodes:
+        raise ConfigError(f"run {folder} has no episodes; run the search before reporting on it")
+    if not meta.get("finished") or not (store.folder / "summary.json").is_file():
+        raise ConfigError(f"run {folder} is unfinished ({episodes} episodes so far); finish it with "
+                          f"`robofail search --resume --out {folder}` before reporting on it")
+    result = json.loads((store.folder / "summary.json").read_text())
+    return RunData(store.folder, meta["policy"]["name"], meta, result)
+
+
+def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
+    """The perturbations every run tried to measure (in the first run's catalog order) and notes
+    on what alignment left out. Runs of different tasks are refused."""
+    tasks = {r.meta["config"]["task"] for r in runs}
+    if len(tasks) > 1:
+        raise ConfigError(f"runs of different tasks cannot be compared ({', '.join(sorted(tasks))}); "
+                          "report on runs of one task together")
+    labels = [r.label for r in runs]
+    if len(set(labels)) < len(labels):  # same policy twice: tell the runs apart by folder
+        for r in runs:
+            r.label = f"{r.label} ({r.folder.name})"
+    from .perturbations import DEFAULT_CATALOG, Catalog
+    catalog = Catalog.load(runs[0].meta["config"].get("catalog") or DEFAULT_CATALOG).names
+    names = [[m["name"] for m in r.result["modes"] if m["name"] != NOMINAL] for r in runs]
+    shared = sorted((n for n in names[0] if all(n in other for other in names[1:])),
+                    key=lambda n: catalog.index(n) if n in catalog else len(catalog))
+    notes = []
+    for r, own in zip(runs, names):
+        dropped = sorted(set(own) - set(shared))
+        if dropped:
+            notes.append(f"{r.label}: {len(dropped)} perturbations not in every run's catalog are left out "
+                         f"of the comparison ({', '.join(dropped[:10])}{', ...' if len(dropped) > 10 else ''})")
+    if not shared:
+        raise ConfigError("these runs share no perturbation; compare runs over the same catalog")
+    return shared, notes
+
+
+# ---------------------------------------------------------------------------------- figures
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, folder: pathlib.Path, name: str) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for ext in ("png", "svg"):
+        fig.savefig(folder / f"{name}.{ext}", dpi=110, bbox_inches="tight")
+        paths[ext] = f"figures/{name}.{ext}"
+    _plt().close(fig)
+    return paths
+
+
+def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> dict:
+    """Two radar panels for one run: calibrated P(fail) with its 95% interval, and the paper's pi(a|o)."""
+    modes = run.modes
+    tried = [n for n in perturbations if modes[n]["trials"]]
+    spokes = sorted(tried, key=lambda n: -modes[n]["p_fail"])[:RADAR_SPOKES]
+    spokes = [n for n in perturbations if n in spokes]  # catalog order keeps related factors together
+    has_pi = all(modes[n]["pi"] is not None for n in perturbations)
+    data = {"run": run.label, "perturbations": spokes, "p_fail": [modes[n]["p_fail"] for n in spokes],
+            "ci_low": [modes[n]["ci_low"] for n in spokes], "ci_high": [modes[n]["ci_high"] for n in spokes],
+            "pi": [modes[n]["pi"] for n in spokes] if has_pi else None,
+            "left_out": len(tried) - len(spokes), "untried": len(perturbations) - len(tried)}
+    plt = _plt()
+    panels = 2 if has_pi else 1
+    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 6.2), subplot_kw={"projection": "polar"}, squeeze=False,
+                             gridspec_kw={"wspace": 0.45})
+    angles = np.linspace(0, 2 * np.pi, len(spokes), endpoint=False)
+    closed = np.append(angles, angles[:1])
+
+    def ring(values):
+        return np.append(values, values[:1])
+
+    ax = axes[0, 0]
+    if spokes:
+        ax.fill_between(closed, ring(data["ci_low"]), ring(data["ci_high"]), color="tab:red", alpha=0.2,
+                        label="95% Wilson interval")
+        ax.plot(closed, ring(data["p_fail"]), color="tab:red", marker="o", ms=3, label="P(fail | perturbation)")
+    ax.set_ylim(0, 1)
+    ax.set_title("Calibrated failure rate (failures / trials)", pad=22)
+    if has_pi:
+        ax = axes[0, 1]
+        if spokes:
+            ax.plot(closed, ring(data["pi"]), color="tab:blue", marker="o", ms=3, label="π(a|o)")
+            ax.fill(closed, ring(data["pi"]), color="tab:blue", alpha=0.15)
+        ax.set_title("Paper's π(a|o): the searcher's preference (sums to 1)", pad=22)
+    for ax in axes[0]:
+        ax.set_xticks(angles)
+        ax.set_xticklabels(spokes, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.15), fontsize=8)
+    note = f" (top {len(spokes)} of {len(tried)} tried)" if data["left_out"] else ""
+    fig.suptitle(f"{run.label}: failure modes{note}", fontsize=12)
+    return {"title": f"Radar: {run.label}", "data": data, **_save(fig, folder, f"radar_{_slug(run.label)}")}
+
+
+def distribution(runs: list[RunData], perturbations: list[str]) -> tuple[list[str], dict[str, list[float]]]:
+    """Each run's failure rates normalised over the shared perturbations (its failure-mode
+    distribution, the calibrated counterpart of pi), with all but the top modes summed as 'other'."""
+    shares = {}
+    for r in runs:
+        rates = np.array([r.modes[n]["p_fail"] if r.modes[n]["trials"] else 0.0 for n in perturbations])
+        shares[r.label] = rates / rates.sum() if rates.sum() > 0 else rates
+    mean = np.mean(list(shares.values()), axis=0)
+    top = [perturbations[i] for i in np.argsort(-mean, kind="stable")[:TOP_MODES] if mean[i] > 0]
+    index = [perturbations.index(n) for n in top]
+    out = {label: [float(s[i]) for i in index] + [float(s.sum() - s[index].sum())] for label, s in shares.items()}
+    return top + ["other"], out
+
+
+def stacked_bars(runs, perturbations, folder) -> dict:
+    names, shares = distribution(runs, perturbations)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(runs) + 3), 4.8))
+    bottom = np.zeros(len(runs))
+    colors = plt.get_cmap("tab10")
+    for i, name in enumerate(names):
+        heights = np.array([shares[r.label][i] for r in runs])
+        ax.bar([r.label for r in runs], heights, bottom=bottom, label=name,
+               color="lightgrey" if name == "other" else colors(i % 10))
+        bottom += heights
+    ax.set_ylabel("share of the failure distribution")
+    ax.set_title("Failure modes across models (failure rates normalised per model)")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    ax.tick_params(axis="x", labelrotation=15, labelsize=8)
+    return {"title": "Stacked failure modes", "data": {"modes": names, "shares": shares},
+            **_save(fig, folder, "stacked_failure_modes")}
+
+
+def heatmap(runs, perturbations, folder) -> dict:
+    columns = [n for n in perturbations if any(r.modes[n]["trials"] for r in runs)]
+    matrix = np.array([[r.modes[n]["p_fail"] if r.modes[n]["trials"] else np.nan for n in columns] for r in runs])
+    order = np.argsort(-np.nan_to_num(np.nanmean(np.where(np.isnan(matrix), -1, matrix), axis=0)), kind="stable")
+    columns, matrix = [columns[i] for i in order], matrix[:, order]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(columns) + 2.5), 1.0 + 0.55 * len(runs)))
+    cmap = plt.get_cmap("Reds").with_extremes(bad="lightgrey")
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(runs)), [r.label for r in runs], fontsize=8)
+    fig.colorbar(image, ax=ax, label="P(fail)", fraction=0.03)
+    ax.set_title("P(fail) per model and perturbation (grey: not tried)", fontsize=10)
+    data = {"models": [r.label for r in runs], "perturbations": columns,
+            "p_fail": [[None if math.isnan(v) else float(v) for v in row] for row in matrix]}
+    return {"title": "Heatmap", "data": data, **_save(fig, folder, "heatmap")}
+
+
+def grouped_bars(runs, perturbations, folder) -> dict:
+    names = distribution(runs, perturbations)[0][:-1] or perturbations[:TOP_MODES]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) * max(1, len(runs) / 2) + 2), 4.5))
+    width = 0.8 / len(runs)
+    data = {"modes": names, "models": {}}
+    for k, r in enumerate(runs):
+        ms = [r.modes[n] for n in names]
+        p = np.array([m["p_fail"] if m["trials"] else 0.0 for m in ms])
+        low = np.array([m["ci_low"] for m in ms])
+        high = np.array([m["ci_high"] for m in ms])
+        x = np.arange(len(names)) + (k - (len(runs) - 1) / 2) * width
+        ax.bar(x, p, width, label=r.label, yerr=[np.maximum(p - low, 0), np.maximum(high - p, 0)], capsize=2)
+        data["models"][r.label] = {"p_fail": p.tolist(), "ci_low": low.tolist(), "ci_high": high.tolist(),
+                                   "trials": [m["trials"] for m in ms]}
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("P(fail) with 95% interval")
+    ax.set_title("Top failure modes per model")
+    ax.legend(fontsize=8)
+    return {"title": "Grouped bars", "data": data, **_save(fig, folder, "grouped_bars")}
+
+
+def model_table(runs, perturbations) -> list[dict]:
+    """Entropy and severity per model: the paper's comparison number and the calibrated ones."""
+    rows = []
+    for r in runs:
+        nominal = r.modes.get(NOMINAL, {"trials": 0, "failures": 0})
+        tried = [r.modes[n] for n in perturbations if r.modes[n]["trials"]]
+        worst = max(tried, key=lambda m: (m["p_fail"], m["trials"]), default=None)
+        rows.append({
+            "model": r.label, "sha256": r.meta["policy"].get("sha256"), "searcher": r.meta["config"]["searcher"],
+            "episodes": r.result["episodes"], "failures": r.result["failures"], "sim_errors": r.result["sim_errors"],
+            "nominal_success": (1 - nominal["failures"] / nominal["trials"]) if nominal["trials"] else None,
+            "nominal_trials": nominal["trials"],
+            "pi_entropy": r.result.get("pi_entropy"), "p_fail_entropy": r.result.get("p_fail_entropy"),
+            "mean_severity": float(np.mean([m["severity"] for m in tried])) if tried else None,
+            "worst_mode": worst["name"] if worst else None,
+            "worst_p_fail": worst["p_fail"] if worst else None})
+    return rows
+
+
+# ---------------------------------------------------------------------------------- gallery
+def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> list[dict]:
+    """For each top failure mode of a run: its first failing episode replayed from the seed,
+    the perturbed scene, a frame strip, and whether the replay reproduced the recorded outcome."""
+    import imageio.v2 as imageio
+    from .replay import frame_strip, replay_command, replay_episode
+    store = RunStore(run.folder)
+    try:
+        failing = [o for o in store.outcomes() if o.failure and o.perturbations]
+    finally:
+        store.close()
+    ranked = [m for m in run.result["modes"] if m["name"] != NOMINAL and m["failures"]][:modes]
+    items = []
+    folder.mkdir(parents=True, exist_ok=True)
+    for mode in ranked:
+        # Prefer an episode with this perturbation alone: it shows this failure mode, not a mix.
+        episodes = sorted((o for o in failing if mode["name"] in o.perturbations),
+                          key=lambda o: (len(o.perturbations), o.episode_id))
+        episode = episodes[0]
+        replay = replay_episode(run.folder, episode.episode_id)
+        stem = f"{_slug(run.label)}_{mode['name']}_{episode.episode_id}"
+        imageio.imwrite(folder / f"{stem}_scene.png", replay.frames[0])
+        imageio.imwrite(folder / f"{stem}_strip.png", frame_strip(replay.frames))
+        items.append({"run": run.label, "mode": mode["name"], "label": mode["label"], "p_fail": mode["p_fail"],
+                      "trials": mode["trials"], "episode_id": episode.episode_id, "seed": episode.seed,
+                      "perturbations": list(episode.perturbations), "steps": episode.steps,
+                      "reproduced": replay.reproduced, "replay_success": replay.outcome.success,
+                      "replay_steps": replay.outcome.steps,
+                      "scene": f"gallery/{stem}_scene.png", "strip": f"gallery/{stem}_strip.png",
+                      "command": replay_command(run.folder, episode.episode_id)})
+    return items
+
+
+# ------------------------------------------------------------------------------------- page
+def write_report(run_folders, out, with_gallery: bool = True) -> pathlib.Path:
+    """Writes the report of one or more finished runs to the folder ``out`` (which must not
+    hold a report already); returns the path of its index.html."""
+    out = pathlib.Path(out)
+    if (out / "index.html").exists():
+        raise ConfigError(f"{out} already holds a report; choose another --out")
+    runs = [load_run(f) for f in run_folders]
+    perturbations, notes = align(runs)
+    figures_dir = out / "figures"
+    figures = [radar(r, perturbations, figures_dir) for r in runs]
+    if len(runs) > 1:
+        figures += [stacked_bars(runs, perturbations, figures_dir), heatmap(runs, perturbations, figures_dir),
+                    grouped_bars(runs, perturbations, figures_dir)]
+    else:
+        figures += [grouped_bars(runs, perturbations, figures_dir)]
+    table = model_table(runs, perturbations)
+    items = [item for r in runs for item in gallery(r, out / "gallery")] if with_gallery else []
+    (out / "figures.json").write_text(json.dumps(
+        {"perturbations": perturbations, "notes": notes, "figures": figures, "models": table, "gallery": items},
+        indent=2, default=str))
+    index = out / "index.html"
+    index.write_text(_page(runs, perturbations, notes, figures, table, items, out))
+    return index
+
+
+def _img(out: pathlib.Path, relative: str, alt: str) -> str:
+    data = base64.b64encode((out / relative).read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _fmt(value, spec=".3f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, spec)
+
+
+def _page(runs, perturbations, notes, figures, table, items, out) -> str:
+    e = html.escape
+    parts = [f"""<!doctype html><html><head><meta charset="utf-8"><title>RoboFail report</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}
+img{{max-width:100%}} table{{border-collapse:collapse;margin:1em 0;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 7px;text-align:right}} th{{background:#f3f3f3}}
+td:first-child,th:first-child{{text-align:left}} .note{{background:#fff6d5;padding:.5em 1em}}
+code{{background:#f3f3f3;padding:1px 4px}} .fig{{margin:1.5em 0}} .muted{{color:#777;font-size:12px}}</style>
+</head><body><h1>RoboFail report: {e(', '.join(r.label for r in runs))}</h1>
+<p class="muted">Written {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by robofail_ros.
+Two numbers per perturbation: <b>P(fail)</b>, failures / trials with a 95% Wilson interval (calibrated), and
+<b>π(a|o)</b>, the searcher's preference over perturbations as in the RoboFail paper (sums to 1; not a failure rate).
+Simulator errors are counted apart and never as policy failures.</p>"""]
+    parts += [f'<p class="note">{e(n)}</p>' for n in notes]
+    parts.append("<h2>Models</h2><table><tr><th>model</th><th>searcher</th><th>episodes</th><th>policy failures</th>"
+                 "<th>sim errors</th><th>nominal success</th><th>entropy of π (nats)</th><th>entropy of P(fail)</th>"
+                 "<th>mean severity</th><th>worst mode</th><th>checkpoint sha256</th></tr>")
+    for row in table:
+        nominal = f"{_fmt(row['nominal_success'], '.0%')} of {row['nominal_trials']}"
+        worst = f"{row['worst_mode']} ({_fmt(row['worst_p_fail'], '.2f')})" if row["worst_mode"] else "–"
+        parts.append(f"<tr><td>{e(row['model'])}</td><td>{e(row['searcher'])}</td><td>{row['episodes']}</td>"
+                     f"<td>{row['failures']}</td><td>{row['sim_errors']}</td><td>{nominal}</td>"
+                     f"<td>{_fmt(row['pi_entropy'])}</td><td>{_fmt(row['p_fail_entropy'])}</td>"
+                     f"<td>{_fmt(row['mean_severity'], '.2f')}</td><td>{e(worst)}</td>"
+                     f"<td><code>{e(str(row['sha256'] or '–')[:16])}</code></td></tr>")
+    parts.append("</table><h2>Figures</h2>")
+    for fig in figures:
+        parts.append(f'<div class="fig"><h3>{e(fig["title"])}</h3>{_img(out, fig["png"], fig["title"])}'
+                     f'<div class="muted"><a href="{fig["png"]}">PNG</a> · <a href="{fig["svg"]}">SVG</a></div></div>')
+    if items:
+        parts.append("<h2>Failure gallery</h2><p class='muted'>The first failing episode of each top failure mode, "
+                     "replayed from its seed for this report: the perturbed scene, then frames from start to end.</p>")
+        for it in items:
+            check = ("replay reproduced the recorded failure" if it["reproduced"] else
+                     f"replay did NOT reproduce the record (replay: success={it['replay_success']}, {it['replay_steps']} steps)")
+            parts.append(f"""<div class="fig"><h3>{e(it['run'])}: {e(it['label'])} (<code>{e(it['mode'])}</code>),
+P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
+<p>episode {it['episode_id']}, seed {it['seed']}, perturbations {e(', '.join(it['perturbations']))}, failed after
+{it['steps']} steps; {e(check)}. Replay: <code>{e(it['command'])}</code></p>
+<div style="display:flex;gap:8px;align-items:flex-start"><div style="flex:0 0 22%">{_img(out, it['scene'], 'perturbed scene')}</div>
+<div style="flex:1">{_img(out, it['strip'], 'frames of the failing rollout')}</div></div></div>""")
+    parts.append("<h2>Failure-mode tables</h2>")
+    for r in runs:
+        parts.append(f"<h3>{e(r.label)}</h3><table><tr><th>perturbation</th><th>factor</th><th>P(fail)</th>"
+                     "<th>95% interval</th><th>trials</th><th>failures</th><th>sim errors</th><th>severity</th><th>π(a|o)</th></tr>")
+        for m in r.result["modes"]:
+            if m["name"] != NOMINAL and m["name"] not in perturbations:
+                continue
+            parts.append(f"<tr><td>{e(m['name'])}</td><td>{e(m['factor'])}</td><td>{_fmt(m['p_fail'] if m['trials'] else None)}</td>"
+                         f"<td>[{m['ci_low']:.2f}, {m['ci_high']:.2f}]</td><td>{m['trials']}</td><td>{m['failures']}</td>"
+                         f"<td>{m['sim_errors']}</td><td>{m['severity']:.2f}</td><td>{_fmt(m['pi'])}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Run metadata</h2>")
+    for r in runs:
+        c, p = r.meta["config"], r.meta["policy"]
+        rows = {"run folder": str(r.folder), "policy": p.get("spec"), "checkpoint": p.get("path"),
+                "checkpoint sha256": p.get("sha256"), "algorithm": p.get("algo"), "task": c["task"],
+                "searcher": c["searcher"], "budget": c["budget"], "nominal episodes": c["nominal_episodes"],
+                "seed": c["seed"], "horizon": c["horizon"], "workers": c["num_workers"],
+                "catalog": c.get("catalog") or "default", "config hash": r.meta.get("config_hash"),
+                "started": r.meta.get("started"), "finished": r.meta.get("finished"),
+                "search seconds": r.result.get("search_seconds"),
+                **{f"version: {k}": v for k, v in r.meta.get("versions", {}).items()}}
+        parts.append(f"<h3>{e(r.label)}</h3><table>" + "".join(
+            f"<tr><td>{e(k)}</td><td style='text-align:left'><code>{e(str(v))}</code></td></tr>" for k, v in rows.items())
+            + "</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:60]

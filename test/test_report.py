@@ -1,0 +1,130 @@
+"""Reports: the numbers behind every figure come from the runs, the page references only files
+that exist, the gallery's replays reproduce the recorded outcomes, bad input is refused."""
+import json
+import re
+import subprocess
+
+import pytest
+
+from robofail_ros.core.config import SearchConfig
+from robofail_ros.core.errors import ConfigError
+from robofail_ros.core.report import write_report
+from robofail_ros.core.run import run_search
+from robofail_ros.core.store import RunStore
+
+
+def small_run(folder, **changes):
+    config = SearchConfig(**{"policy": "lift_bc_rnn_low_dim", "searcher": "uniform", "budget": 6,
+                             "nominal_episodes": 1, "horizon": 120, "report": False,
+                             "perturbations": ("small_table", "shaky_arm", "red_table"), **changes})
+    run_search(config, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    a = small_run(base / "a", report=True)  # the end-of-run report, as `robofail search` writes it
+    b = small_run(base / "b", policy="lift_bc_low_dim", perturbations=("small_table", "shaky_arm", "heavy_cube"))
+    return a, b
+
+
+def episodes_by_mode(folder):
+    store = RunStore(folder)
+    counts = {}
+    for o in store.outcomes():
+        for name in o.perturbations or ("none",):
+            trials, failures = counts.get(name, (0, 0))
+            counts[name] = (trials + 1, failures + o.failure)
+    store.close()
+    return counts
+
+
+def test_a_finished_search_writes_its_report_and_the_radar_shows_its_numbers(runs):
+    a, _ = runs
+    data = json.loads((a / "report" / "figures.json").read_text())
+    radar = next(f for f in data["figures"] if f["title"].startswith("Radar"))["data"]
+    counts = episodes_by_mode(a)
+    for name, p, low, high in zip(radar["perturbations"], radar["p_fail"], radar["ci_low"], radar["ci_high"]):
+        trials, failures = counts[name]
+        assert p == pytest.approx(failures / trials) and low <= p <= high
+    assert set(radar["perturbations"]) == {"small_table", "shaky_arm", "red_table"}
+    assert sum(radar["pi"]) == pytest.approx(1.0), "uniform's pi over every tried perturbation"
+    assert data["models"][0]["sha256"] == json.loads((a / "run.json").read_text())["policy"]["sha256"]
+
+
+def test_a_comparison_aligns_on_shared_perturbations_and_says_so(runs, tmp_path):
+    a, b = runs
+    index = write_report([a, b], tmp_path / "cmp", with_gallery=False)
+    data = json.loads((index.parent / "figures.json").read_text())
+    assert data["perturbations"] == ["small_table", "shaky_arm"]
+    assert any("red_table" in n for n in data["notes"]) and any("heavy_cube" in n for n in data["notes"])
+    figures = {f["title"]: f["data"] for f in data["figures"]}
+    heat = figures["Heatmap"]
+    assert heat["models"] == ["lift_bc_rnn_low_dim", "lift_bc_low_dim"]
+    for row, folder in zip(heat["p_fail"], (a, b)):
+        counts = episodes_by_mode(folder)
+        for name, value in zip(heat["perturbations"], row):
+            assert value == (pytest.approx(counts[name][1] / counts[name][0]) if name in counts else None)
+    for label, shares in figures["Stacked failure modes"]["shares"].items():
+        assert sum(shares) == pytest.approx(1.0) or sum(shares) == 0
+    assert set(figures["Grouped bars"]["models"]) == set(heat["models"])
+    assert "<td>red_table</td>" not in index.read_text(), "left-out perturbations stay out of the tables"
+
+
+def test_the_page_references_only_files_that_exist(runs):
+    a, _ = runs
+    page = (a / "report" / "index.html").read_text()
+    refs = re.findall(r'(?:src|href)="([^"]+)"', page)
+    local = [r for r in refs if not r.startswith("data:")]
+    assert local and all((a / "report" / r).is_file() for r in local), local
+    assert not [r for r in refs if r.startswith(("http:", "https:", "//"))], "the page must open offline"
+    assert "Calibrated failure rate" in page or "P(fail)" in page
+
+
+def test_gallery_replays_reproduce_the_recorded_failures(runs):
+    a, _ = runs
+    data = json.loads((a / "report" / "figures.json").read_text())
+    assert data["gallery"], "the bundled policy fails under small_table/shaky_arm: the gallery must show it"
+    recorded = {o.episode_id: o for o in RunStore(a).outcomes()}
+    for item in data["gallery"]:
+        episode = recorded[item["episode_id"]]
+        assert episode.failure and item["mode"] in episode.perturbations
+        assert item["reproduced"] and item["replay_steps"] == episode.steps
+        assert (a / "report" / item["strip"]).is_file() and f"--episode {item['episode_id']}" in item["command"]
+
+
+def test_replay_command_writes_a_clip_and_reproduces_a_success(runs, tmp_path, python):
+    a, _ = runs
+    success = next(o for o in RunStore(a).outcomes() if o.success)
+    clip = tmp_path / "ok.mp4"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "replay", str(a), "--episode", str(success.episode_id),
+                             "--out", str(clip), "--size", "96"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"replay success=True in {success.steps} steps" in result.stdout
+    import imageio.v2 as imageio
+    frames = imageio.mimread(clip)
+    assert len(frames) >= success.steps // 4 and frames[0].shape == (96, 96, 3)
+
+
+def test_bad_input_is_refused_clearly(runs, tmp_path):
+    a, b = runs
+    with pytest.raises(ConfigError, match="already holds a report"):
+        write_report([a], a / "report")
+    stack = tmp_path / "stack"
+    run_search(SearchConfig(task="Stack", policy="random", searcher="uniform", budget=1, nominal_episodes=0,
+                            horizon=3, report=False, perturbations=("red_table",)), stack)
+    with pytest.raises(ConfigError, match="different tasks"):
+        write_report([a, stack], tmp_path / "mixed")
+    store = RunStore.create(tmp_path / "unfinished", {"task": "Lift"}, {"name": "x"})
+    with pytest.raises(ConfigError, match="has no episodes"):
+        write_report([tmp_path / "unfinished"], tmp_path / "r1")
+    for outcome in RunStore(a).outcomes()[:2]:
+        store.append(outcome)
+    with pytest.raises(ConfigError, match=r"unfinished \(2 episodes so far\).*--resume"):
+        write_report([tmp_path / "unfinished"], tmp_path / "r2")
+    with pytest.raises(ConfigError, match="not a robofail run folder"):
+        write_report([tmp_path], tmp_path / "r3")
+    from robofail_ros.core.replay import replay_episode
+    with pytest.raises(ConfigError, match="has no episode 999"):
+        replay_episode(a, 999)
