@@ -267,6 +267,17 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import pathlib
+    import subprocess
+    suite = pathlib.Path(__file__).resolve().parents[1] / "bench" / "run_all.py"
+    if not suite.is_file():
+        raise RoboFailError(f"the benchmark suite {suite} is not here: run `robofail bench` from a source checkout")
+    extra = (["--quick"] if args.quick else []) + (["--out", args.out] if args.out else []) \
+        + (["--ground-truth", args.ground_truth] if args.ground_truth else [])
+    return subprocess.call([sys.executable, str(suite), *extra])
+
+
 # --------------------------------------------------------------------------------- ROS
 def cmd_ros_run(args) -> int:
     from .core.config import load_search_config
@@ -405,6 +416,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help=".mp4, .gif, or .png (a frame strip)")
     p.add_argument("--size", type=int, default=256)
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("bench", help="run the benchmark suite (bench/) and write its JSON results")
+    p.add_argument("--quick", action="store_true", help="a 5-minute subset")
+    p.add_argument("--out", help="results folder (default: bench/results/<time>)")
+    p.add_argument("--ground-truth", help="an existing `robofail evaluate` run for the search-efficiency bench")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ros-run", help="start the ROS system (search node + worker pairs) without ros2 launch")
     p.add_argument("--params-file", default=str(DEFAULT_SEARCH_CONFIG), help="ROS 2 parameter file")

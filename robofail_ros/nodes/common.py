@@ -2,7 +2,6 @@
 and shuts down cleanly on Ctrl-C or SIGTERM."""
 from __future__ import annotations
 
-import signal
 import sys
 
 from ..core.config import SearchConfig, config_from_params
@@ -22,17 +21,19 @@ def read_config(node, node_params: dict) -> tuple[SearchConfig, dict]:
 
 
 def run_node(make_node, name: str) -> int:
-    """Creates the node (``make_node()``), spins it with a multi-threaded executor, and shuts
-    down cleanly. A RoboFailError at start-up is printed as one line (exit status 2)."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    """Creates the node (``make_node()``), spins it, and shuts down cleanly. A RoboFailError at
+    start-up is printed as one line (exit status 2).
 
-    rclpy.init(args=sys.argv)
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    A single-threaded executor: the nodes' long work runs in threads of their own, and rclpy's
+    multi-threaded executor doubled the lock-step loop's time per step (bench/episode_throughput.py)."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=sys.argv)  # rclpy's own SIGINT/SIGTERM handlers shut down and wake the executor
     node = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except RoboFailError as exc:

@@ -69,7 +69,7 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
         config.experiment.logging.terminal_output_to_txt = False
         config.experiment.logging.log_tb = False
         config.experiment.save.enabled = True
-        config.experiment.save.every_n_epochs = epochs
+        config.experiment.save.every_n_epochs = max(1, epochs // 5)  # earlier ones survive an interrupted run
         config.experiment.save.on_best_validation = False
         config.experiment.save.on_best_rollout_return = False
         config.experiment.save.on_best_rollout_success_rate = False

@@ -242,8 +242,9 @@ class Scene:
                 rebuild[key] = value
         return chosen
 
-    def reset(self, perturbations: Sequence[str] = (), seed: int = 0) -> dict:
-        """Starts an episode with these perturbations (catalog names) applied; returns the first observation."""
+    def apply(self, perturbations: Sequence[str]) -> list[Perturbation]:
+        """Restores the pristine model (rebuilt, and cached, when a factor needs another model) and
+        applies these perturbations to it in place; reset() does this before starting an episode."""
         chosen = self.resolve(perturbations)
         rebuild = {}
         for p in chosen:
@@ -252,6 +253,11 @@ class Scene:
         self._loaded.restore()
         for p in chosen:
             p.factor.apply(self)
+        return chosen
+
+    def reset(self, perturbations: Sequence[str] = (), seed: int = 0) -> dict:
+        """Starts an episode with these perturbations (catalog names) applied; returns the first observation."""
+        chosen = self.apply(perturbations)
         # One seed fixes everything random: robosuite's placement and robot-noise generator
         # (shared by reference, so it is re-seeded in place) and our factors' generator.
         self.env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
