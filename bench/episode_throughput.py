@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,7 @@ def over_ros(policy_spec, episodes):
 
 
 def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the node processes (finally) on a timeout too
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policies", nargs="+", default=["lift_bc_rnn_low_dim"])
     parser.add_argument("--episodes", type=int, default=4)

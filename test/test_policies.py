@@ -1,4 +1,5 @@
 """Policies under test: demos in robomimic's format, robomimic training, checkpoint loading."""
+import os
 import subprocess
 
 import h5py
@@ -67,3 +68,26 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
         load_policy(str(corrupt), task="Lift")
     with pytest.raises(PolicyError, match="trained on task 'Lift', not 'Stack'"):
         load_policy("lift_bc_low_dim", task="Stack")
+
+
+def test_every_bundled_policy_matches_its_index_entry():
+    from robofail_ros.core.policies.bundled import bundled_policies
+    from robofail_ros.core.policies.training import sha256_of
+    entries = bundled_policies()
+    assert {(e["algo"], e["obs"]) for e in entries} >= {("bc_rnn", "low_dim"), ("bc_rnn", "image_proprio")}
+    for e in entries:
+        assert sha256_of(e["path"]) == e["sha256"], f"{e['file']} differs from the sha256 in index.yaml"
+        assert os.path.getsize(e["path"]) <= 20 * 2**20 and e["nominal_episodes"] >= 50
+
+
+def test_bundled_image_policy_reads_both_cameras_and_rolls_out():
+    from robofail_ros.core.scenes import Scene
+    policy = load_policy("lift_bc_rnn_image_proprio", task="Lift")
+    assert set(policy.cameras) == {"agentview", "robot0_eye_in_hand"} and policy.modality == "image_proprio"
+    scene = Scene("Lift", cameras=policy.cameras, horizon=30)
+    try:
+        outcome = run_episode(scene, policy, [], seed=0)
+    finally:
+        scene.close()
+    assert outcome.steps == 30 or outcome.success
+    assert outcome.sim_error is None
