@@ -6,7 +6,8 @@ and of the ROS lock-step loop (sim_node <-> policy_node over DDS), side by side 
         [--episodes 4] [--json out.json]
 
 - raw: the actions our loop produced, replayed through robosuite's env.step alone (with the
-  same cameras rendered): the limit;
+  same cameras rendered): the simulator's limit; raw+policy adds the policy's own inference
+  time (measured inside the loop), the limit for any loop that runs this policy;
 - in-process: robofail_ros.core.episode.run_episode (scene + policy + perturbation hooks);
 - ROS: real sim_node and policy_node processes of one worker; this script publishes the
   perturbation requests and times each episode until its EpisodeResult arrives.
@@ -32,11 +33,13 @@ SEEDS_FROM = 100  # evaluation seeds the bundled policies were not trained on
 def in_process(policy_spec, episodes):
     policy = load_policy(policy_spec)
     scene = Scene("Lift", cameras=policy.cameras)
-    actions, steps, start = [], 0, time.perf_counter()
+    actions, steps, policy_seconds, start = [], 0, [0.0], time.perf_counter()
     act = policy.act
 
     def recording_act(obs):
+        t = time.perf_counter()
         action = act(obs)
+        policy_seconds[0] += time.perf_counter() - t
         actions[-1].append(action)
         return action
     policy.act = recording_act
@@ -53,7 +56,8 @@ def in_process(policy_spec, episodes):
             scene.env.step(action)
         raw_seconds += time.perf_counter() - start
     scene.close()
-    return {"steps": steps, "in_process_steps_per_s": steps / seconds, "raw_steps_per_s": steps / raw_seconds}
+    return {"steps": steps, "in_process_steps_per_s": steps / seconds, "raw_steps_per_s": steps / raw_seconds,
+            "raw_plus_policy_steps_per_s": steps / (raw_seconds + policy_seconds[0])}
 
 
 def over_ros(policy_spec, episodes):
@@ -112,12 +116,15 @@ def main():
     for spec in args.policies:
         row = {"policy": spec, **in_process(spec, args.episodes), **over_ros(spec, args.episodes)}
         row["in_process_vs_raw"] = row["in_process_steps_per_s"] / row["raw_steps_per_s"]
+        row["in_process_vs_raw_plus_policy"] = row["in_process_steps_per_s"] / row["raw_plus_policy_steps_per_s"]
         row["ros_vs_in_process"] = row["ros_steps_per_s"] / row["in_process_steps_per_s"]
         rows.append(row)
-    print(f"{'policy':<28} {'steps':>6} {'raw/s':>8} {'in-proc/s':>10} {'ROS/s':>8} {'in-proc/raw':>12} {'ROS/in-proc':>12}")
+    print(f"{'policy':<28} {'steps':>6} {'raw/s':>8} {'raw+policy/s':>13} {'in-proc/s':>10} {'ROS/s':>8} "
+          f"{'in-proc/raw':>12} {'in-proc/(raw+policy)':>21} {'ROS/in-proc':>12}")
     for r in rows:
-        print(f"{r['policy']:<28} {r['steps']:>6} {r['raw_steps_per_s']:>8.1f} {r['in_process_steps_per_s']:>10.1f} "
-              f"{r['ros_steps_per_s']:>8.1f} {r['in_process_vs_raw']:>12.2f} {r['ros_vs_in_process']:>12.2f}")
+        print(f"{r['policy']:<28} {r['steps']:>6} {r['raw_steps_per_s']:>8.1f} {r['raw_plus_policy_steps_per_s']:>13.1f} "
+              f"{r['in_process_steps_per_s']:>10.1f} {r['ros_steps_per_s']:>8.1f} {r['in_process_vs_raw']:>12.2f} "
+              f"{r['in_process_vs_raw_plus_policy']:>21.2f} {r['ros_vs_in_process']:>12.2f}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(rows, indent=2))
 

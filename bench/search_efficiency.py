@@ -115,6 +115,10 @@ def score(names, history, top, rates, intervals, budgets):
     return correct_since, mae
 
 
+def _finite(x):
+    return float(x) if np.isfinite(x) else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ground-truth", required=True, help="a `robofail evaluate` run folder")
@@ -142,7 +146,8 @@ def main():
                 maes[b].append(mae.get(b, np.nan))
         reached = [h for h in hits if h is not None]
         rows.append({"searcher": name, "reached": len(reached), "repeats": args.repeats,
-                     "median_episodes_to_top3": float(np.median(reached)) if len(reached) > args.repeats / 2 else None,
+                     # a repeat that never got there counts as infinitely many episodes
+                     "median_episodes_to_top3": _finite(np.median([h or np.inf for h in hits])),
                      "episodes_to_top3": hits, "mae": {b: float(np.nanmean(v)) for b, v in maes.items()},
                      "seconds": round(time.perf_counter() - start, 1)})
     uniform = next((r["median_episodes_to_top3"] for r in rows if r["searcher"] == "uniform"), None)

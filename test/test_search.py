@@ -35,6 +35,20 @@ def test_adaptive_searchers_find_the_worst_perturbation(name):
     assert hits >= 4, f"{name} found the worst perturbation in only {hits} of 5 runs"
 
 
+def test_lucb_finds_the_top_three_with_fewer_episodes_on_the_rest():
+    top3 = sorted(RATES, key=RATES.get, reverse=True)[:3]
+    for seed in range(3):
+        searcher, seen = search_synthetic("lucb", 300, seed)
+        trials = {n: sum(o.perturbations == (n,) for o in seen) for n in RATES}
+        failures = {n: sum(o.perturbations == (n,) and not o.success for o in seen) for n in RATES}
+        estimate = {n: failures[n] / trials[n] for n in RATES}
+        ranked = sorted(RATES, key=estimate.get, reverse=True)
+        assert set(ranked[:3]) == set(top3) and ranked[0] == WORST
+        # Its episodes go to the boundary of the top-3, not to the clearly safe perturbations
+        # (uniform would give p0-p3 120 of the 300).
+        assert sum(trials[n] for n in ("p0", "p1", "p2", "p3")) < 60
+
+
 def test_uniform_spends_the_budget_evenly_and_pi_is_uniform():
     searcher, seen = search_synthetic("uniform", 100, 0)
     trials = [sum(o.perturbations == (n,) for o in seen) for n in RATES]

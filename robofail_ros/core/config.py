@@ -32,7 +32,7 @@ class SearchConfig:
     """What a search run does (each field is a key of the parameter file)."""
     task: str = "Lift"  # robosuite task (see `robofail perturbations --task`)
     policy: str = "lift_bc_rnn_low_dim"  # bundled policy name, checkpoint path, "scripted" or "random"
-    searcher: str = "thompson"  # ppo, uniform, thompson, cross_entropy
+    searcher: str = "thompson"  # ppo, uniform, thompson, cross_entropy, lucb
     budget: int = 300  # episodes the searcher may spend
     nominal_episodes: int = 20  # unperturbed episodes first: the baseline for severity
     num_workers: int = 1  # episodes run at once (worker processes or ROS worker pairs)

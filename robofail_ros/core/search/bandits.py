@@ -143,3 +143,71 @@ class CrossEntropySearcher(AskTellSearcher):
 
     def pi(self):
         return dict(zip(self.names, self.p.tolist()))
+
+
+@register_searcher("lucb")
+class LUCBSearcher(AskTellSearcher):
+    """LUCB top-k identification (Kalyanakrishnan et al., 2012): rank the ``top_k`` worst
+    perturbations with as few episodes as possible.
+
+    After one episode of each perturbation, it alternates between the two perturbations whose
+    order is least certain: the member of the current top-k with the lowest lower confidence
+    bound, and the outsider with the highest upper bound (Wilson bounds at ``confidence``).
+    pi is the normalised posterior-mean failure rate (a ranking preference, like every pi).
+    """
+
+    @dataclasses.dataclass(frozen=True)
+    class Hyperparameters:
+        top_k: int = 3  # how many of the worst failure modes to rank
+        confidence: float = 0.95  # of the bounds that decide what to try next
+
+        def __post_init__(self):
+            if self.top_k < 1 or not 0 < self.confidence < 1:
+                raise ConfigError("lucb: top_k >= 1 and confidence in (0, 1)")
+
+    def __init__(self, names, seed, hp):
+        super().__init__(names, seed, hp)
+        self.counts = _ArmCounts(names)
+        self._untried = list(self.rng.permutation(len(names)))
+        self._turn = 0
+        from scipy.stats import norm
+        self._z = float(norm.ppf(0.5 + hp.confidence / 2))
+
+    def _bounds(self):
+        trials = self.counts.failures + self.counts.successes
+        n = np.maximum(trials, 1)
+        p = self.counts.failures / n
+        z2 = self._z ** 2
+        centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+        half = self._z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+        return p, centre - half, centre + half
+
+    def ask(self, n):
+        out = []
+        for _ in range(n):
+            trials = self.counts.failures + self.counts.successes
+            while self._untried and trials[self._untried[0]] > 0:
+                self._untried.pop(0)
+            if self._untried:
+                out.append(self._untried.pop(0))
+                continue
+            p, low, high = self._bounds()
+            k = min(self.hp.top_k, len(self.names) - 1)
+            if k < 1:
+                out.append(0)
+                continue
+            order = np.argsort(-p, kind="stable")
+            inside, outside = order[:k], order[k:]
+            weakest_inside = inside[np.argmin(low[inside])]
+            strongest_outside = outside[np.argmax(high[outside])]
+            out.append(weakest_inside if self._turn % 2 == 0 else strongest_outside)
+            self._turn += 1
+        return [(self.names[i],) for i in out]
+
+    def tell(self, outcomes):
+        self.counts.add(outcomes)
+
+    def pi(self):
+        trials = self.counts.failures + self.counts.successes
+        mean = (self.counts.failures + 0.5) / (trials + 1)
+        return dict(zip(self.names, (mean / mean.sum()).tolist()))
