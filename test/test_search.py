@@ -43,7 +43,7 @@ def test_lucb_finds_the_top_three_with_fewer_episodes_on_the_rest():
         failures = {n: sum(o.perturbations == (n,) and not o.success for o in seen) for n in RATES}
         estimate = {n: failures[n] / trials[n] for n in RATES}
         ranked = sorted(RATES, key=estimate.get, reverse=True)
-        assert set(ranked[:3]) == set(top3) and ranked[0] == WORST
+        assert set(ranked[:3]) == set(top3)  # the set: LUCB does not order within the top-k
         # Its episodes go to the boundary of the top-3, not to the clearly safe perturbations
         # (uniform would give p0-p3 120 of the 300).
         assert sum(trials[n] for n in ("p0", "p1", "p2", "p3")) < 60
