@@ -17,7 +17,6 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import Searcher, register_searcher
-from .env import BatchedSearchVecEnv, FailureSearchEnv
 
 
 @register_searcher("ppo")
@@ -54,7 +53,11 @@ class PPOSearcher(Searcher):
         self._reference_image = None
 
     def _make(self, ctx):
+        # Imported here: torch and SB3 take ~0.5 GB, which processes that only read the
+        # searcher registry (every ROS node, through the config) should not pay.
         from stable_baselines3 import PPO
+
+        from .env import BatchedSearchVecEnv, FailureSearchEnv
         if ctx.reference_image is None:
             raise ConfigError("the ppo searcher needs the scene image (the evaluator gave none)")
         self._reference_image = ctx.reference_image
