@@ -45,8 +45,11 @@ def _ros_value(value) -> str:
 def ros_run(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> int:
     """Starts every node; returns the search node's exit status once it exits (with
     exit_when_done) or after Ctrl-C, stopping the workers either way."""
-    # SIGTERM (a timeout, a service manager) must stop the nodes too: they run in their own sessions.
+    # SIGTERM (a timeout, a service manager) must stop the nodes too: they run in their own
+    # sessions. SIGINT is handled even when inherited as ignored (a shell's background job),
+    # else Ctrl-C/SIGINT would leave the nodes running; the nodes then start with it handled too.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     procs = []
     for name, argv in node_commands(params_file, num_workers, overrides, search_overrides):
         procs.append((name, subprocess.Popen(argv, start_new_session=True)))
