@@ -6,26 +6,31 @@ import subprocess
 
 import pytest
 
-from robofail_ros.core.config import SearchConfig
 from robofail_ros.core.errors import ConfigError
 from robofail_ros.core.report import write_report
-from robofail_ros.core.run import run_search
 from robofail_ros.core.store import RunStore
 
 
-def small_run(folder, **changes):
-    config = SearchConfig(**{"policy": "lift_bc_rnn_low_dim", "searcher": "uniform", "budget": 6,
-                             "nominal_episodes": 1, "horizon": 120, "report": False,
-                             "perturbations": ("small_table", "shaky_arm", "red_table"), **changes})
-    run_search(config, folder)
+def small_run(python, folder, policy="lift_bc_rnn_low_dim", perturbations="small_table, shaky_arm, red_table",
+              task="Lift", report=False, budget=6, nominal=1, horizon=120):
+    """A real search, in its own process as users run it: several MuJoCo GL contexts made and
+    freed in the pytest process would garble the offscreen renders of later tests."""
+    config = folder.parent / f"{folder.name}.yaml"
+    config.write_text(f"/**:\n  ros__parameters:\n    task: {task}\n    policy: {policy}\n    searcher: uniform\n"
+                      f"    budget: {budget}\n    nominal_episodes: {nominal}\n    horizon: {horizon}\n"
+                      f"    report: {str(report).lower()}\n    num_workers: 1\n    perturbations: [{perturbations}]\n")
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--out", str(folder)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
     return folder
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    import sys
     base = tmp_path_factory.mktemp("runs")
-    a = small_run(base / "a", report=True)  # the end-of-run report, as `robofail search` writes it
-    b = small_run(base / "b", policy="lift_bc_low_dim", perturbations=("small_table", "shaky_arm", "heavy_cube"))
+    a = small_run(sys.executable, base / "a", report=True)  # the end-of-run report, as `robofail search` writes it
+    b = small_run(sys.executable, base / "b", policy="lift_bc_low_dim", perturbations="small_table, shaky_arm, heavy_cube")
     return a, b
 
 
@@ -107,13 +112,12 @@ def test_replay_command_writes_a_clip_and_reproduces_a_success(runs, tmp_path, p
     assert len(frames) >= success.steps // 4 and frames[0].shape == (96, 96, 3)
 
 
-def test_bad_input_is_refused_clearly(runs, tmp_path):
+def test_bad_input_is_refused_clearly(runs, tmp_path, python):
     a, b = runs
     with pytest.raises(ConfigError, match="already holds a report"):
         write_report([a], a / "report")
-    stack = tmp_path / "stack"
-    run_search(SearchConfig(task="Stack", policy="random", searcher="uniform", budget=1, nominal_episodes=0,
-                            horizon=3, report=False, perturbations=("red_table",)), stack)
+    stack = small_run(python, tmp_path / "stack", task="Stack", policy="random", perturbations="red_table",
+                      budget=1, nominal=0, horizon=3)
     with pytest.raises(ConfigError, match="different tasks"):
         write_report([a, stack], tmp_path / "mixed")
     store = RunStore.create(tmp_path / "unfinished", {"task": "Lift"}, {"name": "x"})

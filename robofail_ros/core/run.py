@@ -93,14 +93,14 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         result = result_of(store, catalog, searcher.pi())
         result["search_seconds"] = round(time.time() - start, 1)
         store.finish(result)
-        if config.report:
-            result["report"] = _report(out)
-        return result
     finally:
         searcher.close()
         if own_evaluator:
             evaluator.close()
         store.close()
+    if config.report:  # after the workers are gone: the gallery replays build scenes of their own
+        result["report"] = _report(out)
+    return result
 
 
 def _report(out) -> str | None:
