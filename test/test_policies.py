@@ -80,14 +80,17 @@ def test_every_bundled_policy_matches_its_index_entry():
         assert os.path.getsize(e["path"]) <= 20 * 2**20 and e["nominal_episodes"] >= 50
 
 
-def test_bundled_image_policy_reads_both_cameras_and_rolls_out():
-    from robofail_ros.core.scenes import Scene
-    policy = load_policy("lift_bc_rnn_image_proprio", task="Lift")
-    assert set(policy.cameras) == {"agentview", "robot0_eye_in_hand"} and policy.modality == "image_proprio"
-    scene = Scene("Lift", cameras=policy.cameras, horizon=30)
-    try:
-        outcome = run_episode(scene, policy, [], seed=0)
-    finally:
-        scene.close()
-    assert outcome.steps == 30 or outcome.success
-    assert outcome.sim_error is None
+def test_bundled_image_policy_reads_both_cameras_and_rolls_out(python):
+    # Its own process: a second rendering Scene made and closed in the pytest process would
+    # leave no GL context current for the session's scenes.
+    script = (
+        "from robofail_ros.core.policies import load_policy\n"
+        "from robofail_ros.core.scenes import Scene\n"
+        "from robofail_ros.core.episode import run_episode\n"
+        "p = load_policy('lift_bc_rnn_image_proprio', task='Lift')\n"
+        "assert set(p.cameras) == {'agentview', 'robot0_eye_in_hand'} and p.modality == 'image_proprio'\n"
+        "o = run_episode(Scene('Lift', cameras=p.cameras, horizon=30), p, [], seed=0)\n"
+        "assert o.sim_error is None and (o.steps == 30 or o.success), o\n"
+        "print('rolled out', o.steps)\n")
+    result = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "rolled out" in result.stdout, result.stderr[-2000:]

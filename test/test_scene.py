@@ -20,18 +20,10 @@ def test_red_table_renders_measurably_redder(lift_scene):
     assert redness(red) > redness(base) + 40
 
 
-def test_renders_stay_right_with_other_scenes_and_rebuilt_models(lift_scene):
-    """robosuite renders on whatever GL context is current: another Scene in the process, or the
-    model a table_size perturbation builds, must not garble this scene's images."""
-    from robofail_ros.core.scenes import Scene
+def test_a_rebuilt_model_leaves_the_images_of_the_default_one_unchanged(lift_scene):
     reference = image(lift_scene, [])
-    other = Scene("Lift", cameras=("agentview",))
-    image(other, ["red_cube"])
+    assert np.abs(image(lift_scene, ["small_table"]) - reference).mean() > 3
     assert np.abs(image(lift_scene, []) - reference).mean() < 1.0
-    other.close()
-    image(lift_scene, ["small_table"])  # a second model (and GL context) inside this scene
-    assert np.abs(image(lift_scene, []) - reference).mean() < 1.0
-    assert redness(image(lift_scene, ["red_table"])) > redness(reference) + 40
 
 
 def test_dim_light_darkens_and_bright_light_brightens(lift_scene):

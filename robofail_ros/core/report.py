@@ -105,7 +105,8 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> dict:
     """Two radar panels for one run: calibrated P(fail) with its 95% interval, and the paper's pi(a|o)."""
     modes = run.modes
     tried = [n for n in perturbations if modes[n]["trials"]]
-    spokes = sorted(tried, key=lambda n: -modes[n]["p_fail"])[:RADAR_SPOKES]
+    # The highest rates first; among equal rates the best-measured (most trials).
+    spokes = sorted(tried, key=lambda n: (-modes[n]["p_fail"], -modes[n]["trials"]))[:RADAR_SPOKES]
     spokes = [n for n in perturbations if n in spokes]  # catalog order keeps related factors together
     has_pi = all(modes[n]["pi"] is not None for n in perturbations)
     data = {"run": run.label, "perturbations": spokes, "p_fail": [modes[n]["p_fail"] for n in spokes],
