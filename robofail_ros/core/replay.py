@@ -36,44 +36,58 @@ def replay_command(run_folder, episode_id: int) -> str:
     return f"robofail replay {run_folder} --episode {episode_id} --out episode_{episode_id}.mp4"
 
 
-def replay_episode(run_folder, episode_id: int, frame_size: int = 256, frame_every: int = 4,
-                   camera: str = "agentview") -> Replay:
+class Replayer:
+    """Replays episodes of one run: the policy is loaded and the scene built once for all of them
+    (building a robosuite scene costs about a second; the report replays several episodes)."""
+
+    def __init__(self, run_folder, camera: str = "agentview"):
+        store = RunStore.open(run_folder)
+        try:
+            meta = store.meta
+            self.recorded = {o.episode_id: o for o in store.outcomes()}
+        finally:
+            store.close()
+        self.run_folder, self.camera = run_folder, camera
+        config, info = meta["config"], meta["policy"]
+        self.policy = load_policy(info["spec"], task=config["task"], device=config.get("device", "cpu"))
+        if info.get("sha256") and getattr(self.policy, "sha256", None) != info["sha256"]:
+            raise PolicyError(f"policy {info['spec']!r} now has sha256 {getattr(self.policy, 'sha256', None)}, but run "
+                              f"{run_folder} used {info['sha256']}; restore that checkpoint to replay its episodes")
+        self.scene = Scene(config["task"], catalog=Catalog.load(config.get("catalog") or DEFAULT_CATALOG),
+                           cameras=self.policy.cameras, horizon=config["horizon"],
+                           render_quality=config.get("render_quality", "default"))
+
+    def replay(self, episode_id: int, frame_size: int = 256, frame_every: int = 4) -> Replay:
+        """Runs episode ``episode_id`` again with its recorded seed and perturbations."""
+        if episode_id not in self.recorded:
+            ids = sorted(self.recorded)
+            span = f"{ids[0]}..{ids[-1]}" if ids else "none yet"
+            raise ConfigError(f"run {self.run_folder} has no episode {episode_id} (recorded ids: {span})")
+        episode, scene, frames = self.recorded[episode_id], self.scene, []
+
+        def record(obs):
+            if scene.steps % frame_every == 0:
+                frames.append(scene.render(self.camera, frame_size))
+
+        outcome = run_episode(scene, self.policy, episode.perturbations, episode.seed, on_step=record,
+                              episode_id=episode_id, worker="replay")
+        frames.append(scene.render(self.camera, frame_size))  # the final state
+        return Replay(episode, outcome, frames)
+
+    def close(self):
+        self.scene.close()
+
+
+def replay_episode(run_folder, episode_id: int, frame_size: int = 256, frame_every: int = 4) -> Replay:
     """Runs episode ``episode_id`` of a run again with its recorded seed and perturbations.
 
     The policy is loaded from the run's recorded spec and must have the recorded sha256.
     """
-    store = RunStore.open(run_folder)
+    replayer = Replayer(run_folder)
     try:
-        meta = store.meta
-        recorded = {o.episode_id: o for o in store.outcomes()}
+        return replayer.replay(episode_id, frame_size, frame_every)
     finally:
-        store.close()
-    if episode_id not in recorded:
-        ids = sorted(recorded)
-        span = f"{ids[0]}..{ids[-1]}" if ids else "none yet"
-        raise ConfigError(f"run {run_folder} has no episode {episode_id} (recorded ids: {span})")
-    episode = recorded[episode_id]
-    config, info = meta["config"], meta["policy"]
-    policy = load_policy(info["spec"], task=config["task"], device=config.get("device", "cpu"))
-    if info.get("sha256") and getattr(policy, "sha256", None) != info["sha256"]:
-        raise PolicyError(f"policy {info['spec']!r} now has sha256 {getattr(policy, 'sha256', None)}, but run "
-                          f"{run_folder} used {info['sha256']}; restore that checkpoint to replay its episodes")
-    scene = Scene(config["task"], catalog=Catalog.load(config.get("catalog") or DEFAULT_CATALOG),
-                  cameras=policy.cameras, horizon=config["horizon"],
-                  render_quality=config.get("render_quality", "default"))
-    frames = []
-
-    def record(obs):
-        if scene.steps % frame_every == 0:
-            frames.append(scene.render(camera, frame_size))
-
-    try:
-        outcome = run_episode(scene, policy, episode.perturbations, episode.seed, on_step=record,
-                              episode_id=episode_id, worker="replay")
-        frames.append(scene.render(camera, frame_size))  # the final state
-    finally:
-        scene.close()
-    return Replay(episode, outcome, frames)
+        replayer.close()
 
 
 def write_clip(frames, out, fps: int = 10) -> pathlib.Path:

@@ -244,31 +244,36 @@ def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> l
     """For each top failure mode of a run: its first failing episode replayed from the seed,
     the perturbed scene, a frame strip, and whether the replay reproduced the recorded outcome."""
     import imageio.v2 as imageio
-    from .replay import frame_strip, replay_command, replay_episode
+    from .replay import Replayer, frame_strip, replay_command
     store = RunStore(run.folder)
     try:
         failing = [o for o in store.outcomes() if o.failure and o.perturbations]
     finally:
         store.close()
     ranked = [m for m in run.result["modes"] if m["name"] != NOMINAL and m["failures"]][:modes]
-    items = []
+    if not ranked:
+        return []
     folder.mkdir(parents=True, exist_ok=True)
-    for mode in ranked:
-        # Prefer an episode with this perturbation alone: it shows this failure mode, not a mix.
-        episodes = sorted((o for o in failing if mode["name"] in o.perturbations),
+    items = []
+    replayer = Replayer(run.folder)  # one policy and one scene for every replay
+    try:
+        for mode in ranked:
+            # Prefer an episode with this perturbation alone: it shows this failure mode, not a mix.
+            episode = min((o for o in failing if mode["name"] in o.perturbations),
                           key=lambda o: (len(o.perturbations), o.episode_id))
-        episode = episodes[0]
-        replay = replay_episode(run.folder, episode.episode_id)
-        stem = f"{_slug(run.label)}_{mode['name']}_{episode.episode_id}"
-        imageio.imwrite(folder / f"{stem}_scene.png", replay.frames[0])
-        imageio.imwrite(folder / f"{stem}_strip.png", frame_strip(replay.frames))
-        items.append({"run": run.label, "mode": mode["name"], "label": mode["label"], "p_fail": mode["p_fail"],
-                      "trials": mode["trials"], "episode_id": episode.episode_id, "seed": episode.seed,
-                      "perturbations": list(episode.perturbations), "steps": episode.steps,
-                      "reproduced": replay.reproduced, "replay_success": replay.outcome.success,
-                      "replay_steps": replay.outcome.steps,
-                      "scene": f"gallery/{stem}_scene.png", "strip": f"gallery/{stem}_strip.png",
-                      "command": replay_command(run.folder, episode.episode_id)})
+            replay = replayer.replay(episode.episode_id)
+            stem = f"{_slug(run.label)}_{mode['name']}_{episode.episode_id}"
+            imageio.imwrite(folder / f"{stem}_scene.png", replay.frames[0])
+            imageio.imwrite(folder / f"{stem}_strip.png", frame_strip(replay.frames))
+            items.append({"run": run.label, "mode": mode["name"], "label": mode["label"], "p_fail": mode["p_fail"],
+                          "trials": mode["trials"], "episode_id": episode.episode_id, "seed": episode.seed,
+                          "perturbations": list(episode.perturbations), "steps": episode.steps,
+                          "reproduced": replay.reproduced, "replay_success": replay.outcome.success,
+                          "replay_steps": replay.outcome.steps,
+                          "scene": f"gallery/{stem}_scene.png", "strip": f"gallery/{stem}_strip.png",
+                          "command": replay_command(run.folder, episode.episode_id)})
+    finally:
+        replayer.close()
     return items
 
 
