@@ -129,7 +129,7 @@ def cmd_demos(args) -> int:
     scene = Scene(args.task, catalog=Catalog.load(), cameras=tuple(args.cameras), horizon=args.horizon)
     bar = _progress(args.episodes, "demos")
     report = write_demos(scene, load_policy("scripted", task=args.task), args.episodes, args.out, seed=args.seed,
-                         progress=lambda done, kept: _tick(bar, kept=kept))
+                         exclude_next_obs=args.exclude_next_obs, progress=lambda done, kept: _tick(bar, kept=kept))
     bar.close()
     print(f"wrote {report.kept} demonstrations ({report.samples} samples) to {report.path}; "
           f"expert success rate {report.expert_success_rate:.1%} over {report.attempted} episodes")
@@ -142,7 +142,8 @@ def cmd_train_policy(args) -> int:
           f"{args.out.rsplit('.', 1)[0]}.training/train.log)")
     result = train_policy(args.dataset, args.algo, args.obs, args.out, epochs=args.epochs,
                           steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, seed=args.seed,
-                          device=args.device, learning_rate=args.learning_rate, cameras=tuple(args.cameras))
+                          device=args.device, learning_rate=args.learning_rate, cameras=tuple(args.cameras),
+                          lr_decay_epochs=tuple(args.lr_decay_epochs), data_workers=args.data_workers)
     print(f"wrote {result.checkpoint} (sha256 {result.sha256}) in {result.seconds:.0f} s")
     return 0
 
@@ -350,6 +351,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", nargs="*", default=["agentview"], help="camera images to record (none: low-dim only)")
     p.add_argument("--horizon", type=int, default=200)
     p.add_argument("--seed", type=int, default=1000, help="first episode seed (evaluation uses seeds from 0)")
+    p.add_argument("--exclude-next-obs", action="store_true",
+                   help="leave out next_obs (half the size; bc and bc_rnn never read it, bcq needs it)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_demos)
 
@@ -361,9 +364,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--learning-rate", type=float, help="default: robomimic's for the algorithm (1e-4 for bc)")
+    p.add_argument("--lr-decay-epochs", type=int, nargs="+", default=[],
+                   help="epochs after which the learning rate is multiplied by 0.1 (robomimic's multistep schedule)")
     p.add_argument("--cameras", nargs="+", default=["agentview"], help="cameras an image policy reads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--data-workers", type=int, default=0, help="DataLoader worker processes (image training on a GPU)")
     p.add_argument("--out", required=True, help="checkpoint to write (.pth)")
     p.set_defaults(func=cmd_train_policy)
 

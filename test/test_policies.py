@@ -54,6 +54,25 @@ def test_short_real_training_gives_a_loadable_checkpoint(demos, tmp_path, lift_l
     assert image.returncode == 2 and "lacks observation keys ['agentview_image']" in image.stderr
 
 
+def test_lean_demos_train_with_a_decaying_learning_rate(tmp_path, lift_lowdim, python):
+    lean = tmp_path / "lean.hdf5"
+    write_demos(lift_lowdim, load_policy("scripted"), 2, lean, seed=1000, exclude_next_obs=True)
+    with h5py.File(lean) as f:
+        assert "next_obs" not in f["data/demo_0"] and "object" in f["data/demo_0/obs"]
+    out = tmp_path / "rnn.pth"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "train-policy", "--dataset", str(lean), "--algo", "bc_rnn",
+                             "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4", "--learning-rate", "0.001",
+                             "--lr-decay-epochs", "1", "--data-workers", "1", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = (tmp_path / "rnn.training" / "train.log").read_text()
+    # robomimic logs the optimizer's rate per epoch: 1e-3 in the first, x0.1 after epoch 1.
+    assert '"Optimizer/policy0_lr": 0.001,' in log and '"Optimizer/policy0_lr": 0.0001' in log
+    bcq = subprocess.run([python, "-m", "robofail_ros.cli", "train-policy", "--dataset", str(lean), "--algo", "bcq",
+                          "--out", str(tmp_path / "bcq.pth")], capture_output=True, text=True, timeout=600)
+    assert bcq.returncode == 2 and "has no next_obs" in bcq.stderr
+
+
 def test_bundled_default_rolls_out_and_succeeds(lift_lowdim):
     policy = load_policy("lift_bc_rnn_low_dim", task="Lift")
     assert all(run_episode(lift_lowdim, policy, [], seed=s).success for s in range(3))

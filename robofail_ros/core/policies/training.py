@@ -54,7 +54,8 @@ def sha256_of(path) -> str:
 
 
 def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_epoch: int,
-                 batch_size: int, seed: int, learning_rate: float | None = None, cameras=("agentview",)):
+                 batch_size: int, seed: int, learning_rate: float | None = None, cameras=("agentview",),
+                 lr_decay_epochs=(), data_workers: int = 0):
     """robomimic's config for this training run (see robomimic.config for every field)."""
     from robomimic.config import config_factory
     algo_name = lookup(ALGOS, "algorithm", algo)
@@ -80,6 +81,7 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
         config.train.batch_size = batch_size
         config.train.seed = seed
         config.train.hdf5_cache_mode = "all"
+        config.train.num_data_workers = data_workers  # image batches are assembled in Python: workers keep a GPU fed
         config.train.hdf5_filter_key = "train"
         config.observation.modalities.obs.low_dim = modalities["low_dim"]
         config.observation.modalities.obs.rgb = modalities["rgb"]
@@ -102,13 +104,14 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
             # The scripted expert is deterministic (one mode); robomimic's 5-mode GMM head
             # learned input-independent modes on it in 10k steps, while a plain head fits quickly.
             config.algo.gmm.enabled = False
-        if learning_rate is not None:
-            for optim in config.algo.optim_params.values():
+        for optim in config.algo.optim_params.values():
+            if learning_rate is not None:
                 optim.learning_rate.initial = learning_rate
+            optim.learning_rate.epoch_schedule = sorted(lr_decay_epochs)  # x decay_factor (0.1) at each
     return config
 
 
-def check_dataset(dataset, obs: str, cameras=("agentview",)):
+def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc"):
     import h5py
     path = pathlib.Path(dataset)
     if not path.is_file():
@@ -121,17 +124,20 @@ def check_dataset(dataset, obs: str, cameras=("agentview",)):
             if not demos or "mask/train" not in f:
                 raise ConfigError(f"dataset {path} has no demonstrations or no mask/train; regenerate it with `robofail demos`")
             have = set(f[f"data/{demos[0]}/obs"].keys())
+            has_next_obs = f"data/{demos[0]}/next_obs" in f
     except (OSError, KeyError) as exc:
         raise ConfigError(f"dataset {path} is not a robomimic hdf5 file ({exc}); regenerate it with `robofail demos`") from None
     missing = sorted(set(wanted) - have)
     if missing:
         raise ConfigError(f"dataset {path} lacks observation keys {missing} needed for --obs {obs} (it has "
                           f"{sorted(have)}); record them with `robofail demos --cameras {' '.join(cameras) or 'agentview'}`")
+    if algo == "bcq" and not has_next_obs:
+        raise ConfigError(f"dataset {path} has no next_obs, which bcq learns from; record demos without --exclude-next-obs")
 
 
 def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_epoch: int = 100,
                  batch_size: int = 100, seed: int = 0, device: str = "cpu", learning_rate: float | None = None,
-                 cameras=("agentview",)) -> TrainingResult:
+                 cameras=("agentview",), lr_decay_epochs=(), data_workers: int = 0) -> TrainingResult:
     """Trains with robomimic and copies the final checkpoint to ``out`` (never overwriting it)."""
     import robomimic.utils.torch_utils as TorchUtils
     from robomimic.scripts.train import train
@@ -139,9 +145,12 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     out = pathlib.Path(out)
     if out.exists():
         raise ConfigError(f"{out} exists; checkpoints are never overwritten. Choose another --out")
-    check_dataset(dataset, obs, cameras)
+    check_dataset(dataset, obs, cameras, algo)
     work = out.parent / (out.stem + ".training")
-    config = build_config(dataset, algo, obs, work, epochs, steps_per_epoch, batch_size, seed, learning_rate, cameras)
+    if any(not 0 < e < epochs for e in lr_decay_epochs):
+        raise ConfigError(f"--lr-decay-epochs {list(lr_decay_epochs)} must lie between 0 and --epochs {epochs}")
+    config = build_config(dataset, algo, obs, work, epochs, steps_per_epoch, batch_size, seed, learning_rate, cameras,
+                          lr_decay_epochs, data_workers)
     config.lock()
     shutil.rmtree(work, ignore_errors=True)  # scratch of an earlier attempt; robomimic would stop to ask
     work.mkdir(parents=True)
@@ -154,6 +163,7 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
         raise RuntimeError(f"robomimic finished without a checkpoint; see {log}")
     shutil.copy(checkpoints[-1], out)
     meta = {"dataset": str(dataset), "algo": algo, "obs": obs, "cameras": list(cameras) if obs != "low_dim" else [], "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "device": device, "seconds": round(time.time() - start, 1)}
+            "batch_size": batch_size, "learning_rate": learning_rate, "lr_decay_epochs": sorted(lr_decay_epochs),
+            "data_workers": data_workers, "seed": seed, "device": device, "seconds": round(time.time() - start, 1)}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(meta, indent=2))
     return TrainingResult(str(out), sha256_of(out), time.time() - start, str(log))
