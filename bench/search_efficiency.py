@@ -30,7 +30,8 @@ from robofail_ros.core.episode import EpisodeOutcome
 from robofail_ros.core.search import SEARCHERS, SearchContext, make_searcher
 from robofail_ros.core.store import RunStore
 
-SEARCHER_ORDER = ["uniform", "thompson", "cross_entropy", "ppo"]
+# Every registered searcher, the uniform baseline first (a new searcher is benchmarked without edits here).
+SEARCHER_ORDER = ["uniform"] + sorted(set(SEARCHERS) - {"uniform"})
 
 
 class RecordedEvaluator:
