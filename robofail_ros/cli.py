@@ -369,7 +369,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", nargs="+", default=["agentview"], help="cameras an image policy reads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--data-workers", type=int, default=0, help="DataLoader worker processes (image training on a GPU)")
+    p.add_argument("--data-workers", type=int, default=0, help="robomimic's num_data_workers (DataLoader processes)")
     p.add_argument("--out", required=True, help="checkpoint to write (.pth)")
     p.set_defaults(func=cmd_train_policy)
 

@@ -108,8 +108,8 @@ def test_bundled_image_policy_reads_both_cameras_and_rolls_out(python):
         "from robofail_ros.core.episode import run_episode\n"
         "p = load_policy('lift_bc_rnn_image_proprio', task='Lift')\n"
         "assert set(p.cameras) == {'agentview', 'robot0_eye_in_hand'} and p.modality == 'image_proprio'\n"
-        "o = run_episode(Scene('Lift', cameras=p.cameras, horizon=30), p, [], seed=0)\n"
-        "assert o.sim_error is None and (o.steps == 30 or o.success), o\n"
+        "o = run_episode(Scene('Lift', cameras=p.cameras), p, [], seed=0)\n"
+        "assert o.sim_error is None and o.success, o\n"
         "print('rolled out', o.steps)\n")
     result = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "rolled out" in result.stdout, result.stderr[-2000:]

@@ -81,7 +81,7 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
         config.train.batch_size = batch_size
         config.train.seed = seed
         config.train.hdf5_cache_mode = "all"
-        config.train.num_data_workers = data_workers  # image batches are assembled in Python: workers keep a GPU fed
+        config.train.num_data_workers = data_workers
         config.train.hdf5_filter_key = "train"
         config.observation.modalities.obs.low_dim = modalities["low_dim"]
         config.observation.modalities.obs.rgb = modalities["rgb"]
