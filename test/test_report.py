@@ -26,11 +26,10 @@ def small_run(python, folder, policy="lift_bc_rnn_low_dim", perturbations="small
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    import sys
+def runs(tmp_path_factory, python):
     base = tmp_path_factory.mktemp("runs")
-    a = small_run(sys.executable, base / "a", report=True)  # the end-of-run report, as `robofail search` writes it
-    b = small_run(sys.executable, base / "b", policy="lift_bc_low_dim", perturbations="small_table, shaky_arm, heavy_cube")
+    a = small_run(python, base / "a", report=True)  # the end-of-run report, as `robofail search` writes it
+    b = small_run(python, base / "b", policy="lift_bc_low_dim", perturbations="small_table, shaky_arm, heavy_cube")
     return a, b
 
 

@@ -3,7 +3,7 @@
 - ``pi``: the searcher's distribution over perturbations (for PPO, the softmax of its policy
   logits, Eq. 5-8 of the paper). A search preference, not a failure probability: a policy
   that never fails still gets a near-uniform pi.
-- ``p_fail``: failures / trials under each perturbation, with a 95% Wilson interval (scipy).
+- ``p_fail``: failures / trials under each perturbation, with a 95% Wilson score interval.
   Simulator errors are counted apart and are neither trials' successes nor failures.
 - ``severity``: (p_fail - p_fail_nominal) / (1 - p_fail_nominal), clipped at 0: the share of
   the policy's unperturbed successes that the perturbation turns into failures.
@@ -34,12 +34,23 @@ class FailureMode:
     severity: float
 
 
+def wilson_bounds(failures, trials, confidence: float = 0.95):
+    """Wilson score interval of failures/trials, elementwise over arrays (the closed form of
+    scipy's ``binomtest(...).proportion_ci(method="wilson")``); (0, 1) where trials is 0."""
+    from scipy.stats import norm
+    failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
+    z2 = norm.ppf(0.5 + confidence / 2) ** 2
+    n = np.maximum(trials, 1)
+    p = failures / n
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = np.sqrt(z2 * (p * (1 - p) / n + z2 / (4 * n * n))) / (1 + z2 / n)
+    tried = trials > 0
+    return np.where(tried, np.clip(centre - half, 0, 1), 0.0), np.where(tried, np.clip(centre + half, 0, 1), 1.0)
+
+
 def wilson_interval(failures: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    if trials == 0:
-        return 0.0, 1.0
-    from scipy.stats import binomtest
-    ci = binomtest(failures, trials).proportion_ci(confidence_level=confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    low, high = wilson_bounds(failures, trials, confidence)
+    return float(low), float(high)
 
 
 def entropy(p: Sequence[float]) -> float:

@@ -245,11 +245,6 @@ def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> l
     the perturbed scene, a frame strip, and whether the replay reproduced the recorded outcome."""
     import imageio.v2 as imageio
     from .replay import Replayer, frame_strip, replay_command
-    store = RunStore(run.folder)
-    try:
-        failing = [o for o in store.outcomes() if o.failure and o.perturbations]
-    finally:
-        store.close()
     ranked = [m for m in run.result["modes"] if m["name"] != NOMINAL and m["failures"]][:modes]
     if not ranked:
         return []
@@ -257,6 +252,7 @@ def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> l
     items = []
     replayer = Replayer(run.folder)  # one policy and one scene for every replay
     try:
+        failing = [o for o in replayer.recorded.values() if o.failure and o.perturbations]
         for mode in ranked:
             # Prefer an episode with this perturbation alone: it shows this failure mode, not a mix.
             episode = min((o for o in failing if mode["name"] in o.perturbations),

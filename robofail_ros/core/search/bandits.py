@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from ..analysis import wilson_bounds
 from ..errors import ConfigError
 from .base import AskTellSearcher, register_searcher
 
@@ -170,17 +171,13 @@ class LUCBSearcher(AskTellSearcher):
         self.counts = _ArmCounts(names)
         self._untried = list(self.rng.permutation(len(names)))
         self._turn = 0
-        from scipy.stats import norm
-        self._z = float(norm.ppf(0.5 + hp.confidence / 2))
 
     def _bounds(self):
-        trials = self.counts.failures + self.counts.successes
-        n = np.maximum(trials, 1)
-        p = self.counts.failures / n
-        z2 = self._z ** 2
-        centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-        half = self._z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-        return p, centre - half, centre + half
+        # An arm with no counted episode yet (its first was a simulator error) is bounded as
+        # one success: p = 0, a finite upper bound.
+        trials = np.maximum(self.counts.failures + self.counts.successes, 1)
+        low, high = wilson_bounds(self.counts.failures, trials, self.hp.confidence)
+        return self.counts.failures / trials, low, high
 
     def ask(self, n):
         out = []
