@@ -302,19 +302,30 @@ def cmd_query(args) -> int:
     except TimeoutError as exc:
         print(f"robofail query: error: {exc}", file=sys.stderr)
         return 2
-    modes = [{"name": m.name, "factor": m.factor, "probability": m.probability, "ci_low": m.ci_low,
-              "ci_high": m.ci_high, "trials": m.trials, "failures": m.failures, "sim_errors": m.sim_errors}
+    import math
+    modes = [{"name": m.name, "factor": m.factor, "status": m.status, "rank": m.rank or None,
+              "probability": m.probability, "ci_low": m.ci_low, "ci_high": m.ci_high, "cs_low": m.cs_low,
+              "cs_high": m.cs_high, "trials": m.trials, "failures": m.failures, "sim_errors": m.sim_errors,
+              "pi_p_fail": None if math.isnan(m.pi_p_fail) else m.pi_p_fail}
              for m in response.modes]
     data = {"success": response.success, "message": response.message, "method": args.method,
-            "entropy": response.entropy, "episodes": response.episodes, "modes": modes}
+            "entropy": response.entropy, "episodes": response.episodes, "top_modes": list(response.top_modes),
+            "top_settled": response.top_settled, "confidence": response.confidence,
+            "threshold": response.threshold, "verdict": response.verdict, "modes": modes}
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(response.message)
+        print(f"  {'mode':<20} {'status':<9} {'rank':>4} {'P':>6} {'95% Wilson':>13} {'anytime':>13} {'fails/trials':>12}")
         for m in modes:
-            print(f"  {m['name']:<20} {m['factor']:<18} {m['probability']:.3f}  [{m['ci_low']:.2f}, {m['ci_high']:.2f}]"
-                  f"  {m['failures']}/{m['trials']}")
+            tried = m["trials"] > 0
+            value = f"{m['probability']:.3f}" if tried or args.method == "pi" else "-"
+            wilson = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]" if tried else "-"
+            anytime = f"[{m['cs_low']:.2f}, {m['cs_high']:.2f}]" if tried else "-"
+            print(f"  {m['name']:<20} {m['status']:<9} {m['rank'] or '':>4} {value:>6} {wilson:>13} {anytime:>13} "
+                  f"{m['failures']:>5}/{m['trials']:<6}")
         if response.success:
+            print(response.verdict)
             print(f"entropy {response.entropy:.3f} nats over {response.episodes} episodes")
     return 0 if response.success else 1
 

@@ -3,7 +3,8 @@ true failure rates are known; the MDP and PPO run on the real robosuite scene.""
 import numpy as np
 import pytest
 
-from robofail_ros.core.analysis import entropy, failure_modes, wilson_interval
+from robofail_ros.core.analysis import entropy, failure_table
+from robofail_ros.core.stats import wilson_interval
 from robofail_ros.core.errors import ConfigError, UnknownNameError
 from robofail_ros.core.search import SearchContext, make_searcher
 from robofail_ros.core.search.synthetic import SyntheticEvaluator
@@ -75,12 +76,12 @@ def test_failure_modes_count_sim_errors_apart_and_rank_by_failure_rate():
                 + [EpisodeOutcome(("red_table",), 0, False, 200, None)] * 3 + [EpisodeOutcome(("red_table",), 0, True, 40, None)]
                 + [EpisodeOutcome(("red_table",), 0, False, 3, "MuJoCo instability")] * 2
                 + [EpisodeOutcome(("heavy_cube",), 0, True, 40, None)] * 4)
-    modes = {m.name: m for m in failure_modes(outcomes, catalog, {"red_table": 0.7, "heavy_cube": 0.3})}
+    modes = {m.name: m for m in failure_table(outcomes, catalog, {"red_table": 0.7, "heavy_cube": 0.3}).modes}
     red = modes["red_table"]
     assert (red.trials, red.failures, red.sim_errors, red.p_fail) == (4, 3, 2, 0.75)
     assert red.severity == pytest.approx((0.75 - 0.1) / 0.9)
     assert modes["heavy_cube"].severity == 0.0 and modes["none"].p_fail == pytest.approx(0.1)
-    assert [m.name for m in failure_modes(outcomes, catalog)][0] == "red_table"
+    assert [m.name for m in failure_table(outcomes, catalog).modes][0] == "red_table"
     assert entropy([0.5, 0.5]) == pytest.approx(np.log(2)) and entropy([1, 0]) == 0.0
 
 

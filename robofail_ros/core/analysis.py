@@ -3,8 +3,11 @@
 - ``pi``: the searcher's distribution over perturbations (for PPO, the softmax of its policy
   logits, Eq. 5-8 of the paper). A search preference, not a failure probability: a policy
   that never fails still gets a near-uniform pi.
-- ``p_fail``: failures / trials under each perturbation, with a 95% Wilson score interval.
-  Simulator errors are counted apart and are neither trials' successes nor failures.
+- ``p_fail``: failures / trials under each perturbation, with a 95% Wilson score interval (a
+  per-mode description) and the anytime-valid bounds ``cs_low``/``cs_high`` (simultaneous over
+  every mode; see stats.py) that the ``status`` (fails / safe / undecided / untried) and the
+  ``rank`` of the top-k rest on. Simulator errors are counted apart and are neither trials'
+  successes nor failures.
 - ``severity``: (p_fail - p_fail_nominal) / (1 - p_fail_nominal), clipped at 0: the share of
   the policy's unperturbed successes that the perturbation turns into failures.
 """
@@ -15,6 +18,8 @@ import math
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from .stats import FAILS, SAFE, UNDECIDED, UNTRIED, Goal, assess, wilson_interval
 
 NOMINAL = "none"  # the name under which unperturbed episodes are reported
 
@@ -28,29 +33,15 @@ class FailureMode:
     failures: int
     sim_errors: int
     p_fail: float  # nan when there are no trials
-    ci_low: float
+    ci_low: float  # 95% Wilson interval (descriptive, per mode)
     ci_high: float
     pi: float | None  # the searcher's preference, when it has one
     severity: float
-
-
-def wilson_bounds(failures, trials, confidence: float = 0.95):
-    """Wilson score interval of failures/trials, elementwise over arrays (the closed form of
-    scipy's ``binomtest(...).proportion_ci(method="wilson")``); (0, 1) where trials is 0."""
-    from scipy.stats import norm
-    failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
-    z2 = norm.ppf(0.5 + confidence / 2) ** 2
-    n = np.maximum(trials, 1)
-    p = failures / n
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = np.sqrt(z2 * (p * (1 - p) / n + z2 / (4 * n * n))) / (1 + z2 / n)
-    tried = trials > 0
-    return np.where(tried, np.clip(centre - half, 0, 1), 0.0), np.where(tried, np.clip(centre + half, 0, 1), 1.0)
-
-
-def wilson_interval(failures: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    low, high = wilson_bounds(failures, trials, confidence)
-    return float(low), float(high)
+    status: str  # fails, safe, undecided or untried (from the anytime-valid bounds); "baseline" for none
+    cs_low: float  # anytime-valid bounds, simultaneous over every mode at the goal's confidence
+    cs_high: float
+    rank: int | None  # 1..top_k for the top-k failing modes, worst first
+    pi_p_fail: float | None = None  # P(fail) read from pi, for searchers whose pi has that meaning (ppo)
 
 
 def entropy(p: Sequence[float]) -> float:
@@ -63,7 +54,24 @@ def entropy(p: Sequence[float]) -> float:
     return max(0.0, float(-(nz * np.log(nz)).sum()))  # max: no "-0.000" for a one-mode distribution
 
 
-def failure_modes(outcomes: Iterable, catalog, pi: dict | None = None) -> list[FailureMode]:
+@dataclasses.dataclass(frozen=True)
+class FailureTable:
+    """The failure modes of a run, ranked, with what the anytime-valid bounds decide."""
+    modes: list[FailureMode]
+    goal: Goal
+    threshold: float  # a mode fails above this failure rate (unperturbed rate + margin)
+    top: list[str]  # the top-k failing modes, worst first
+    top_settled: bool  # at the goal's confidence, these fail more often than every other mode
+    classes: dict  # how many modes are in each status
+
+    def to_dict(self) -> dict:
+        return {"modes": [dataclasses.asdict(m) for m in self.modes], "goal": dataclasses.asdict(self.goal),
+                "threshold": self.threshold, "top": self.top, "top_settled": self.top_settled,
+                "classes": self.classes}
+
+
+def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goal = Goal(),
+                  pi_p_fail: dict | None = None) -> FailureTable:
     """Per-perturbation statistics, ranked: highest failure rate first (ties: more trials first).
 
     Episodes with several perturbations count towards each of them; unperturbed episodes are
@@ -80,18 +88,30 @@ def failure_modes(outcomes: Iterable, catalog, pi: dict | None = None) -> list[F
                 c[1] += not o.success
     nominal = counts.get(NOMINAL, [0, 0, 0])
     p_nominal = nominal[1] / nominal[0] if nominal[0] else 0.0
-    names = ([NOMINAL] if NOMINAL in counts else []) + [p.name for p in catalog]
+    names = [p.name for p in catalog]
+    trials = np.array([counts.get(n, [0, 0, 0])[0] for n in names])
+    fails = np.array([counts.get(n, [0, 0, 0])[1] for n in names])
+    verdict = assess(fails, trials, goal, nominal[1], nominal[0])
+    ranks = {verdict.top[r]: r + 1 for r in range(len(verdict.top)) if verdict.status[verdict.top[r]] == FAILS}
     modes = []
-    for name in names:
-        trials, failures, sim_errors = counts.get(name, [0, 0, 0])
-        p = failures / trials if trials else math.nan
-        low, high = wilson_interval(failures, trials)
-        severity = (max(0.0, (p - p_nominal) / (1 - p_nominal)) if trials and p_nominal < 1 else 0.0)
-        entry = catalog[name] if name != NOMINAL else None
-        modes.append(FailureMode(name, entry.label if entry else "No perturbation", entry.factor_name if entry else NOMINAL,
-                                 trials, failures, sim_errors, p, low, high,
-                                 None if pi is None or entry is None else float(pi.get(name, 0.0)), severity))
-    return sorted(modes, key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
+    if NOMINAL in counts:
+        low, high = wilson_interval(nominal[1], nominal[0])
+        modes.append(FailureMode(NOMINAL, "No perturbation", NOMINAL, nominal[0], nominal[1], nominal[2],
+                                 p_nominal if nominal[0] else math.nan, low, high, None, 0.0, "baseline",
+                                 low, high, None))
+    for i, name in enumerate(names):
+        n, f, sim_errors = counts.get(name, [0, 0, 0])
+        p = f / n if n else math.nan
+        low, high = wilson_interval(f, n)
+        severity = (max(0.0, (p - p_nominal) / (1 - p_nominal)) if n and p_nominal < 1 else 0.0)
+        entry = catalog[name]
+        modes.append(FailureMode(name, entry.label, entry.factor_name, n, f, sim_errors, p, low, high,
+                                 None if pi is None else float(pi.get(name, 0.0)), severity, verdict.status[i],
+                                 float(verdict.low[i]), float(verdict.high[i]), ranks.get(i),
+                                 None if pi_p_fail is None else float(pi_p_fail[name])))
+    modes.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
+    return FailureTable(modes, goal, float(verdict.threshold), [names[i] for i in ranks],
+                        bool(verdict.top_settled), {c: verdict.status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)})
 
 
 def summary(modes: list[FailureMode], outcomes: Sequence) -> dict:
@@ -110,17 +130,45 @@ def summary(modes: list[FailureMode], outcomes: Sequence) -> dict:
 
 def format_table(result: dict) -> str:
     """The failure-mode table of a run result, as printed at the end of a search."""
-    lines = [f"{'failure mode':<20} {'factor':<18} {'pi':>6} {'P(fail)':>8} {'95% CI':>15} {'trials':>7} "
-             f"{'fails':>6} {'sim err':>7} {'severity':>8}"]
+    goal = result["goal"]
+    level = f"{goal['confidence']:.0%}"
+    has_readout = any(m.get("pi_p_fail") is not None for m in result["modes"])
+    lines = [f"{'failure mode':<20} {'factor':<18} {'status':<9} {'rank':>4} {'P(fail)':>7} {'95% Wilson':>13} "
+             f"{'anytime ' + level:>13} {'trials':>6} {'fails':>5} {'sim err':>7} {'severity':>8} {'pi':>6}"
+             + (f" {'P(fail) from pi':>15}" if has_readout else "")]
     for m in result["modes"]:
+        tried = m["trials"] > 0
+        p = f"{m['p_fail']:.3f}" if tried else "-"
+        wilson = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]" if tried else "-"
+        anytime = f"[{m['cs_low']:.2f}, {m['cs_high']:.2f}]" if tried and m["name"] != NOMINAL else "-"
         pi = "" if m["pi"] is None else f"{m['pi']:.3f}"
-        p = "   -" if not m["trials"] else f"{m['p_fail']:.3f}"
-        ci = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]"
-        lines.append(f"{m['name']:<20} {m['factor']:<18} {pi:>6} {p:>8} {ci:>15} "
-                     f"{m['trials']:>7} {m['failures']:>6} {m['sim_errors']:>7} {m['severity']:>8.2f}")
+        line = (f"{m['name']:<20} {m['factor']:<18} {m['status']:<9} {m['rank'] or '':>4} {p:>7} {wilson:>13} "
+                f"{anytime:>13} {m['trials']:>6} {m['failures']:>5} {m['sim_errors']:>7} {m['severity']:>8.2f} {pi:>6}")
+        if has_readout:
+            line += f" {'' if m.get('pi_p_fail') is None else format(m['pi_p_fail'], '.3f'):>15}"
+        lines.append(line)
+    lines.append(verdict_text(result))
     pe = result.get("pi_entropy")
     lines.append(f"{result['episodes']} episodes, {result['failures']} policy failures, {result['sim_errors']} simulator "
                  f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result['run']}")
+    if result.get("stop_reason"):
+        lines.append(f"stopped before the budget: {result['stop_reason']}")
     if result.get("report"):
         lines.append(f"report: {result['report']}")
     return "\n".join(lines)
+
+
+def verdict_text(result: dict) -> str:
+    """What the anytime-valid bounds decided, in words (the table's footer, the service's verdict)."""
+    goal, classes = result["goal"], result["classes"]
+    counts = ", ".join(f"{classes[c]} {c}" for c in (FAILS, SAFE, UNDECIDED, UNTRIED) if classes.get(c))
+    head = (f"a mode fails above P(fail) {result['threshold']:.2f} (unperturbed rate + margin {goal['margin']:.2f}); "
+            f"modes: {counts or 'none'}")
+    if not result["top"]:
+        return head + "; no mode is known to fail yet" if classes.get(UNDECIDED) or classes.get(UNTRIED) \
+            else head + "; no mode fails"
+    top = ", ".join(result["top"])
+    if result["top_settled"]:
+        return (head + f"\ntop-{len(result['top'])} failing modes: {top}: settled (with {goal['confidence']:.0%} confidence, "
+                f"anytime-valid over every mode, they fail more often than every other mode, to within {goal['tolerance']:.2f})")
+    return head + f"\ntop-{goal['top_k']} failing modes so far: {top}: not settled (more episodes would be needed to be sure)"

@@ -10,6 +10,7 @@ import pathlib
 import yaml
 
 from .errors import ConfigError
+from .stats import Goal
 
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
 DEFAULT_SEARCH_CONFIG = REPO_CONFIG / "search.yaml"
@@ -32,7 +33,7 @@ class SearchConfig:
     """What a search run does (each field is a key of the parameter file)."""
     task: str = "Lift"  # robosuite task (see `robofail perturbations --task`)
     policy: str = "lift_bc_rnn_low_dim"  # bundled policy name, checkpoint path, "scripted" or "random"
-    searcher: str = "thompson"  # ppo, uniform, thompson, cross_entropy, lucb
+    searcher: str = "identify"  # identify, ppo, uniform, thompson, cross_entropy, lucb
     budget: int = 300  # episodes the searcher may spend
     nominal_episodes: int = 20  # unperturbed episodes first: the baseline for severity
     num_workers: int = 1  # episodes run at once (worker processes or ROS worker pairs)
@@ -44,11 +45,20 @@ class SearchConfig:
     device: str = "cpu"  # where the policy under test runs
     output_dir: str = "runs"  # run folders go here unless --out names one
     report: bool = True  # write <run>/report/ (figures, failure gallery, index.html) when the run finishes
+    # What the search decides (stats.Goal): rank the top_k worst modes; a mode fails above the
+    # unperturbed rate + margin; decisions hold with this confidence over every mode at once;
+    # modes closer than tolerance need not be ordered.
+    top_k: int = 3
+    margin: float = 0.1
+    confidence: float = 0.95
+    tolerance: float = 0.05
     # per-searcher hyperparameters: {searcher name: {name: value}}
     searchers: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if not isinstance(self.budget, int) or self.budget <= 0:
+        for field in dataclasses.fields(self):
+            _check_type(field.name, getattr(self, field.name), field.type)
+        if self.budget <= 0:
             raise ConfigError(f"budget must be a positive number of episodes, got {self.budget!r}")
         if self.nominal_episodes < 0 or self.num_workers < 1 or self.horizon < 1:
             raise ConfigError("nominal_episodes must be >= 0, num_workers >= 1 and horizon >= 1")
@@ -56,6 +66,11 @@ class SearchConfig:
         if not perturbations:
             raise ConfigError("perturbations is empty; list catalog names or use [all]")
         object.__setattr__(self, "perturbations", perturbations)
+        self.goal  # validates top_k, margin, confidence, tolerance
+
+    @property
+    def goal(self) -> Goal:
+        return Goal(self.top_k, self.margin, self.confidence, self.tolerance)
 
     def replace(self, **changes) -> "SearchConfig":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -64,6 +79,21 @@ class SearchConfig:
         d = dataclasses.asdict(self)
         d["perturbations"] = list(self.perturbations)
         return d
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,),
+          "tuple": (list, tuple)}
+
+
+def _check_type(name: str, value, annotation: str) -> None:
+    """Checks a parameter against its field's annotation (bool is not a number here)."""
+    expected = _TYPES[annotation]
+    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
+        wanted = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false",
+                  "dict": "a mapping", "tuple": "a list"}[annotation]
+        raise ConfigError(f"{name} must be {wanted}, got {value!r}")
+    if annotation == "tuple" and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{name} must be a list of names, got {value!r}")
 
 
 def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:

@@ -2,17 +2,18 @@
 and the ROS search node all use, so each path gives the same numbers for the same seed."""
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import sys
 import time
 
-from .analysis import failure_modes, summary
+from .analysis import failure_table, summary
 from .config import SearchConfig
 from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
-from .search import SearchContext, episode_seed, make_searcher
+from .errors import lookup
+from .search import SEARCHERS, SearchContext, episode_seed, make_searcher
 from .search.base import EpisodeRequest
+from .stats import Goal
 from .store import RunStore
 from .workers import WorkerSpec, make_evaluator
 
@@ -34,10 +35,10 @@ def policy_info(config: SearchConfig) -> dict:
 
 
 def worker_spec(config: SearchConfig) -> WorkerSpec:
-    max_perturbations = config.searchers.get("ppo", {}).get("max_perturbations", 1)
+    searcher = lookup(SEARCHERS, "searcher", config.searcher)
     return WorkerSpec(task=config.task, policy=config.policy, catalog=str(config.catalog or DEFAULT_CATALOG),
                       horizon=config.horizon, render_quality=config.render_quality, device=config.device,
-                      images=config.searcher == "ppo" and max_perturbations > 1)
+                      images=searcher.episode_images(config.searchers.get(config.searcher, {})))
 
 
 class RunObserver:
@@ -59,7 +60,8 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     """
     observer = observer or RunObserver()
     catalog = resolve_catalog(config)
-    searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher))
+    searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher),
+                             config.goal)
     info = policy_info(config)
     store = RunStore.create(out, config.to_dict(), info, resume=resume)
     own_evaluator = evaluator is None
@@ -81,17 +83,20 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         for start in range(0, len(missing), evaluator.num_workers):
             record(evaluator.evaluate(missing[start:start + evaluator.num_workers]))
         # 2. The search, caught up with any episodes of an interrupted run.
-        perturbed = [o for o in store.outcomes() if o.perturbations]
+        outcomes = store.outcomes()
+        perturbed = [o for o in outcomes if o.perturbations]
+        baseline = [o for o in outcomes if not o.perturbations and not o.sim_error]
         searcher.restore(perturbed)
-        if hasattr(searcher, "run_folder"):
-            searcher.run_folder, searcher.horizon = pathlib.Path(out), config.horizon
+        searcher.bind(pathlib.Path(out), config.horizon)
         ctx = SearchContext(evaluator.evaluate, config.budget, config.seed, evaluator.num_workers,
-                            evaluator.reference_image() if config.searcher == "ppo" else None, record,
-                            first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed))
+                            evaluator.reference_image() if searcher.NEEDS_REFERENCE_IMAGE else None, record,
+                            first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed),
+                            baseline=(sum(not o.success for o in baseline), len(baseline)))
         start = time.time()
         searcher.search(ctx)
-        result = result_of(store, catalog, searcher.pi())
+        result = result_of(store, catalog, searcher, config.goal)
         result["search_seconds"] = round(time.time() - start, 1)
+        result["stop_reason"] = ctx.stop_reason
         store.finish(result)
     finally:
         searcher.close()
@@ -114,8 +119,11 @@ def _report(out) -> str | None:
         return None
 
 
-def result_of(store: RunStore, catalog: Catalog, pi: dict | None) -> dict:
-    """The failure-mode table and summary of the episodes in ``store`` so far."""
+def result_of(store: RunStore, catalog: Catalog, searcher, goal: Goal) -> dict:
+    """The failure-mode table and summary of the episodes in ``store`` so far (``searcher``: the
+    live searcher whose pi goes with the table, or None for a stored run)."""
     outcomes = store.outcomes()
-    modes = failure_modes(outcomes, catalog, pi)
-    return {"run": str(store.folder), "modes": [dataclasses.asdict(m) for m in modes], **summary(modes, outcomes)}
+    pi = searcher.pi() if searcher is not None else None
+    readout = searcher.pi_p_fail() if searcher is not None else None
+    table = failure_table(outcomes, catalog, pi, goal, readout)
+    return {"run": str(store.folder), **table.to_dict(), **summary(table.modes, outcomes)}

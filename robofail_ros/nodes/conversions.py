@@ -71,7 +71,10 @@ def mode_to_msg(mode: dict, method: str) -> FailureMode:
         p = mode["p_fail"] if mode["trials"] else 0.0
         low, high = mode["ci_low"], mode["ci_high"]
     return FailureMode(name=mode["name"], factor=mode["factor"], probability=float(p), ci_low=float(low),
-                       ci_high=float(high), trials=mode["trials"], failures=mode["failures"], sim_errors=mode["sim_errors"])
+                       ci_high=float(high), trials=mode["trials"], failures=mode["failures"], sim_errors=mode["sim_errors"],
+                       status=mode["status"], cs_low=float(mode["cs_low"]), cs_high=float(mode["cs_high"]),
+                       rank=mode["rank"] or 0,
+                       pi_p_fail=float("nan") if mode.get("pi_p_fail") is None else float(mode["pi_p_fail"]))
 
 
 def modes_to_markers(modes: list[FailureMode], frame_id: str = "robofail", top: int = 15) -> MarkerArray:

@@ -22,7 +22,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from ..core.analysis import format_table
+from ..core.analysis import format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import PolicyError, RoboFailError
 from ..core.run import RunObserver, result_of, run_search
@@ -156,7 +156,7 @@ class SearchNode(Node, RunObserver):
 
     def recorded(self, outcomes, store):
         self.publish_status("running")
-        result = _result(self.out, self.live[1], self.live[0].pi())
+        result = _result(self.out, self.live[1], self.live[0], self.config.goal)
         self.markers.publish(modes_to_markers([mode_to_msg(m, "empirical") for m in result["modes"]]))
 
     def publish_status(self, state, message=""):
@@ -198,6 +198,11 @@ class SearchNode(Node, RunObserver):
             response.entropy = float(result["p_fail_entropy"] or 0.0)
         response.modes = [mode_to_msg(m, method) for m in modes]
         response.episodes = int(result["episodes"])
+        response.top_modes = list(result["top"])
+        response.top_settled = bool(result["top_settled"])
+        response.confidence = float(result["goal"]["confidence"])
+        response.threshold = float(result["threshold"])
+        response.verdict = verdict_text(result)
         response.success = True
         response.message = f"{method} failure probabilities of run {run_id!r} over {result['episodes']} episodes"
         return response
@@ -207,7 +212,7 @@ class SearchNode(Node, RunObserver):
             if self.live is None:
                 return None
             searcher, catalog = self.live
-            return _result(self.out, catalog, searcher.pi())
+            return _result(self.out, catalog, searcher, self.config.goal)
         folder = pathlib.Path(self.config.output_dir) / run_id
         if not (folder / "run.json").is_file():
             raise RoboFailError(f"unknown run id {run_id!r}: no run folder {folder}; this node serves {self.run_id!r}")
@@ -218,16 +223,16 @@ class SearchNode(Node, RunObserver):
         from ..core.run import resolve_catalog
         stored = dict(RunStore.open(folder).meta["config"])
         config = config_from_params({**stored.pop("searchers"), **stored})
-        return _result(folder, resolve_catalog(config), None)
+        return _result(folder, resolve_catalog(config), None, config.goal)
 
     def close(self):
         pass
 
 
-def _result(folder, catalog, pi):
+def _result(folder, catalog, searcher, goal):
     store = RunStore(folder)  # a connection of this thread's own (sqlite connections are per thread)
     try:
-        return result_of(store, catalog, pi)
+        return result_of(store, catalog, searcher, goal)
     finally:
         store.close()
 

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis import wilson_bounds
+from ..stats import wilson_bounds
 from ..errors import ConfigError
 from .base import AskTellSearcher, register_searcher
 
@@ -38,8 +38,8 @@ class UniformSearcher(AskTellSearcher):
     class Hyperparameters:
         pass
 
-    def __init__(self, names, seed, hp):
-        super().__init__(names, seed, hp)
+    def __init__(self, names, seed, hp, goal):
+        super().__init__(names, seed, hp, goal)
         self._queue: list[str] = []
         self._asked = 0
 
@@ -80,8 +80,8 @@ class ThompsonSearcher(AskTellSearcher):
             if self.prior_failures <= 0 or self.prior_successes <= 0:
                 raise ConfigError("thompson priors must be positive")
 
-    def __init__(self, names, seed, hp):
-        super().__init__(names, seed, hp)
+    def __init__(self, names, seed, hp, goal):
+        super().__init__(names, seed, hp, goal)
         self.counts = _ArmCounts(names)
 
     def _sample(self, n):
@@ -122,8 +122,8 @@ class CrossEntropySearcher(AskTellSearcher):
             if self.population < 1 or not 0 < self.smoothing <= 1 or not 0 <= self.floor < 1:
                 raise ConfigError("cross_entropy: population >= 1, smoothing in (0, 1], floor in [0, 1)")
 
-    def __init__(self, names, seed, hp):
-        super().__init__(names, seed, hp)
+    def __init__(self, names, seed, hp, goal):
+        super().__init__(names, seed, hp, goal)
         self.p = np.full(len(names), 1.0 / len(names))
         self._generation: list = []
         self._index = {n: i for i, n in enumerate(names)}
@@ -148,26 +148,22 @@ class CrossEntropySearcher(AskTellSearcher):
 
 @register_searcher("lucb")
 class LUCBSearcher(AskTellSearcher):
-    """LUCB top-k identification (Kalyanakrishnan et al., 2012): rank the ``top_k`` worst
+    """LUCB top-k identification (Kalyanakrishnan et al., 2012): rank the goal's ``top_k`` worst
     perturbations with as few episodes as possible.
 
     After one episode of each perturbation, it alternates between the two perturbations whose
     order is least certain: the member of the current top-k with the lowest lower confidence
-    bound, and the outsider with the highest upper bound (Wilson bounds at ``confidence``).
+    bound, and the outsider with the highest upper bound (per-mode Wilson bounds at the goal's
+    confidence: the classic algorithm, which never stops; ``identify`` is its anytime-valid heir).
     pi is the normalised posterior-mean failure rate (a ranking preference, like every pi).
     """
 
     @dataclasses.dataclass(frozen=True)
     class Hyperparameters:
-        top_k: int = 3  # how many of the worst failure modes to rank
-        confidence: float = 0.95  # of the bounds that decide what to try next
+        pass
 
-        def __post_init__(self):
-            if self.top_k < 1 or not 0 < self.confidence < 1:
-                raise ConfigError("lucb: top_k >= 1 and confidence in (0, 1)")
-
-    def __init__(self, names, seed, hp):
-        super().__init__(names, seed, hp)
+    def __init__(self, names, seed, hp, goal):
+        super().__init__(names, seed, hp, goal)
         self.counts = _ArmCounts(names)
         self._untried = list(self.rng.permutation(len(names)))
         self._turn = 0
@@ -176,7 +172,7 @@ class LUCBSearcher(AskTellSearcher):
         # An arm with no counted episode yet (its first was a simulator error) is bounded as
         # one success: p = 0, a finite upper bound.
         trials = np.maximum(self.counts.failures + self.counts.successes, 1)
-        low, high = wilson_bounds(self.counts.failures, trials, self.hp.confidence)
+        low, high = wilson_bounds(self.counts.failures, trials, self.goal.confidence)
         return self.counts.failures / trials, low, high
 
     def ask(self, n):
@@ -189,7 +185,7 @@ class LUCBSearcher(AskTellSearcher):
                 out.append(self._untried.pop(0))
                 continue
             p, low, high = self._bounds()
-            k = min(self.hp.top_k, len(self.names) - 1)
+            k = min(self.goal.top_k, len(self.names) - 1)
             if k < 1:
                 out.append(0)
                 continue

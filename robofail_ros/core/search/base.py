@@ -13,6 +13,7 @@ import numpy as np
 
 from ..episode import EpisodeOutcome
 from ..errors import ConfigError, lookup
+from ..stats import Goal
 
 SEARCHERS: dict[str, type["Searcher"]] = {}
 
@@ -25,15 +26,24 @@ def register_searcher(name: str):
     return wrap
 
 
-def make_searcher(name: str, names: Sequence[str], seed: int, hyperparameters: dict | None = None) -> "Searcher":
+def make_searcher(name: str, names: Sequence[str], seed: int, hyperparameters: dict | None = None,
+                  goal: Goal = Goal()) -> "Searcher":
     """A searcher by registry name; unknown hyperparameters are refused with the accepted ones."""
     cls = lookup(SEARCHERS, "searcher", name)
     hyperparameters = dict(hyperparameters or {})
+    if "preset" in hyperparameters and hasattr(cls, "PRESETS"):
+        preset = hyperparameters.pop("preset")
+        hyperparameters = {**lookup(cls.PRESETS, f"{name} preset", preset), **hyperparameters}
     fields = {f.name for f in dataclasses.fields(cls.Hyperparameters)}
     unknown = sorted(set(hyperparameters) - fields)
     if unknown:
         raise ConfigError(f"searcher {name!r} has no hyperparameter(s) {unknown}; it takes {sorted(fields)}")
-    return cls(list(names), seed, cls.Hyperparameters(**hyperparameters))
+    goal.check_modes(len(names))
+    try:
+        hp = cls.Hyperparameters(**hyperparameters)
+    except TypeError as exc:
+        raise ConfigError(f"searcher {name!r}: {exc}") from None
+    return cls(list(names), seed, hp, goal)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,17 +69,21 @@ class SearchContext:
         reference_image: the unperturbed scene as the searcher sees it (PPO's first observation).
         on_outcomes: called with every finished batch (store, progress).
         first_episode_id: the next free episode id (after a resume).
+        spent: episodes of the budget already spent (after a resume).
+        baseline: (failures, trials) of the unperturbed episodes.
     """
 
     def __init__(self, evaluate: Callable, budget: int, run_seed: int, num_workers: int = 1,
                  reference_image: np.ndarray | None = None, on_outcomes: Callable | None = None,
-                 first_episode_id: int = 0, spent: int = 0):
+                 first_episode_id: int = 0, spent: int = 0, baseline: tuple[int, int] = (0, 0)):
         self._evaluate = evaluate
         self.budget, self.run_seed, self.num_workers = budget, run_seed, num_workers
         self.reference_image = reference_image
         self._on_outcomes = on_outcomes
         self.next_episode_id = first_episode_id
         self.spent = spent
+        self.baseline = baseline
+        self.stop_reason: str | None = None  # set by a searcher that stops before the budget is spent
 
     @property
     def remaining(self) -> int:
@@ -91,18 +105,33 @@ class SearchContext:
 
 
 class Searcher:
-    """Chooses perturbations to find failures. Subclasses define Hyperparameters and search()."""
+    """Chooses perturbations to find failures. Subclasses define Hyperparameters and search().
+
+    Class attributes say what a searcher needs from the run: ``NEEDS_REFERENCE_IMAGE`` (the
+    unperturbed scene image as its first observation) and ``episode_images()`` (the perturbed
+    scene image with every outcome).
+    """
     NAME: ClassVar[str] = ""
+    NEEDS_REFERENCE_IMAGE: ClassVar[bool] = False
 
     @dataclasses.dataclass(frozen=True)
     class Hyperparameters:
         pass
 
-    def __init__(self, names: list[str], seed: int, hp):
+    def __init__(self, names: list[str], seed: int, hp, goal: Goal = Goal()):
         if not names:
             raise ConfigError("the perturbation list is empty; give at least one perturbation to search over")
-        self.names, self.seed, self.hp = names, seed, hp
+        self.names, self.seed, self.hp, self.goal = names, seed, hp, goal
         self.rng = np.random.default_rng(seed)
+        self.baseline = (0, 0)  # (failures, trials) unperturbed, from the SearchContext
+
+    @classmethod
+    def episode_images(cls, hyperparameters: dict) -> bool:
+        """Whether outcomes must carry the perturbed scene image (workers render it)."""
+        return False
+
+    def bind(self, run_folder, horizon: int) -> None:
+        """Where this run's searcher state lives, and the scene's horizon (before search())."""
 
     def restore(self, outcomes: Sequence[EpisodeOutcome]) -> None:
         """Catches up with episodes of an interrupted run (resume)."""
@@ -113,6 +142,10 @@ class Searcher:
     def pi(self) -> dict[str, float]:
         """The searcher's distribution over perturbations (sums to 1)."""
         raise NotImplementedError
+
+    def pi_p_fail(self) -> dict[str, float] | None:
+        """P(fail) of each perturbation read from pi, for searchers whose pi has that meaning."""
+        return None
 
     def close(self) -> None:
         pass
@@ -130,6 +163,15 @@ class AskTellSearcher(Searcher):
     def restore(self, outcomes):
         self.tell([o for o in outcomes if o.perturbations])
 
+    def stop_reason(self) -> str | None:
+        """Why ask() gave nothing (the search is complete before its budget)."""
+        return None
+
     def search(self, ctx: SearchContext) -> None:
+        self.baseline = ctx.baseline
         while ctx.remaining:
-            self.tell(ctx.run(self.ask(min(ctx.num_workers, ctx.remaining))))
+            batch = self.ask(min(ctx.num_workers, ctx.remaining))
+            if not batch:
+                ctx.stop_reason = self.stop_reason()
+                return
+            self.tell(ctx.run(batch))

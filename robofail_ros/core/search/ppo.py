@@ -43,12 +43,19 @@ class PPOSearcher(Searcher):
             if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1 or self.max_perturbations < 1:
                 raise ConfigError("ppo: n_steps, batch_size, n_epochs and max_perturbations must be >= 1")
 
-    # Set by the runner before search(): where to save/resume and log, and the scene horizon.
+    NEEDS_REFERENCE_IMAGE = True
     run_folder: pathlib.Path | None = None
     horizon: int = 200
 
-    def __init__(self, names, seed, hp):
-        super().__init__(names, seed, hp)
+    @classmethod
+    def episode_images(cls, hyperparameters):
+        return hyperparameters.get("max_perturbations", 1) > 1
+
+    def bind(self, run_folder, horizon):
+        self.run_folder, self.horizon = pathlib.Path(run_folder), horizon
+
+    def __init__(self, names, seed, hp, goal):
+        super().__init__(names, seed, hp, goal)
         self.model = None
         self._reference_image = None
 

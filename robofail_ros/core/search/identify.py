@@ -1,0 +1,121 @@
+"""The default searcher: identify every failing mode, rank the worst ones, estimate them, and
+stop spending episodes on what is already settled.
+
+Every decision rests on the anytime-valid bounds of stats.py (valid under this adaptive
+sampling, simultaneously over every mode). Each episode goes to one of three jobs, in the
+proportions of their shares among the jobs that have work left:
+
+1. **Classify** (good-arm identification, HDoC: Kano et al., 2019, "Good arm identification via
+   bandit feedback"): among undecided modes, the one with the highest optimistic estimate (Wilson
+   upper bound at the goal's confidence). Failing modes are confirmed first, in order of how bad
+   they may be; modes that keep succeeding drift to the back together. Chosen over APT-style
+   thresholding (Locatelli et al., 2016), which spends most of a small budget on modes whose rate
+   is near the threshold, i.e. on the many never-failing ones, before it confirms the failing ones.
+2. **Rank** (LUCB, Kalyanakrishnan et al., 2012, on the anytime-valid bounds as in KL-LUCB,
+   Kaufmann & Kalyanakrishnan, 2013): of the two modes whose order decides the top-k (the member
+   with the lowest lower bound, the best outsider by upper bound), the one with the wider bounds.
+3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
+   narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate).
+
+A mode whose class and rank are settled gets no more episodes; when nothing is left to do, the
+search stops before its budget and says why.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..stats import FAILS, UNDECIDED, UNTRIED, assess, wilson_bounds
+from .bandits import _ArmCounts
+from .base import AskTellSearcher, register_searcher
+
+
+@register_searcher("identify")
+class IdentifySearcher(AskTellSearcher):
+
+    @dataclasses.dataclass(frozen=True)
+    class Hyperparameters:
+        min_trials: int = 1  # episodes of every perturbation before any is judged
+        classify_share: float = 0.4  # shares of the episodes among the jobs with work left
+        rank_share: float = 0.4
+        tighten_share: float = 0.2
+        target_width: float = 0.3  # tighten failing modes until their anytime bounds are this narrow
+
+        def __post_init__(self):
+            shares = (self.classify_share, self.rank_share, self.tighten_share)
+            if self.min_trials < 1 or min(shares) <= 0 or not 0 < self.target_width <= 1:
+                raise ConfigError("identify: min_trials >= 1, every *_share > 0, target_width in (0, 1]")
+
+    def __init__(self, names, seed, hp, goal):
+        super().__init__(names, seed, hp, goal)
+        self.counts = _ArmCounts(names)
+        self._order = self.rng.permutation(len(names))  # the warm-up order
+        self._credit = np.zeros(3)  # what each job (classify, rank, tighten) is owed, in episodes
+        self._stop = None
+
+    def tell(self, outcomes):
+        self.counts.add(outcomes)
+
+    def ask(self, n):
+        pending = np.zeros(len(self.names))
+        out = []
+        for _ in range(n):
+            i = self._next(pending)
+            if i is None:
+                break
+            pending[i] += 1
+            out.append((self.names[i],))
+        return out
+
+    def _next(self, pending) -> int | None:
+        trials = self.counts.failures + self.counts.successes
+        seen = trials + pending
+        for i in self._order:
+            if seen[i] < self.hp.min_trials:
+                return int(i)
+        verdict = assess(self.counts.failures, trials, self.goal, *self.baseline)
+        # Pending episodes count as trials at the current rate: a batch spreads over modes.
+        rate = np.where(trials > 0, self.counts.failures / np.maximum(trials, 1), 0.5)
+        width = verdict.high - verdict.low
+        classify = [i for i in range(len(self.names)) if verdict.status[i] in (UNDECIDED, UNTRIED)]
+        rank = [] if verdict.top_settled else self._ranking_pair(verdict, *wilson_bounds(
+            self.counts.failures + rate * pending, seen, self.goal.confidence))
+        tighten = [i for i in range(len(self.names)) if verdict.status[i] == FAILS
+                   and width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width]
+        active = np.array([bool(classify), bool(rank), bool(tighten)])
+        if not active.any():
+            self._stop = (f"every mode is classified ({verdict.status.count(FAILS)} fail), the top-{self.goal.top_k} "
+                          f"is settled and every failing mode's anytime bounds are narrower than {self.hp.target_width}")
+            return None
+        shares = np.array([self.hp.classify_share, self.hp.rank_share, self.hp.tighten_share]) * active
+        self._credit += shares / shares.sum()
+        job = int(np.argmax(np.where(active, self._credit, -np.inf)))
+        self._credit[job] -= 1
+        # Which mode to sample uses per-mode Wilson bounds (a sampling rule needs no validity, and
+        # tighter bounds focus it sooner); what is decided uses the anytime-valid ones.
+        low, high = wilson_bounds(self.counts.failures + rate * pending, seen, self.goal.confidence)
+        if job == 0:
+            return max(classify, key=lambda i: (high[i], -seen[i], -i))
+        if job == 1:
+            return max(rank, key=lambda i: high[i] - low[i])
+        return max(tighten, key=lambda i: width[i] / np.sqrt(1 + pending[i]))
+
+    @staticmethod
+    def _ranking_pair(verdict, low, high) -> list[int]:
+        """The top-k member with the lowest lower bound and the outsider with the highest upper bound."""
+        pair = []
+        if verdict.top:
+            pair.append(min(verdict.top, key=lambda i: low[i]))
+        if verdict.rest:
+            pair.append(max(verdict.rest, key=lambda i: high[i]))
+        return pair
+
+    def stop_reason(self):
+        return self._stop
+
+    def pi(self):
+        trials = self.counts.failures + self.counts.successes
+        mean = (self.counts.failures + 0.5) / (trials + 1)
+        return dict(zip(self.names, (mean / mean.sum()).tolist()))

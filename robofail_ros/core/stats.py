@@ -1,0 +1,159 @@
+"""The statistics every decision of a search rests on.
+
+- ``wilson_bounds``: the 95% Wilson score interval, a per-mode descriptive number. It is not
+  valid when a searcher decides how often to sample a mode from what it has seen, nor across
+  sixty modes at once.
+- ``confidence_sequence``: anytime-valid bounds (Robbins' Beta-binomial mixture martingale with a
+  Jeffreys prior, cut by Ville's inequality), at level ``(1 - confidence) / m`` for ``m`` modes (a
+  union bound). With probability >= ``confidence``, every mode's bounds contain its true failure
+  rate at every moment of the search, whatever rule chose the episodes and whenever it stops.
+- ``assess``: what the bounds decide. A mode *fails* when its lower bound is above the threshold
+  (the unperturbed failure rate + ``margin``), is *safe* when its upper bound is below it, and is
+  *undecided* otherwise (*untried* with no episode). The top-k failing modes are *settled* when
+  each of them has a lower bound above the upper bound of every other candidate (to within
+  ``tolerance``): then, at the stated confidence, they fail more often than every other mode.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.special import betaln
+from scipy.stats import norm
+
+from .errors import ConfigError
+
+FAILS, SAFE, UNDECIDED, UNTRIED = "fails", "safe", "undecided", "untried"
+_PRIOR = 0.5  # Beta(1/2, 1/2), Jeffreys' prior, mixes the likelihood ratios
+
+
+@dataclasses.dataclass(frozen=True)
+class Goal:
+    """What a search decides, and how sure it must be (the run-level keys of config/search.yaml).
+
+    Args:
+        top_k: how many of the worst failure modes to rank.
+        margin: a mode fails when its failure rate is above the unperturbed rate plus this.
+        confidence: of the anytime-valid bounds, simultaneously over every mode.
+        tolerance: two modes closer than this need not be ordered (exact ties would never settle).
+    """
+    top_k: int = 3
+    margin: float = 0.1
+    confidence: float = 0.95
+    tolerance: float = 0.05
+
+    def __post_init__(self):
+        for name, kind in (("top_k", int), ("margin", float), ("confidence", float), ("tolerance", float)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+                raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number, got {value!r}")
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1 (how many of the worst modes to rank), got {self.top_k}")
+        if not 0 <= self.margin < 1:
+            raise ConfigError(f"margin must be in [0, 1) (a failure rate above the unperturbed one), got {self.margin}")
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"confidence must be in (0, 1), e.g. 0.95, got {self.confidence}")
+        if not 0 <= self.tolerance < 1:
+            raise ConfigError(f"tolerance must be in [0, 1), e.g. 0.05, got {self.tolerance}")
+
+    def check_modes(self, count: int) -> None:
+        if self.top_k > count:
+            raise ConfigError(f"top_k is {self.top_k} but only {count} perturbation(s) are searched; "
+                              f"set top_k to at most {count}")
+
+
+def wilson_bounds(failures, trials, confidence: float = 0.95):
+    """Wilson score interval of failures/trials, elementwise over arrays (the closed form of
+    scipy's ``binomtest(...).proportion_ci(method="wilson")``); (0, 1) where trials is 0."""
+    failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
+    z2 = norm.ppf(0.5 + confidence / 2) ** 2
+    n = np.maximum(trials, 1)
+    p = failures / n
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = np.sqrt(z2 * (p * (1 - p) / n + z2 / (4 * n * n))) / (1 + z2 / n)
+    tried = trials > 0
+    return np.where(tried, np.clip(centre - half, 0, 1), 0.0), np.where(tried, np.clip(centre + half, 0, 1), 1.0)
+
+
+def wilson_interval(failures: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    low, high = wilson_bounds(failures, trials, confidence)
+    return float(low), float(high)
+
+
+def confidence_sequence(failures, trials, confidence: float = 0.95, modes: int = 1):
+    """Anytime-valid bounds of each failure rate, simultaneously over ``modes`` modes.
+
+    For a rate p the mixture likelihood ratio m_n(p) = B(a + f, a + n - f) / B(a, a) / (p^f (1 - p)^(n - f))
+    is a nonnegative martingale with m_0 = 1 under p, so P(ever m_n(p) >= 1/alpha) <= alpha (Ville);
+    the bounds are {p : m_n(p) < 1/alpha} with alpha = (1 - confidence) / modes. Elementwise; (0, 1)
+    where trials is 0.
+    """
+    f = np.asarray(failures, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    s = n - f
+    log_bar = np.log(modes / (1 - confidence))
+    log_mix = betaln(_PRIOR + f, _PRIOR + s) - betaln(_PRIOR, _PRIOR)
+
+    def outside(p):  # log m_n(p) >= log(1/alpha)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nll = -np.where(f > 0, f * np.log(p), 0.0) - np.where(s > 0, s * np.log1p(-p), 0.0)
+        return log_mix + nll >= log_bar
+
+    p_hat = np.where(n > 0, f / np.maximum(n, 1), 0.5)
+    lo_a, lo_b = np.zeros_like(p_hat), p_hat.copy()  # low bound in [lo_a, lo_b]
+    hi_a, hi_b = p_hat.copy(), np.ones_like(p_hat)
+    for _ in range(32):  # bisection (to 2^-32): log m_n is convex in p with its minimum near p_hat
+        mid = (lo_a + lo_b) / 2
+        out = outside(mid)
+        lo_a, lo_b = np.where(out, mid, lo_a), np.where(out, lo_b, mid)
+        mid = (hi_a + hi_b) / 2
+        out = outside(mid)
+        hi_a, hi_b = np.where(out, hi_a, mid), np.where(out, mid, hi_b)
+    low = np.where((n > 0) & (f > 0), lo_a, 0.0)
+    high = np.where((n > 0) & (s > 0), hi_b, 1.0)
+    return low, high
+
+
+@dataclasses.dataclass(frozen=True)
+class Assessment:
+    """What the anytime-valid bounds decide about each mode (arrays in the modes' order)."""
+    threshold: float
+    p_hat: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    status: tuple[str, ...]
+    top: tuple[int, ...]  # the top-k failing modes (indices), worst first
+    top_settled: bool
+    rest: tuple[int, ...]  # modes that could still be among the top-k (not safe, not in top)
+    settled: np.ndarray  # nothing more to learn about this mode's class and rank
+
+    @property
+    def done(self) -> bool:
+        return bool(self.settled.all())
+
+
+def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_trials: int = 0) -> Assessment:
+    """Classifies every mode and settles the top-k from failure counts (see the module docstring)."""
+    failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
+    count = len(trials)
+    threshold = min(0.999, (nominal_failures / nominal_trials if nominal_trials else 0.0) + goal.margin)
+    low, high = confidence_sequence(failures, trials, goal.confidence, count + 1)  # + the unperturbed scene
+    p_hat = np.where(trials > 0, failures / np.maximum(trials, 1), np.nan)
+    status = np.full(count, UNDECIDED, dtype=object)
+    status[low > threshold] = FAILS
+    status[high < threshold] = SAFE
+    status[trials == 0] = UNTRIED
+    candidates = [i for i in range(count) if status[i] != SAFE]
+    # Worst first; an untried mode ranks last among candidates.
+    ordered = sorted(candidates, key=lambda i: (-(p_hat[i] if trials[i] else -1), -trials[i], i))
+    top, rest = ordered[:goal.top_k], ordered[goal.top_k:]
+    ceiling = max((high[i] for i in rest), default=0.0)  # the best an outsider could be
+    floor = min((low[i] for i in top), default=1.0)  # the worst a member could be
+    settled = np.zeros(count, dtype=bool)
+    for i in range(count):
+        if status[i] == SAFE:
+            settled[i] = True
+        elif status[i] == FAILS:
+            settled[i] = low[i] > ceiling - goal.tolerance if i in top else high[i] < floor + goal.tolerance
+    top_settled = all(status[i] == FAILS for i in top) and floor > ceiling - goal.tolerance
+    return Assessment(threshold, p_hat, low, high, tuple(status), tuple(top), top_settled, tuple(rest), settled)

@@ -1,0 +1,50 @@
+"""The default searcher on synthetic policies with known failure rates: it classifies, ranks,
+stops spending on what is settled, and stops early when everything is."""
+import numpy as np
+
+from robofail_ros.core.search import SearchContext, make_searcher
+from robofail_ros.core.search.synthetic import SyntheticEvaluator
+from robofail_ros.core.stats import FAILS, SAFE, Goal, assess
+
+
+def run(rates, budget, seed=0, hp=None, goal=Goal(), nominal=(0, 20)):
+    evaluator = SyntheticEvaluator(rates)
+    searcher = make_searcher("identify", list(rates), seed, hp, goal)
+    seen = []
+    ctx = SearchContext(evaluator.evaluate, budget, seed, on_outcomes=seen.extend, baseline=nominal)
+    searcher.search(ctx)
+    names = list(rates)
+    trials = np.array([sum(o.perturbations == (n,) for o in seen) for n in names])
+    failures = np.array([sum(o.perturbations == (n,) and not o.success for o in seen) for n in names])
+    return ctx, dict(zip(names, trials)), assess(failures, trials, goal, *nominal)
+
+
+def test_a_certain_mode_stops_being_sampled_once_settled():
+    rates = {"certain": 1.0, **{f"never_{i}": 0.0 for i in range(15)}}
+    for seed in range(3):
+        # No tightening: once the certain mode is classified and ranked, it gets nothing more.
+        ctx, trials, verdict = run(rates, 800, seed, {"target_width": 1.0}, Goal(top_k=1))
+        assert verdict.status[0] == FAILS and verdict.top == (0,) and verdict.top_settled
+        # Enough to be sure it fails more often than every other mode; uniform would give it 50.
+        assert trials["certain"] <= 15, trials
+        assert ctx.spent == 800 and ctx.stop_reason is None  # the never-failing modes are not all safe yet
+
+
+def test_a_half_failing_mode_is_flagged_and_never_failing_ones_are_classified_safe_then_it_stops():
+    rates = {"half": 0.45, "never_a": 0.0, "never_b": 0.0, "rare": 0.02}
+    ctx, trials, verdict = run(rates, 2000, 0, None, Goal(top_k=1, margin=0.2))
+    assert verdict.status == (FAILS, SAFE, SAFE, SAFE)
+    assert verdict.top == (0,) and verdict.top_settled
+    assert ctx.stop_reason is not None and "every mode is classified" in ctx.stop_reason
+    assert ctx.spent < 2000
+    # The decisions hold for the true rates: the safe modes' upper bounds are below 0.2.
+    assert verdict.high[1:].max() < 0.2 < verdict.low[0]
+
+
+def test_it_ranks_the_true_top_three_and_spends_little_on_clearly_safe_modes():
+    rates = {f"p{i}": r for i, r in enumerate([0.0, 0.0, 0.0, 0.0, 0.05, 0.1, 0.3, 0.6, 0.8, 1.0])}
+    for seed in range(3):
+        _, trials, verdict = run(rates, 300, seed)
+        assert {f"p{i}" for i in (7, 8, 9)} == {list(rates)[i] for i in verdict.top}
+        assert {verdict.status[i] for i in (6, 7, 8, 9)} == {FAILS}
+        assert sum(trials[f"p{i}"] for i in range(4)) < sum(trials[f"p{i}"] for i in (6, 7, 8))

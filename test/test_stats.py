@@ -1,0 +1,74 @@
+"""The statistics decisions rest on: anytime-valid bounds that survive peeking, the classes
+and the top-k they settle, and a goal that refuses nonsense."""
+import numpy as np
+import pytest
+
+from robofail_ros.core.config import config_from_params
+from robofail_ros.core.errors import ConfigError
+from robofail_ros.core.search import make_searcher
+from robofail_ros.core.stats import FAILS, SAFE, UNDECIDED, UNTRIED, Goal, assess, confidence_sequence, wilson_bounds
+
+
+def test_bounds_are_the_whole_range_without_trials_and_always_hold_the_estimate():
+    low, high = confidence_sequence([0, 0, 3, 7, 10], [0, 10, 10, 10, 10])
+    assert (low[0], high[0]) == (0.0, 1.0)
+    p_hat = np.array([0.5, 0.0, 0.3, 0.7, 1.0])
+    assert (low <= p_hat + 1e-9).all() and (p_hat - 1e-9 <= high).all()
+    assert low[1] == 0.0 and high[4] == 1.0
+    # More modes at once: wider bounds. More trials: narrower.
+    low58, high58 = confidence_sequence([30], [100], 0.95, 58)
+    low1, high1 = confidence_sequence([30], [100], 0.95, 1)
+    assert low58 < low1 < 0.3 < high1 < high58
+    assert np.diff(confidence_sequence([3, 30, 300], [10, 100, 1000])[1] - confidence_sequence([3, 30, 300], [10, 100, 1000])[0]).max() < 0
+
+
+def test_anytime_bounds_survive_checking_after_every_episode_where_wilson_does_not():
+    """Peeking after every one of 300 episodes: the anytime bounds exclude the truth at some
+    moment in at most 5% of streams; a fixed-n 95% Wilson interval does so far more often."""
+    rng = np.random.default_rng(0)
+    streams, p = 300, 0.3
+    draws = rng.random((streams, 300)) < p
+    failures = draws.cumsum(axis=1).ravel()
+    trials = np.tile(np.arange(1, 301), streams)
+    low, high = confidence_sequence(failures, trials, 0.95, 1)
+    missed_cs = ((low > p) | (high < p)).reshape(streams, 300).any(axis=1).mean()
+    low, high = wilson_bounds(failures, trials, 0.95)
+    missed_wilson = ((low > p) | (high < p)).reshape(streams, 300).any(axis=1).mean()
+    assert missed_cs <= 0.05, missed_cs
+    assert missed_wilson > 0.2, missed_wilson
+
+
+def test_assess_classifies_and_settles_the_top_k():
+    goal = Goal(top_k=2, margin=0.1, confidence=0.95, tolerance=0.05)
+    #                 certain  half   never   unclear  untried
+    failures = np.array([30, 45, 0, 1, 0])
+    trials = np.array([30, 90, 150, 5, 0])
+    verdict = assess(failures, trials, goal)
+    assert verdict.status == (FAILS, FAILS, SAFE, UNDECIDED, UNTRIED)
+    assert verdict.threshold == pytest.approx(0.1)
+    assert verdict.top == (0, 1) and not verdict.top_settled  # the untried mode could still be worse
+    verdict = assess(failures[:4], trials[:4] + np.array([0, 0, 0, 200]), goal)
+    assert verdict.status[3] == SAFE and verdict.top == (0, 1) and verdict.top_settled
+    # The unperturbed failure rate raises the bar: 45/90 is not "clearly worse" than 0.45 + 0.1.
+    assert assess(failures, trials, goal, nominal_failures=45, nominal_trials=100).status[1] == UNDECIDED
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"top_k": 0}, "top_k must be >= 1"),
+    ({"top_k": 2.5}, "top_k must be a whole number"),
+    ({"margin": 1.5}, r"margin must be in \[0, 1\)"),
+    ({"margin": -0.1}, r"margin must be in \[0, 1\)"),
+    ({"confidence": 1.0}, r"confidence must be in \(0, 1\)"),
+    ({"tolerance": True}, "tolerance must be a number"),
+    ({"budget": True}, "budget must be a whole number"),
+    ({"horizon": 50.7}, "horizon must be a whole number"),
+    ({"perturbations": "red_cube"}, "perturbations must be a list"),
+])
+def test_bad_goals_and_types_get_a_clear_error(params, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_params(params)
+
+
+def test_top_k_larger_than_the_catalog_is_refused():
+    with pytest.raises(ConfigError, match="top_k is 5 but only 3 perturbation"):
+        make_searcher("identify", ["a", "b", "c"], 0, None, Goal(top_k=5))
