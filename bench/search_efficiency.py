@@ -221,6 +221,10 @@ def coverage(rates, runs, budget, config, searcher):
     return held_cs / runs, held_wilson / runs
 
 
+def _share(flags):
+    return float(np.mean(flags)) if flags else None
+
+
 def _finite(x):
     return float(x) if np.isfinite(x) else None
 
@@ -250,7 +254,7 @@ def bench_profile(profile, recorded, args, config):
         rows.append({"searcher": name, "reached": len(reached), "repeats": repeats,
                      "median_episodes_to_top3": _finite(np.median([h or np.inf for h in hits])),
                      "episodes_to_top3": hits, "mae": {b: float(np.nanmean(v)) for b, v in maes.items()},
-                     "enough_trials_at_240": float(np.mean([e for e in enough if e is not None])) if any(e is not None for e in enough) else None,
+                     "enough_trials_at_240": _share([e for e in enough if e is not None]),
                      "stopped_early": [s for s in stops if s], "pi_readout_mae_top5": float(np.mean(readout_err)) if readout_err else None,
                      "seconds": round(time.perf_counter() - start, 1)})
     uniform = next((r["median_episodes_to_top3"] for r in rows if r["searcher"] == "uniform"), None)

@@ -18,7 +18,8 @@ def small_run(python, folder, policy="lift_bc_rnn_low_dim", perturbations="small
     config = folder.parent / f"{folder.name}.yaml"
     config.write_text(f"/**:\n  ros__parameters:\n    task: {task}\n    policy: {policy}\n    searcher: uniform\n"
                       f"    budget: {budget}\n    nominal_episodes: {nominal}\n    horizon: {horizon}\n"
-                      f"    report: {str(report).lower()}\n    num_workers: 1\n    perturbations: [{perturbations}]\n")
+                      f"    report: {str(report).lower()}\n    num_workers: 1\n    perturbations: [{perturbations}]\n"
+                      f"    top_k: {min(3, len(perturbations.split(',')))}\n")
     result = subprocess.run([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--out", str(folder)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

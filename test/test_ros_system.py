@@ -115,6 +115,13 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
             assert (mode.trials, mode.failures) == (stored[mode.name]["trials"], stored[mode.name]["failures"])
             assert mode.probability == pytest.approx(stored[mode.name]["p_fail"])
             assert mode.ci_low <= mode.probability <= mode.ci_high
+            # The class and the anytime-valid bounds it rests on travel with every mode.
+            assert mode.status == stored[mode.name]["status"] and mode.status in ("fails", "safe", "undecided")
+            assert mode.cs_low <= mode.probability <= mode.cs_high
+            assert (mode.cs_low, mode.cs_high) == pytest.approx((stored[mode.name]["cs_low"], stored[mode.name]["cs_high"]))
+        assert list(empirical.top_modes) == summary["top"] and empirical.top_settled == summary["top_settled"]
+        assert empirical.confidence == 0.95 and empirical.threshold == pytest.approx(summary["threshold"])
+        assert "a mode fails above P(fail)" in empirical.verdict
         pi = call(domain, {"run_id": "ros", "method": "pi"})
         assert pi.success and sum(m.probability for m in pi.modes) == pytest.approx(1.0, abs=1e-6)
 
@@ -136,6 +143,30 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
                              "--out", str(local)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert [r[:5] for r in rows(local)] == [r[:5] for r in recorded]
+
+
+def test_sequential_ppo_search_over_ros_records_every_episode_once(ros_env, tmp_path):
+    """The paper's setting over DDS: PPO picks perturbations that accumulate while the policy
+    succeeds, and sees the perturbed scene image that the sim nodes send back."""
+    env, params = ros_env
+    params.write_text(params.read_text() + (
+        "    ppo: {policy: CnnPolicy, observation: image, max_perturbations: 2, n_envs: 2, n_steps: 2,"
+        " batch_size: 4, n_epochs: 1}\n    report: false\n"))
+    out = tmp_path / "runs" / "ppo"
+    proc = ros_run(env, params, out, "--searcher", "ppo", "--budget", "8", "--exit-when-done")
+    try:
+        wait_for(lambda: finished(out), 300, "the PPO search to finish")
+        proc.wait(timeout=60)
+    finally:
+        log = stop(proc)
+    recorded = rows(out)
+    assert [r[0] for r in recorded] == list(range(10)), log[-3000:]  # 2 nominal + 8, each once
+    assert {r[5] for r in recorded} == {"worker_0", "worker_1"}
+    perturbed = [json.loads(r[1]) for r in recorded[2:]]
+    assert any(len(p) == 2 for p in perturbed), "a success must be followed by a second perturbation"
+    summary = json.loads((out / "summary.json").read_text())
+    assert {m["name"] for m in summary["composites"]} == {" + ".join(sorted(p)) for p in perturbed if len(p) == 2}
+    assert (out / "ppo" / "latest.zip").is_file()
 
 
 def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted_twice(ros_env, tmp_path):

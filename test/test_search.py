@@ -108,7 +108,8 @@ def test_search_env_passes_sb3_check_env_on_the_real_scene(lift_lowdim):
     def evaluate_one(perturbations):
         return run_episode(lift_lowdim, expert, perturbations, seed=next(seeds), image_size=84)
 
-    env = FailureSearchEnv(names, evaluate_one, reference, horizon=200, max_perturbations=2)
+    env = FailureSearchEnv(names, evaluate_one, reference, failure_reward=1000.0, success_reward=-100.0 / 200,
+                           max_perturbations=2)
     check_env(env, warn=True)
     obs, _ = env.reset()
     obs, reward, terminated, truncated, info = env.step(2)

@@ -4,4 +4,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup.sh"
 cd "$ROOT"
+.venv/bin/ruff check .  # style and unused names first (ruff.toml)
 exec .venv/bin/python -m pytest "$@"

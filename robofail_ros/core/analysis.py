@@ -22,6 +22,7 @@ import numpy as np
 from .stats import FAILS, SAFE, UNDECIDED, UNTRIED, Goal, assess, wilson_interval
 
 NOMINAL = "none"  # the name under which unperturbed episodes are reported
+COMPOSITE = " + "  # joins the perturbations of a composite mode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,18 @@ def entropy(p: Sequence[float]) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
+class CompositeMode:
+    """Several perturbations applied together (PPO's sequential setting), e.g. "red_table + dim_light"."""
+    name: str
+    trials: int
+    failures: int
+    sim_errors: int
+    p_fail: float
+    ci_low: float  # 95% Wilson interval
+    ci_high: float
+
+
+@dataclasses.dataclass(frozen=True)
 class FailureTable:
     """The failure modes of a run, ranked, with what the anytime-valid bounds decide."""
     modes: list[FailureMode]
@@ -63,29 +76,30 @@ class FailureTable:
     top: list[str]  # the top-k failing modes, worst first
     top_settled: bool  # at the goal's confidence, these fail more often than every other mode
     classes: dict  # how many modes are in each status
+    composites: list[CompositeMode] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"modes": [dataclasses.asdict(m) for m in self.modes], "goal": dataclasses.asdict(self.goal),
                 "threshold": self.threshold, "top": self.top, "top_settled": self.top_settled,
-                "classes": self.classes}
+                "classes": self.classes, "composites": [dataclasses.asdict(m) for m in self.composites]}
 
 
 def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goal = Goal(),
                   pi_p_fail: dict | None = None) -> FailureTable:
     """Per-perturbation statistics, ranked: highest failure rate first (ties: more trials first).
 
-    Episodes with several perturbations count towards each of them; unperturbed episodes are
-    reported as ``none``.
+    A mode counts the episodes with exactly its perturbation; episodes with several (PPO's
+    sequential setting) are composite modes, counted apart; unperturbed episodes are ``none``.
     """
     counts: dict[str, list[int]] = {}
     for o in outcomes:
-        for name in (o.perturbations or (NOMINAL,)):
-            c = counts.setdefault(name, [0, 0, 0])
-            if o.sim_error:
-                c[2] += 1
-            else:
-                c[0] += 1
-                c[1] += not o.success
+        name = COMPOSITE.join(sorted(o.perturbations)) if o.perturbations else NOMINAL
+        c = counts.setdefault(name, [0, 0, 0])
+        if o.sim_error:
+            c[2] += 1
+        else:
+            c[0] += 1
+            c[1] += not o.success
     nominal = counts.get(NOMINAL, [0, 0, 0])
     p_nominal = nominal[1] / nominal[0] if nominal[0] else 0.0
     names = [p.name for p in catalog]
@@ -110,8 +124,15 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
                                  float(verdict.low[i]), float(verdict.high[i]), ranks.get(i),
                                  None if pi_p_fail is None else float(pi_p_fail[name])))
     modes.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
+    composites = []
+    for name in sorted(n for n in counts if COMPOSITE in n):
+        n, f, sim_errors = counts[name]
+        low, high = wilson_interval(f, n)
+        composites.append(CompositeMode(name, n, f, sim_errors, f / n if n else math.nan, low, high))
+    composites.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
     return FailureTable(modes, goal, float(verdict.threshold), [names[i] for i in ranks],
-                        bool(verdict.top_settled), {c: verdict.status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)})
+                        bool(verdict.top_settled), {c: verdict.status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)},
+                        composites)
 
 
 def summary(modes: list[FailureMode], outcomes: Sequence) -> dict:
@@ -147,6 +168,12 @@ def format_table(result: dict) -> str:
         if has_readout:
             line += f" {'' if m.get('pi_p_fail') is None else format(m['pi_p_fail'], '.3f'):>15}"
         lines.append(line)
+    if result.get("composites"):
+        lines.append("composite failure modes (perturbations applied together):")
+        for m in result["composites"]:
+            p = f"{m['p_fail']:.3f}" if m["trials"] else "-"
+            lines.append(f"  {m['name']:<45} P(fail) {p:>6} [{m['ci_low']:.2f}, {m['ci_high']:.2f}] "
+                         f"{m['failures']}/{m['trials']} ({m['sim_errors']} sim err)")
     lines.append(verdict_text(result))
     pe = result.get("pi_entropy")
     lines.append(f"{result['episodes']} episodes, {result['failures']} policy failures, {result['sim_errors']} simulator "

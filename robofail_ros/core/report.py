@@ -19,7 +19,7 @@ import pathlib
 
 import numpy as np
 
-from .analysis import NOMINAL
+from .analysis import NOMINAL, verdict_text
 from .errors import ConfigError
 from .store import RunStore
 
@@ -351,17 +351,37 @@ P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
 {it['steps']} steps; {e(check)}. Replay: <code>{e(it['command'])}</code></p>
 <div style="display:flex;gap:8px;align-items:flex-start"><div style="flex:0 0 22%">{_img(out, it['scene'], 'perturbed scene')}</div>
 <div style="flex:1">{_img(out, it['strip'], 'frames of the failing rollout')}</div></div></div>""")
-    parts.append("<h2>Failure-mode tables</h2>")
+    parts.append("<h2>Failure-mode tables</h2><p class='muted'>status and rank rest on the anytime-valid bounds "
+                 "(simultaneous over every mode, valid under adaptive sampling); the 95% Wilson interval describes each "
+                 "mode alone. Untried modes show no rate.</p>")
     for r in runs:
-        parts.append(f"<h3>{e(r.label)}</h3><table><tr><th>perturbation</th><th>factor</th><th>P(fail)</th>"
-                     "<th>95% interval</th><th>trials</th><th>failures</th><th>sim errors</th><th>severity</th><th>π(a|o)</th></tr>")
+        readout = any(m.get("pi_p_fail") is not None for m in r.result["modes"])
+        parts.append(f"<h3>{e(r.label)}</h3>")
+        if "threshold" in r.result:
+            parts.append(f"<p>{e(verdict_text(r.result))}</p>")
+        parts.append("<table><tr><th>perturbation</th><th>factor</th><th>status</th><th>rank</th><th>P(fail)</th>"
+                     "<th>95% Wilson</th><th>anytime-valid</th><th>trials</th><th>failures</th><th>sim errors</th>"
+                     "<th>severity</th><th>π(a|o)</th>" + ("<th>P(fail) from π</th>" if readout else "") + "</tr>")
         for m in r.result["modes"]:
             if m["name"] != NOMINAL and m["name"] not in perturbations:
                 continue
-            parts.append(f"<tr><td>{e(m['name'])}</td><td>{e(m['factor'])}</td><td>{_fmt(m['p_fail'] if m['trials'] else None)}</td>"
-                         f"<td>[{m['ci_low']:.2f}, {m['ci_high']:.2f}]</td><td>{m['trials']}</td><td>{m['failures']}</td>"
-                         f"<td>{m['sim_errors']}</td><td>{m['severity']:.2f}</td><td>{_fmt(m['pi'])}</td></tr>")
+            tried = m["trials"] > 0
+            anytime = f"[{m['cs_low']:.2f}, {m['cs_high']:.2f}]" if tried and "cs_low" in m and m["name"] != NOMINAL else "–"
+            wilson = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]" if tried else "–"
+            parts.append(f"<tr><td>{e(m['name'])}</td><td>{e(m['factor'])}</td><td>{e(m.get('status', '–'))}</td>"
+                         f"<td>{m.get('rank') or ''}</td><td>{_fmt(m['p_fail'] if tried else None)}</td>"
+                         f"<td>{wilson}</td><td>{anytime}</td>"
+                         f"<td>{m['trials']}</td><td>{m['failures']}</td><td>{m['sim_errors']}</td><td>{m['severity']:.2f}</td>"
+                         f"<td>{_fmt(m['pi'])}</td>" + (f"<td>{_fmt(m.get('pi_p_fail'))}</td>" if readout else "") + "</tr>")
         parts.append("</table>")
+        if r.result.get("composites"):
+            parts.append("<p>Composite failure modes (perturbations applied together):</p><table><tr><th>perturbations</th>"
+                         "<th>P(fail)</th><th>95% Wilson</th><th>trials</th><th>failures</th><th>sim errors</th></tr>")
+            for m in r.result["composites"]:
+                parts.append(f"<tr><td>{e(m['name'])}</td><td>{_fmt(m['p_fail'] if m['trials'] else None)}</td>"
+                             f"<td>[{m['ci_low']:.2f}, {m['ci_high']:.2f}]</td><td>{m['trials']}</td><td>{m['failures']}</td>"
+                             f"<td>{m['sim_errors']}</td></tr>")
+            parts.append("</table>")
     parts.append("<h2>Run metadata</h2>")
     for r in runs:
         c, p = r.meta["config"], r.meta["policy"]

@@ -89,7 +89,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         searcher.restore(perturbed)
         searcher.bind(pathlib.Path(out), config.horizon)
         ctx = SearchContext(evaluator.evaluate, config.budget, config.seed, evaluator.num_workers,
-                            evaluator.reference_image() if searcher.NEEDS_REFERENCE_IMAGE else None, record,
+                            evaluator.reference_image() if searcher.needs_reference_image() else None, record,
                             first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed),
                             baseline=(sum(not o.success for o in baseline), len(baseline)))
         start = time.time()

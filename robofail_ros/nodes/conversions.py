@@ -50,16 +50,19 @@ def msg_to_obs(msg: Observation) -> dict:
 
 
 def outcome_to_msg(outcome: EpisodeOutcome, run_id: str, error: str = "") -> EpisodeResult:
-    return EpisodeResult(run_id=run_id, episode_id=outcome.episode_id, names=list(outcome.perturbations),
-                         seed=outcome.seed, success=outcome.success, steps=outcome.steps,
-                         sim_error=outcome.sim_error is not None, sim_error_message=outcome.sim_error or "",
-                         worker=outcome.worker, error=error)
+    msg = EpisodeResult(run_id=run_id, episode_id=outcome.episode_id, names=list(outcome.perturbations),
+                        seed=outcome.seed, success=outcome.success, steps=outcome.steps,
+                        sim_error=outcome.sim_error is not None, sim_error_message=outcome.sim_error or "",
+                        worker=outcome.worker, error=error)
+    if outcome.image is not None:
+        msg.image = image_to_msg(outcome.image)
+    return msg
 
 
 def msg_to_outcome(msg: EpisodeResult) -> EpisodeOutcome:
     return EpisodeOutcome(tuple(msg.names), msg.seed, msg.success, msg.steps,
                           (msg.sim_error_message or "simulator error") if msg.sim_error else None,
-                          msg.episode_id, msg.worker)
+                          msg.episode_id, msg.worker, msg_to_image(msg.image) if msg.image.height else None)
 
 
 def mode_to_msg(mode: dict, method: str) -> FailureMode:

@@ -67,7 +67,8 @@ class RosEvaluator:
         if worker not in self.publishers:
             self.publishers[worker] = self.node.create_publisher(Perturbation, f"/{worker}/perturbation", 10)
         self.publishers[worker].publish(Perturbation(run_id=self.node.run_id, episode_id=request.episode_id,
-                                                     names=list(request.perturbations), seed=request.seed))
+                                                     names=list(request.perturbations), seed=request.seed,
+                                                     with_image=self.spec.images))
 
     def evaluate(self, requests):
         pending = collections.deque(requests)
@@ -120,9 +121,6 @@ class SearchNode(Node, RunObserver):
         self.resume, self.exit_when_done = bool(own["resume"]), bool(own["exit_when_done"])
         from ..core.run import worker_spec
         spec = worker_spec(self.config)
-        if spec.images:
-            raise RoboFailError("ppo with max_perturbations > 1 needs scene images in episode results, which the ROS "
-                                "workers do not send yet; use max_perturbations: 1 or `robofail search`")
         self.evaluator = RosEvaluator(self, self.config.num_workers, float(own["episode_timeout_s"]), spec)
         self.live = None  # (searcher, catalog) while a search runs
         self.result = None

@@ -18,6 +18,7 @@ from ..core.episode import EpisodeOutcome, run_episode
 from ..core.errors import PolicyError, RoboFailError
 from ..core.perturbations import DEFAULT_CATALOG, Catalog
 from ..core.scenes import Scene
+from ..core.workers import SEARCH_IMAGE_SIZE
 from ..msg import Action, EpisodeResult, Observation, Perturbation
 from .common import READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import image_to_msg, obs_to_msg, outcome_to_msg
@@ -128,7 +129,8 @@ class SimNode(Node):
         try:
             outcome = run_episode(self.scene, self.remote, tuple(request.names), request.seed,
                                   episode_id=request.episode_id, worker=self.worker,
-                                  on_step=self._publish_first_image)
+                                  on_step=self._publish_first_image,
+                                  image_size=SEARCH_IMAGE_SIZE if request.with_image else None)
             return outcome_to_msg(outcome, request.run_id)
         except RoboFailError as exc:
             failed = EpisodeOutcome(tuple(request.names), request.seed, False, self.scene.steps, None,

@@ -162,7 +162,8 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     if not checkpoints:
         raise RuntimeError(f"robomimic finished without a checkpoint; see {log}")
     shutil.copy(checkpoints[-1], out)
-    meta = {"dataset": str(dataset), "algo": algo, "obs": obs, "cameras": list(cameras) if obs != "low_dim" else [], "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+    meta = {"dataset": str(dataset), "algo": algo, "obs": obs, "cameras": list(cameras) if obs != "low_dim" else [],
+            "epochs": epochs, "steps_per_epoch": steps_per_epoch,
             "batch_size": batch_size, "learning_rate": learning_rate, "lr_decay_epochs": sorted(lr_decay_epochs),
             "data_workers": data_workers, "seed": seed, "device": device, "seconds": round(time.time() - start, 1)}
     (out.parent / (out.stem + ".train.json")).write_text(json.dumps(meta, indent=2))

@@ -27,8 +27,9 @@ def register_searcher(name: str):
 
 
 def make_searcher(name: str, names: Sequence[str], seed: int, hyperparameters: dict | None = None,
-                  goal: Goal = Goal()) -> "Searcher":
-    """A searcher by registry name; unknown hyperparameters are refused with the accepted ones."""
+                  goal: Goal | None = None) -> "Searcher":
+    """A searcher by registry name; unknown hyperparameters are refused with the accepted ones.
+    Without a goal, the default one (top_k at most the number of perturbations)."""
     cls = lookup(SEARCHERS, "searcher", name)
     hyperparameters = dict(hyperparameters or {})
     if "preset" in hyperparameters and hasattr(cls, "PRESETS"):
@@ -38,6 +39,10 @@ def make_searcher(name: str, names: Sequence[str], seed: int, hyperparameters: d
     unknown = sorted(set(hyperparameters) - fields)
     if unknown:
         raise ConfigError(f"searcher {name!r} has no hyperparameter(s) {unknown}; it takes {sorted(fields)}")
+    if not names:
+        raise ConfigError("the perturbation list is empty; give at least one perturbation to search over")
+    if goal is None:
+        goal = Goal(top_k=max(1, min(Goal.top_k, len(names))))
     goal.check_modes(len(names))
     try:
         hp = cls.Hyperparameters(**hyperparameters)
@@ -107,12 +112,11 @@ class SearchContext:
 class Searcher:
     """Chooses perturbations to find failures. Subclasses define Hyperparameters and search().
 
-    Class attributes say what a searcher needs from the run: ``NEEDS_REFERENCE_IMAGE`` (the
+    What a searcher needs from the run it says itself: ``needs_reference_image()`` (the
     unperturbed scene image as its first observation) and ``episode_images()`` (the perturbed
     scene image with every outcome).
     """
     NAME: ClassVar[str] = ""
-    NEEDS_REFERENCE_IMAGE: ClassVar[bool] = False
 
     @dataclasses.dataclass(frozen=True)
     class Hyperparameters:
@@ -128,6 +132,9 @@ class Searcher:
     @classmethod
     def episode_images(cls, hyperparameters: dict) -> bool:
         """Whether outcomes must carry the perturbed scene image (workers render it)."""
+        return False
+
+    def needs_reference_image(self) -> bool:
         return False
 
     def bind(self, run_folder, horizon: int) -> None:

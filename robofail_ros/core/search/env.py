@@ -2,9 +2,11 @@
 episodes in batches on any evaluator (worker processes, ROS workers).
 
 - action: index of a perturbation in the catalog (Discrete(K));
-- observation: 84x84 RGB image of the perturbed scene (uint8, HWC);
-- reward (Eq. 1): ``failure_reward`` if the policy under test fails, else
-  ``success_reward / horizon``; a simulator error earns 0 and ends the search episode;
+- observation: the 84x84 RGB image of the perturbed scene (uint8, HWC; the paper's), or which
+  perturbations are applied so far (K zeros and ones) when no reference image is given;
+- reward (Eq. 1): ``failure_reward`` if the policy under test fails, else ``success_reward``
+  (Eq. 1's -100 / horizon, or 0 with unit rewards); a simulator error earns 0 and ends the
+  search episode;
 - perturbations accumulate while the policy keeps succeeding, up to ``max_perturbations``
   per search episode (1 by default: each search episode is one perturbation).
 """
@@ -28,23 +30,34 @@ class FailureSearchEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, names: Sequence[str], evaluate_one: Callable | None, reference_image: np.ndarray,
-                 horizon: int, failure_reward: float = 1000.0, success_reward: float = -100.0,
-                 max_perturbations: int = 1):
+    def __init__(self, names: Sequence[str], evaluate_one: Callable | None, reference_image: np.ndarray | None,
+                 failure_reward: float = 1000.0, success_reward: float = -0.5, max_perturbations: int = 1):
         super().__init__()
         self.names = list(names)
         self.action_space = gym.spaces.Discrete(len(self.names))
-        self.observation_space = gym.spaces.Box(0, 255, shape=reference_image.shape, dtype=np.uint8)
+        if reference_image is None:
+            self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(len(self.names),), dtype=np.float32)
+            self.reference_image = None
+        else:
+            self.observation_space = gym.spaces.Box(0, 255, shape=reference_image.shape, dtype=np.uint8)
+            self.reference_image = reference_image.astype(np.uint8)
         self._evaluate_one = evaluate_one
-        self.reference_image = reference_image.astype(np.uint8)
-        self.horizon, self.failure_reward, self.success_reward = horizon, failure_reward, success_reward
+        self.failure_reward, self.success_reward = failure_reward, success_reward
         self.max_perturbations = max_perturbations
         self.applied: list[str] = []
+
+    def _observe(self, outcome: EpisodeOutcome | None = None) -> np.ndarray:
+        if self.reference_image is None:
+            obs = np.zeros(len(self.names), dtype=np.float32)
+            obs[[self.names.index(n) for n in self.applied]] = 1.0
+            return obs
+        image = outcome.image if outcome is not None and outcome.image is not None else self.reference_image
+        return image.astype(np.uint8)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.applied = []
-        return self.reference_image.copy(), {}
+        return self._observe(), {}
 
     def prepare(self, action) -> tuple[str, ...]:
         name = self.names[int(action)]
@@ -56,14 +69,16 @@ class FailureSearchEnv(gym.Env):
         if outcome.sim_error:
             reward, terminated = 0.0, True
         elif outcome.success:
-            reward, terminated = self.success_reward / self.horizon, False
+            reward, terminated = self.success_reward, False
         else:
             reward, terminated = self.failure_reward, True
-        truncated = not terminated and len(self.applied) >= self.max_perturbations
-        obs = outcome.image if outcome.image is not None else self.reference_image
+        # Reaching max_perturbations ends the search episode for good (it is the MDP's end, not
+        # a time limit): PPO must not bootstrap a value past it.
+        terminated = terminated or len(self.applied) >= self.max_perturbations
+        truncated = False
         info = {"episode_id": outcome.episode_id, "perturbations": outcome.perturbations,
                 "failure": outcome.failure, "sim_error": outcome.sim_error}
-        return obs.astype(np.uint8), float(reward), terminated, truncated, info
+        return self._observe(outcome), float(reward), terminated, truncated, info
 
     def step(self, action):
         return self.complete(self._evaluate_one(self.prepare(action)))

@@ -1,8 +1,25 @@
-"""The paper's searcher: stable-baselines3 PPO with a NatureCNN over the scene image.
+"""The paper's searcher: stable-baselines3 PPO choosing perturbations, rewarded for failures.
 
-Defaults are the paper's Appendix A hyperparameters; every one can be overridden in the
-search config's ``ppo:`` section. One PPO timestep is one rollout of the policy under test,
-so ``n_steps * num_workers`` episodes pass between two updates.
+Two configurations (``ppo: {preset: paper}`` selects the second; any key overrides either):
+
+- the default, made to work at the budgets our users run (hundreds to a few thousand episodes):
+  an entropy-regularised objective (``ent_coef``, the temperature), rewards scaled to
+  failure = 1 / success = 0, advantages left unnormalised (normalising rescales the temperature
+  by every minibatch's spread), 32-episode rollouts from 8 search environments, and an MLP over
+  which perturbations are applied so far (with one perturbation per search episode the scene
+  image PPO would see is the same before every choice; a CNN over it only adds cost);
+- ``paper``: Appendix A of the paper: NatureCNN over the 84x84 scene image, Eq. 1 rewards
+  (+1000 on failure, -100/horizon on success), SB3's defaults (2048-step rollouts, normalised
+  advantages, no entropy bonus).
+
+What pi(a|o) means (the default, one perturbation per search episode): PPO then maximises
+E_pi[r] + tau * H(pi) with tau = ``ent_coef``, whose maximiser is the Boltzmann distribution
+pi(a) = exp(rbar(a) / tau) / Z, rbar(a) = p(a) * R_fail + (1 - p(a)) * R_success. So
+rbar(a) = tau * (log pi(a) + H(pi)) + V, where V = E_pi[rbar] is what PPO's critic estimates,
+and ``pi_p_fail()`` reads p(a) = (rbar(a) - R_success) / (R_fail - R_success) off the trained
+actor and critic. How far SB3's PPO gets to that optimum in a given budget is measured in
+BENCHMARKS.md, not assumed. With ``max_perturbations > 1`` (the paper's sequential setting) or
+normalised advantages, the readout has no such meaning and is not given.
 
 Resume: PPO is saved after every update (``ppo/latest.zip`` in the run folder) and reloaded;
 episodes recorded after that save stay in the run's statistics, and PPO goes on learning from
@@ -18,46 +35,76 @@ import numpy as np
 from ..errors import ConfigError
 from .base import Searcher, register_searcher
 
+POLICIES = ("MlpPolicy", "CnnPolicy")
+OBSERVATIONS = ("applied", "image")
+
 
 @register_searcher("ppo")
 class PPOSearcher(Searcher):
+    PRESETS = {
+        "default": {},
+        "paper": {"policy": "CnnPolicy", "observation": "image", "n_envs": 1, "n_steps": 2048, "batch_size": 64,
+                  "learning_rate": 3e-4, "n_epochs": 10, "ent_coef": 0.0, "clip_range": 0.2,
+                  "normalize_advantage": True, "unit_rewards": False},
+    }
 
     @dataclasses.dataclass(frozen=True)
     class Hyperparameters:
-        learning_rate: float = 3e-4
-        n_steps: int = 2048  # per worker, between updates
-        batch_size: int = 64
+        policy: str = "MlpPolicy"  # MlpPolicy or CnnPolicy (NatureCNN; needs observation: image)
+        observation: str = "applied"  # "applied": which perturbations are applied (multi-hot); "image": the scene
+        n_envs: int = 8  # search environments stepped together (their episodes run on the workers)
+        n_steps: int = 4  # per environment, between updates: n_envs * n_steps episodes per rollout
+        batch_size: int = 32
         n_epochs: int = 10
+        learning_rate: float = 0.001
         gamma: float = 0.99
         gae_lambda: float = 0.95
-        ent_coef: float = 0.0
+        ent_coef: float = 0.2  # the temperature tau of the entropy-regularised objective (reward units)
         vf_coef: float = 0.5
         max_grad_norm: float = 0.5
-        clip_range: float = 0.2
+        clip_range: float = 0.3
+        normalize_advantage: bool = False
+        unit_rewards: bool = True  # failure 1, success 0; false: Eq. 1's failure_reward, success_reward / horizon
         failure_reward: float = 1000.0  # Eq. 1: reward when the policy under test fails
         success_reward: float = -100.0  # Eq. 1: divided by the horizon when it succeeds
         max_perturbations: int = 1  # perturbations that may accumulate per search episode
         device: str = "auto"
 
         def __post_init__(self):
-            if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1 or self.max_perturbations < 1:
-                raise ConfigError("ppo: n_steps, batch_size, n_epochs and max_perturbations must be >= 1")
+            if min(self.n_envs, self.n_steps, self.batch_size, self.n_epochs, self.max_perturbations) < 1:
+                raise ConfigError("ppo: n_envs, n_steps, batch_size, n_epochs and max_perturbations must be >= 1")
+            if self.policy not in POLICIES or self.observation not in OBSERVATIONS:
+                raise ConfigError(f"ppo: policy must be one of {POLICIES} and observation one of {OBSERVATIONS}")
+            if self.policy == "CnnPolicy" and self.observation != "image":
+                raise ConfigError("ppo: CnnPolicy reads images; set observation: image (or policy: MlpPolicy)")
+            if self.ent_coef < 0 or self.learning_rate <= 0 or not 0 < self.clip_range:
+                raise ConfigError("ppo: ent_coef >= 0, learning_rate > 0 and clip_range > 0")
+            if self.failure_reward <= self.success_reward:
+                raise ConfigError("ppo: failure_reward must be above success_reward (failures are what it looks for)")
 
-    NEEDS_REFERENCE_IMAGE = True
     run_folder: pathlib.Path | None = None
     horizon: int = 200
 
     @classmethod
     def episode_images(cls, hyperparameters):
-        return hyperparameters.get("max_perturbations", 1) > 1
-
-    def bind(self, run_folder, horizon):
-        self.run_folder, self.horizon = pathlib.Path(run_folder), horizon
+        hp = {**cls.PRESETS.get(hyperparameters.get("preset", "default"), {}), **hyperparameters}
+        return hp.get("observation", "applied") == "image" and hp.get("max_perturbations", 1) > 1
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
         self.model = None
-        self._reference_image = None
+        self._first_obs = None
+
+    def needs_reference_image(self):
+        return self.hp.observation == "image"
+
+    def bind(self, run_folder, horizon):
+        self.run_folder, self.horizon = pathlib.Path(run_folder), horizon
+
+    @property
+    def rewards(self) -> tuple[float, float]:
+        """(reward of a failure, reward of a success) as PPO sees them."""
+        return (1.0, 0.0) if self.hp.unit_rewards else (self.hp.failure_reward, self.hp.success_reward / self.horizon)
 
     def _make(self, ctx):
         # Imported here: torch and SB3 take ~0.5 GB, which processes that only read the
@@ -65,25 +112,27 @@ class PPOSearcher(Searcher):
         from stable_baselines3 import PPO
 
         from .env import BatchedSearchVecEnv, FailureSearchEnv
-        if ctx.reference_image is None:
-            raise ConfigError("the ppo searcher needs the scene image (the evaluator gave none)")
-        self._reference_image = ctx.reference_image
-        envs = [FailureSearchEnv(self.names, None, ctx.reference_image, self.horizon, self.hp.failure_reward,
-                                 self.hp.success_reward, self.hp.max_perturbations) for _ in range(ctx.num_workers)]
+        if self.hp.observation == "image" and ctx.reference_image is None:
+            raise ConfigError("ppo with observation: image needs the scene image (the evaluator gave none)")
+        failure, success = self.rewards
+        envs = [FailureSearchEnv(self.names, None, ctx.reference_image if self.hp.observation == "image" else None,
+                                 failure, success, self.hp.max_perturbations) for _ in range(self.hp.n_envs)]
+        self._first_obs = envs[0].reset()[0]
         vec = BatchedSearchVecEnv(envs, ctx.run)
         saved = self.run_folder / "ppo" / "latest.zip" if self.run_folder else None
         if saved is not None and saved.exists():
             return PPO.load(saved, env=vec, device=self.hp.device)
-        kwargs = {f.name: getattr(self.hp, f.name) for f in dataclasses.fields(self.hp)
-                  if f.name not in ("failure_reward", "success_reward", "max_perturbations", "device")}
-        kwargs["batch_size"] = min(self.hp.batch_size, self.hp.n_steps * ctx.num_workers)
-        return PPO("CnnPolicy", vec, seed=self.seed, device=self.hp.device, verbose=0,
+        skip = {"policy", "observation", "n_envs", "unit_rewards", "failure_reward", "success_reward",
+                "max_perturbations", "device"}
+        kwargs = {f.name: getattr(self.hp, f.name) for f in dataclasses.fields(self.hp) if f.name not in skip}
+        kwargs["batch_size"] = min(self.hp.batch_size, self.hp.n_steps * self.hp.n_envs)
+        return PPO(self.hp.policy, vec, seed=self.seed, device=self.hp.device, verbose=0,
                    tensorboard_log=str(self.run_folder / "tensorboard") if self.run_folder else None, **kwargs)
 
     def search(self, ctx):
         from stable_baselines3.common.callbacks import BaseCallback
         self.model = self._make(ctx)
-        folder = self.run_folder
+        folder, n_envs = self.run_folder, self.hp.n_envs
 
         class SaveAfterUpdate(BaseCallback):
             def _on_rollout_end(self):
@@ -92,21 +141,44 @@ class PPOSearcher(Searcher):
                     self.model.save(folder / "ppo" / "latest.zip")
 
             def _on_step(self):
-                # PPO steps every worker at once: stop before a batch would pass the budget
-                # (up to num_workers - 1 episodes of it stay unspent).
-                return ctx.remaining >= ctx.num_workers
+                # PPO steps every environment at once: stop before a batch would pass the budget
+                # (up to n_envs - 1 episodes of it stay unspent).
+                return ctx.remaining >= n_envs
 
-        if ctx.remaining >= ctx.num_workers:
+        if ctx.remaining >= n_envs:
             self.model.learn(total_timesteps=ctx.remaining, callback=SaveAfterUpdate(),
                              reset_num_timesteps=False, tb_log_name="ppo")
 
-    def pi(self):
-        """P_failure(a) = pi(a|o) at the unperturbed scene image (Eq. 5-8)."""
-        if self.model is None:
-            return {n: 1.0 / len(self.names) for n in self.names}
+    def _probabilities_and_value(self):
         import torch
-        obs = self._reference_image[None]
-        obs_tensor, _ = self.model.policy.obs_to_tensor(obs)
+        obs_tensor, _ = self.model.policy.obs_to_tensor(self._first_obs[None])
         with torch.no_grad():
             probs = self.model.policy.get_distribution(obs_tensor).distribution.probs[0].cpu().numpy()
-        return dict(zip(self.names, (probs / probs.sum()).astype(float).tolist()))
+            value = float(self.model.policy.predict_values(obs_tensor)[0, 0])
+        return probs.astype(float) / probs.sum(), value
+
+    def pi(self):
+        """P_failure(a) = pi(a|o) at the search episode's first observation (Eq. 5-8)."""
+        if self.model is None:
+            return {n: 1.0 / len(self.names) for n in self.names}
+        return dict(zip(self.names, self._probabilities_and_value()[0].tolist()))
+
+    def pi_p_fail(self):
+        """P(fail) of each perturbation from pi and the critic (see the module docstring), or None
+        where pi has no such meaning."""
+        if (self.model is None or self.hp.max_perturbations > 1 or self.hp.normalize_advantage
+                or self.hp.ent_coef <= 0):
+            return None
+        probs, value = self._probabilities_and_value()
+        return dict(zip(self.names, readout(probs, value, self.hp.ent_coef, *self.rewards).tolist()))
+
+
+def readout(probs, value: float, temperature: float, failure_reward: float = 1.0, success_reward: float = 0.0):
+    """P(fail) of each action from a Boltzmann policy pi(a) ∝ exp(rbar(a) / temperature) and the
+    value V = E_pi[rbar]: rbar(a) = temperature * (log pi(a) + H(pi)) + V, mapped from rewards to
+    probabilities by Eq. 1 and clipped to [0, 1]. Monotone in pi(a)."""
+    probs = np.clip(np.asarray(probs, dtype=float), 1e-12, 1.0)
+    probs = probs / probs.sum()
+    entropy = float(-(probs * np.log(probs)).sum())
+    expected = temperature * (np.log(probs) + entropy) + value
+    return np.clip((expected - success_reward) / (failure_reward - success_reward), 0.0, 1.0)
