@@ -55,7 +55,8 @@ SYNTHETIC = {
     "rare": list(np.round(np.linspace(0.19, 0.0, 20), 3)) + [0.0] * (MODES - 20),
 }
 CLEAR_TOP3 = {"recorded", "dominant", "graded", "close_top3"}  # "rare" has no clear top-3
-SEARCHER_ORDER = ["uniform"] + sorted(set(SEARCHERS) - {"uniform"})
+# Every registered searcher (uniform, the baseline, first) and PPO's paper preset: "name[preset]".
+SEARCHER_ORDER = ["uniform"] + sorted(set(SEARCHERS) - {"uniform"}) + ["ppo[paper]"]
 
 
 class RecordedEvaluator:
@@ -154,7 +155,17 @@ def top3_correct(estimate_top, top, rates, intervals) -> bool:
     return True
 
 
-def run_one(name, evaluator, names, budget, seed, hyperparameters, goal, on_outcomes=None):
+def searcher_hyperparameters(spec, config):
+    """(registry name, hyperparameters) of a bench searcher spec: "ppo" or "ppo[paper]"."""
+    name, _, preset = spec.partition("[")
+    hyperparameters = dict(config.searchers.get(name) or {})
+    if preset:
+        hyperparameters = {"preset": preset.rstrip("]")}
+    return name, hyperparameters
+
+
+def run_one(spec, evaluator, names, budget, seed, config, goal, on_outcomes=None):
+    name, hyperparameters = searcher_hyperparameters(spec, config)
     searcher = make_searcher(name, names, seed, hyperparameters, goal)
     history = []
 
@@ -215,7 +226,7 @@ def coverage(rates, runs, budget, config, searcher):
             ok["cs"] &= bool(((low <= truth) & (truth <= high)).all())
             low, high = wilson_bounds(failures, trials, goal.confidence)
             ok["wilson"] &= bool(((low <= truth) & (truth <= high)).all())
-        run_one(searcher, evaluator, names, budget, 10_000 + seed, config.searchers.get(searcher), goal, check)
+        run_one(searcher, evaluator, names, budget, 10_000 + seed, config, goal, check)
         held_cs += ok["cs"]
         held_wilson += ok["wilson"]
     return held_cs / runs, held_wilson / runs
@@ -239,9 +250,9 @@ def bench_profile(profile, recorded, args, config):
     for name in args.searchers:
         hits, maes, enough, stops, readout_err = [], {b: [] for b in args.budgets}, [], [], []
         start = time.perf_counter()
-        repeats = min(args.repeats, args.ppo_repeats) if name == "ppo" else args.repeats
+        repeats = min(args.repeats, args.ppo_repeats) if name.startswith("ppo") else args.repeats
         for repeat in range(repeats):
-            history, readout, stop = run_one(name, evaluator, names, budget, repeat, config.searchers.get(name), config.goal)
+            history, readout, stop = run_one(name, evaluator, names, budget, repeat, config, config.goal)
             since, mae, at240 = score(names, history, rates, intervals, set(args.budgets))
             hits.append(since)
             enough.append(at240)
@@ -278,8 +289,8 @@ def main():
     parser.add_argument("--profiles", nargs="+", default=["recorded", *SYNTHETIC], choices=["recorded", *SYNTHETIC])
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 240, 1000])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--ppo-repeats", type=int, default=10, help="PPO is slower: at most this many repeats")
-    parser.add_argument("--searchers", nargs="+", default=SEARCHER_ORDER, choices=sorted(SEARCHERS))
+    parser.add_argument("--ppo-repeats", type=int, default=20, help="PPO is slower: at most this many repeats")
+    parser.add_argument("--searchers", nargs="+", default=SEARCHER_ORDER, help=f"default: {' '.join(SEARCHER_ORDER)}")
     parser.add_argument("--coverage-runs", type=int, default=500, help="0: skip the coverage check")
     parser.add_argument("--coverage-budget", type=int, default=300)
     parser.add_argument("--config", default=None, help="search config (default: config/search.yaml)")

@@ -124,7 +124,7 @@ def test_short_real_ppo_run_gives_a_distribution_over_the_catalog(tmp_path, pyth
     cfg = tmp_path / "search.yaml"
     cfg.write_text("/**:\n  ros__parameters:\n    policy: scripted\n    nominal_episodes: 1\n    num_workers: 1\n"
                    "    perturbations: [red_table, shaky_arm, very_heavy_cube, laggy_arm]\n"
-                   "    ppo: {n_steps: 4, batch_size: 4, n_epochs: 2}\n    report: false\n")
+                   "    ppo: {n_envs: 2, n_steps: 4, batch_size: 4, n_epochs: 2}\n    report: false\n")
     out = tmp_path / "run"
     result = subprocess.run([python, "-m", "robofail_ros.cli", "search", "--config", str(cfg), "--searcher", "ppo",
                              "--budget", "8", "--out", str(out), "--json"], capture_output=True, text=True, timeout=600)

@@ -142,8 +142,10 @@ class PPOSearcher(Searcher):
 
             def _on_step(self):
                 # PPO steps every environment at once: stop before a batch would pass the budget
-                # (up to n_envs - 1 episodes of it stay unspent).
-                return ctx.remaining >= n_envs
+                # (up to n_envs - 1 episodes of it stay unspent), but let a rollout that just
+                # completes with this step reach its update (SB3 counts the step after this call).
+                complete = self.locals["n_steps"] + 1 == self.locals["n_rollout_steps"]
+                return ctx.remaining >= n_envs or complete
 
         if ctx.remaining >= n_envs:
             self.model.learn(total_timesteps=ctx.remaining, callback=SaveAfterUpdate(),
