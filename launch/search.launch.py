@@ -2,7 +2,8 @@
    [num_workers:=N] [params_file:=/path/search.yaml] [out:=runs/NAME] [exit_when_done:=false] [rviz:=false]
 
 Starts one search_node and num_workers pairs of sim_node + policy_node (namespaces worker_<i>),
-all reading params_file (a ROS 2 parameter file; the package's config/search.yaml by default).
+or only the sim nodes with policy:=external (your own policy nodes announce themselves), all
+reading params_file (a ROS 2 parameter file; the package's config/search.yaml by default).
 Arguments left empty keep the file's values. `robofail ros-run` starts the same processes on
 machines without ros2 launch (robofail_ros/nodes/bringup.py).
 """
@@ -29,21 +30,16 @@ def _typed(value: str):
 
 
 def _nodes(context):
+    from robofail_ros.nodes.bringup import node_plan  # the same nodes as `robofail ros-run`
     params_file = LaunchConfiguration("params_file").perform(context)
     overrides = {name: _typed(LaunchConfiguration(name).perform(context)) for name in OVERRIDABLE
                  if LaunchConfiguration(name).perform(context)}
-    num_workers = int(LaunchConfiguration("num_workers").perform(context))
-    search_overrides = {"num_workers": num_workers,
-                        "exit_when_done": _typed(LaunchConfiguration("exit_when_done").perform(context))}
+    search_overrides = {"exit_when_done": _typed(LaunchConfiguration("exit_when_done").perform(context))}
     if LaunchConfiguration("out").perform(context):
         search_overrides["out"] = LaunchConfiguration("out").perform(context)
-    nodes = [Node(package=PACKAGE, executable="search_node", name="search_node", output="screen",
-                  parameters=[params_file, {**overrides, **search_overrides}])]
-    for i in range(num_workers):
-        for executable in ("sim_node", "policy_node"):
-            nodes.append(Node(package=PACKAGE, executable=executable, name=executable, namespace=f"worker_{i}",
-                              output="screen", parameters=[params_file, overrides]))
-    return nodes
+    plan = node_plan(params_file, int(LaunchConfiguration("num_workers").perform(context)), overrides, search_overrides)
+    return [Node(package=PACKAGE, executable=spec.executable, name=spec.executable, namespace=spec.namespace or None,
+                 output="screen", parameters=[params_file, spec.parameters]) for spec in plan]
 
 
 def generate_launch_description():

@@ -286,12 +286,15 @@ def cmd_ros_run(args) -> int:
     config = load_search_config(args.params_file)  # fails here, clearly, before any node starts
     overrides = {k: v for k, v in (("task", args.task), ("policy", args.policy), ("searcher", args.searcher),
                                    ("budget", args.budget), ("seed", args.seed)) if v is not None}
-    config.replace(**overrides)  # validates the overrides too
     search_overrides = {"exit_when_done": args.exit_when_done, "resume": args.resume}
     if args.episode_timeout is not None:
         search_overrides["episode_timeout_s"] = args.episode_timeout
     if args.out:
         search_overrides["out"] = args.out
+    config = config.replace(**overrides)
+    if config.policy == "external":
+        print("robofail ros-run: policy external: no policy nodes are started; the search waits for your own "
+              "policy node in each worker's namespace (/worker_<i>/policy_info)", file=sys.stderr)
     return ros_run(args.params_file, args.num_workers or config.num_workers, overrides, search_overrides)
 
 

@@ -5,6 +5,7 @@ import pathlib
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -21,17 +22,28 @@ def test_launch_file_parses_and_declares_the_documented_arguments():
     assert {"task", "policy", "searcher", "budget", "num_workers", "params_file"} <= declared
 
 
-def test_every_launched_executable_is_built_by_cmake_and_installed_by_setup_py():
-    executables = set(re.findall(r'executable="(\w+)"', launch_source())) | set(
-        re.findall(r'for executable in \(([^)]*)\)', launch_source())[0].replace('"', "").replace(" ", "").split(","))
-    executables.discard("rviz2")
+def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_external_policies(tmp_path):
+    """ros-run and search.launch.py both start bringup.node_plan's nodes."""
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.nodes.bringup import node_argv, node_plan
+    params = str(REPO / "config" / "search.yaml")
+    plan = node_plan(params, 2, {"budget": 10}, {"exit_when_done": True})
+    assert [s.label for s in plan] == ["search_node", "worker_0/sim_node", "worker_0/policy_node",
+                                       "worker_1/sim_node", "worker_1/policy_node"]
+    assert plan[0].parameters == {"budget": 10, "exit_when_done": True, "num_workers": 2}
+    argv = node_argv(params, plan[2])
+    assert argv[1:3] == ["-m", "robofail_ros.nodes.policy_node"] and "__ns:=/worker_0" in argv and "budget:=10" in argv
+    external = node_plan(params, 2, {"policy": "external"}, {})
+    assert [s.label for s in external] == ["search_node", "worker_0/sim_node", "worker_1/sim_node"]
     cmake = (REPO / "CMakeLists.txt").read_text()
     built = set(re.search(r"foreach\(node ([^)]*)\)", cmake).group(1).split())
-    assert executables == built == {"search_node", "sim_node", "policy_node"}
+    assert {s.executable for s in plan} == built == {"search_node", "sim_node", "policy_node"}
     setup = (REPO / "setup.py").read_text()
     for name in built:
         assert f"robofail_ros.nodes.{name}:main" in setup
-        assert (REPO / "robofail_ros" / "nodes" / f"{name}.py").is_file()
+    assert "node_plan" in launch_source()  # the launch file starts the same plan
+    with pytest.raises(ConfigError, match="budget must be a whole number"):
+        node_plan(params, 2, {"budget": "ten"}, {})
 
 
 def test_launch_overrides_are_config_parameters_and_the_params_file_loads():

@@ -216,15 +216,73 @@ def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(r
     assert [r[0] for r in after] == list(range(12))
 
 
+def start_external_policies(env, count):
+    return [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_external_policy.py"), "--ros-args",
+                              "-r", f"__ns:=/worker_{i}"], env=env) for i in range(count)]
+
+
+def test_an_external_policy_node_runs_the_search_and_the_run_records_it(ros_env, tmp_path):
+    env, params = ros_env
+    out = tmp_path / "runs" / "external"
+    policies = start_external_policies(env, 2)
+    proc = ros_run(env, params, out, "--policy", "external", "--budget", "4", "--exit-when-done")
+    try:
+        wait_for(lambda: finished(out), 300, "the search with external policies to finish")
+        proc.wait(timeout=60)
+    finally:
+        log = stop(proc)
+        for p in policies:
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=30)
+    assert proc.returncode == 0, log[-3000:]
+    recorded = rows(out)
+    assert [r[0] for r in recorded] == list(range(6)) and {r[5] for r in recorded} == {"worker_0", "worker_1"}
+    assert not any(r[3] for r in recorded), "a policy that holds still never lifts the cube"
+    policy = json.loads((out / "run.json").read_text())["policy"]
+    assert policy["external"] is True and policy["spec"] == "external" and "external" in policy["source"]
+    assert (policy["name"], policy["version"], policy["observation_keys"]) == ("still_policy", "1.0", ["robot0_eef_pos"])
+    assert "lift_bc_rnn" not in json.dumps(policy) and policy["sha256"] is None
+
+
+def test_a_policy_that_changes_mid_run_stops_the_search_with_an_error(ros_env, tmp_path):
+    import rclpy
+    from std_msgs.msg import String
+
+    from robofail_ros.nodes.common import LATCHED
+    env, params = ros_env
+    out = tmp_path / "runs" / "changed"
+    policies = start_external_policies(env, 2)
+    proc = ros_run(env, params, out, "--policy", "external", "--budget", "40", "--exit-when-done")
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    try:
+        wait_for(lambda: len(rows(out)) >= 1, 240, "a first episode")
+        node = rclpy.create_node("impostor", context=context)
+        announce = node.create_publisher(String, "/worker_1/policy_info", LATCHED)
+        announce.publish(String(data=json.dumps({"name": "other_policy", "observation_keys": ["robot0_eef_pos"],
+                                                 "cameras": []})))
+        proc.wait(timeout=120)
+    finally:
+        rclpy.shutdown(context=context)
+        log = stop(proc)
+        for p in policies:
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=30)
+    assert proc.returncode == 2, log[-3000:]
+    assert "the policy of worker_1 changed mid-run" in log and "'other_policy'" in log
+    assert not finished(out)
+
+
 def test_a_policy_answering_with_the_wrong_action_size_is_reported_not_padded(ros_env, tmp_path):
     env, params = ros_env
     out = tmp_path / "runs" / "mismatch"
     procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_wrong_size_policy.py")], env=env)]
-    base = ["--ros-args", "--params-file", str(params)]
+    base = ["--ros-args", "--params-file", str(params), "-p", "policy:=external"]
     procs.append(subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", *base, "-r", "__ns:=/worker_0"],
                                   env=env))
     search = subprocess.run([sys.executable, "-m", "robofail_ros.nodes.search_node", *base, "-p", f"out:={out}",
-                             "-p", "exit_when_done:=true", "-p", "budget:=2"], env=env, capture_output=True, text=True,
+                             "-p", "exit_when_done:=true", "-p", "budget:=2", "-p", "num_workers:=1"],
+                            env=env, capture_output=True, text=True,
                             timeout=240)
     for p in procs:
         p.send_signal(signal.SIGINT)

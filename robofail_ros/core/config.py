@@ -22,6 +22,7 @@ SEARCH_NODE_PARAMETERS = {
     "resume": False,  # continue the unfinished run in `out`
     "exit_when_done": False,  # shut down when the search finishes (else keep serving)
     "episode_timeout_s": 120.0,  # a worker silent this long has its episode re-queued to another
+    "policy_timeout_s": 120.0,  # how long to wait for every worker's policy node to announce itself
 }
 SIM_NODE_PARAMETERS = {
     "action_timeout_s": 30.0,  # a policy node silent this long stops the episode with an error

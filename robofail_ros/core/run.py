@@ -29,9 +29,10 @@ def policy_info(config: SearchConfig) -> dict:
     """Loads the policy once here (a bad checkpoint fails before any worker starts) and
     returns what the run records about it."""
     policy = load_policy(config.policy, task=config.task, device=config.device)
-    return {"spec": config.policy, "name": policy.name, "path": getattr(policy, "path", None),
-            "sha256": getattr(policy, "sha256", None), "algo": getattr(policy, "algo", None),
-            "observation_keys": list(policy.observation_keys), "cameras": list(policy.cameras)}
+    return {"spec": config.policy, "source": "loaded by robofail", "name": policy.name,
+            "path": getattr(policy, "path", None), "sha256": getattr(policy, "sha256", None),
+            "algo": getattr(policy, "algo", None), "observation_keys": list(policy.observation_keys),
+            "cameras": list(policy.cameras)}
 
 
 def worker_spec(config: SearchConfig) -> WorkerSpec:
@@ -56,13 +57,14 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     """Runs (or resumes) a search and returns its result (also written to ``out/summary.json``).
 
     ``evaluator`` defaults to worker processes (or this process for one worker); the ROS search
-    node passes its own. ``observer`` sees the run start and every finished batch.
+    node passes its own, whose ``policy_info()`` says which policy its workers really run (what
+    the run records). ``observer`` sees the run start and every finished batch.
     """
     observer = observer or RunObserver()
     catalog = resolve_catalog(config)
     searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher),
                              config.goal)
-    info = policy_info(config)
+    info = evaluator.policy_info() if evaluator is not None else policy_info(config)
     store = RunStore.create(out, config.to_dict(), info, resume=resume)
     own_evaluator = evaluator is None
     evaluator = evaluator or make_evaluator(worker_spec(config), config.num_workers)

@@ -6,7 +6,8 @@
       ppo/            searcher checkpoints (PPO), tensorboard/ logs
       summary.json    the failure-mode table, written when the run finishes
 
-A finished run is never overwritten. An unfinished one resumes only with the same config.
+A finished run is never overwritten. An unfinished one resumes only with the same config and
+the same policy (name and checkpoint sha256).
 """
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ class RunStore:
                                  != json.dumps(meta["config"].get(k), sort_keys=True, default=str))
                 raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
                                   f"{', '.join(changed)}); resume with the same config, or start a new --out")
+            recorded = meta.get("policy") or {}
+            for key in ("name", "sha256"):
+                if recorded.get(key) != policy_info.get(key):
+                    raise ConfigError(f"run {store.folder} was recorded with policy {recorded.get('name')!r} (sha256 "
+                                      f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
+                                      f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
             meta.setdefault("resumed", []).append(_now())
             meta_path.write_text(json.dumps(meta, indent=2))
             return store

@@ -6,6 +6,7 @@ policy_node in namespace /worker_i.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,23 +14,38 @@ import sys
 import time
 
 
-def node_commands(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> list[tuple[str, list[str]]]:
-    """(name, argv) of every node process, as launch/search.launch.py starts them."""
-    def ros_args(extra: dict, namespace: str | None = None):
-        args = ["--ros-args", "--params-file", params_file]
-        if namespace:
-            args += ["-r", f"__ns:=/{namespace}"]
-        for key, value in extra.items():
-            args += ["-p", f"{key}:={_ros_value(value)}"]
-        return args
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """One node process of the ROS system: what ros-run starts and search.launch.py launches."""
+    executable: str  # search_node, sim_node or policy_node
+    namespace: str  # "" or worker_<i>
+    parameters: dict  # on top of the parameter file
 
-    commands = [("search_node", [sys.executable, "-m", "robofail_ros.nodes.search_node",
-                                 *ros_args({**overrides, **search_overrides, "num_workers": num_workers})])]
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}/{self.executable}" if self.namespace else self.executable
+
+
+def node_plan(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> list[NodeSpec]:
+    """Every node of the system: one search node and, per worker i, a sim node and a policy node
+    in namespace worker_i; no policy nodes with ``policy: external`` (your own nodes announce
+    themselves). Validates the parameter file and the overrides first."""
+    from ..core.config import load_search_config
+    config = load_search_config(params_file).replace(**overrides)
+    kinds = ("sim_node",) if config.policy == "external" else ("sim_node", "policy_node")
+    plan = [NodeSpec("search_node", "", {**overrides, **search_overrides, "num_workers": num_workers})]
     for i in range(num_workers):
-        for kind in ("sim_node", "policy_node"):
-            commands.append((f"worker_{i}/{kind}", [sys.executable, "-m", f"robofail_ros.nodes.{kind}",
-                                                     *ros_args(overrides, f"worker_{i}")]))
-    return commands
+        plan.extend(NodeSpec(kind, f"worker_{i}", dict(overrides)) for kind in kinds)
+    return plan
+
+
+def node_argv(params_file: str, spec: NodeSpec) -> list[str]:
+    args = [sys.executable, "-m", f"robofail_ros.nodes.{spec.executable}", "--ros-args", "--params-file", params_file]
+    if spec.namespace:
+        args += ["-r", f"__ns:=/{spec.namespace}"]
+    for key, value in spec.parameters.items():
+        args += ["-p", f"{key}:={_ros_value(value)}"]
+    return args
 
 
 def _interrupt(signum, frame):
@@ -51,13 +67,13 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     procs = []
-    for name, argv in node_commands(params_file, num_workers, overrides, search_overrides):
-        procs.append((name, subprocess.Popen(argv, start_new_session=True)))
+    for spec in node_plan(params_file, num_workers, overrides, search_overrides):
+        procs.append((spec.label, subprocess.Popen(node_argv(params_file, spec), start_new_session=True)))
     search = procs[0][1]
     try:
         while search.poll() is None:
             dead = [name for name, p in procs[1:] if p.poll() is not None]
-            if dead and len(dead) == num_workers * 2:
+            if dead and len(dead) == len(procs) - 1:
                 print(f"robofail ros-run: every worker exited ({', '.join(dead)}); stopping", file=sys.stderr)
                 break
             time.sleep(0.5)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from rclpy.qos import DurabilityPolicy, QoSProfile
+
 from ..core.config import SearchConfig, config_from_params
 from ..core.errors import RoboFailError
 from .conversions import params_to_dict
@@ -11,6 +13,7 @@ from .conversions import params_to_dict
 # Topics and QoS shared by the nodes (relative names resolve in each worker's namespace).
 RESULTS_TOPIC = "/robofail/episode_results"
 READY_TOPIC = "/robofail/worker_ready"
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # policy_info, scene_image
 
 
 def read_config(node, node_params: dict) -> tuple[SearchConfig, dict]:

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
 from ..core.policies import load_policy
 from ..msg import Action, Observation
-from .common import read_config, run_node
+from .common import LATCHED, read_config, run_node
 from .conversions import msg_to_obs
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class PolicyNode(Node):

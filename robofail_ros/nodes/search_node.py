@@ -24,30 +24,86 @@ from visualization_msgs.msg import MarkerArray
 
 from ..core.analysis import format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
-from ..core.errors import PolicyError, RoboFailError
-from ..core.run import RunObserver, result_of, run_search
+from ..core.errors import ConfigError, PolicyError, RoboFailError
+from ..core.run import RunObserver, policy_info, result_of, run_search
 from ..core.store import RunStore
 from ..core.workers import LocalEvaluator
 from ..msg import EpisodeResult, Perturbation
 from ..srv import GetFailureProbabilities
-from .common import READY_TOPIC, RESULTS_TOPIC, read_config, run_node
+from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
 
 METHODS = ("empirical", "pi")
 _RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
-class RosEvaluator:
-    """Runs batches of episodes on whichever workers announce themselves ready."""
+# What identifies the policy a worker runs (its policy node's announcement on policy_info).
+POLICY_IDENTITY = ("name", "observation_keys", "cameras", "sha256", "version")
 
-    def __init__(self, node: "SearchNode", num_workers: int, timeout_s: float, spec):
-        self.node, self.num_workers, self.timeout_s, self.spec = node, num_workers, timeout_s, spec
+
+class RosEvaluator:
+    """Runs batches of episodes on whichever workers announce themselves ready, and knows which
+    policy they run from their policy nodes' announcements."""
+
+    def __init__(self, node: "SearchNode", config, timeout_s: float, policy_timeout_s: float, spec):
+        self.node, self.config, self.spec = node, config, spec
+        self.num_workers, self.timeout_s, self.policy_timeout_s = config.num_workers, timeout_s, policy_timeout_s
         self.cond = threading.Condition()
         self.idle: set[str] = set()
         self.busy: dict[str, tuple] = {}  # worker -> (request, deadline)
         self.done: dict[int, object] = {}
         self.publishers: dict[str, object] = {}
         self._wanted: set[int] = set()
+        self.policies: dict[str, dict] = {}  # worker -> announced identity
+        self._recorded: dict | None = None  # the identity the run records, once it started
+        self._error: str | None = None  # a policy that changed mid-run
+
+    def announced(self, worker: str, data: str):
+        try:
+            info = json.loads(data)
+        except json.JSONDecodeError:
+            info = None
+        with self.cond:
+            problem = _announcement_problem(info)
+            if problem:
+                self._error = f"the policy node of {worker} announced {data[:200]!r}: {problem}"
+            else:
+                identity = {key: info.get(key) for key in POLICY_IDENTITY}
+                if self._recorded is not None and identity != self._recorded:
+                    self._error = (f"the policy of {worker} changed mid-run: it now announces {_describe(identity)}, "
+                                   f"the run records {_describe(self._recorded)}; one run tests one policy, start a new run")
+                self.policies[worker] = identity
+            self.cond.notify_all()
+
+    def policy_info(self) -> dict:
+        """What the run records about its policy: what every worker's policy node announced
+        (they must agree, and match the configured policy unless it is external)."""
+        external = self.config.policy == "external"
+        expected = None if external else policy_info(self.config)  # a bad checkpoint fails here, first
+        workers = [f"worker_{i}" for i in range(self.num_workers)]
+        deadline = time.monotonic() + self.policy_timeout_s
+        with self.cond:
+            while len(self.policies) < self.num_workers and self._error is None:
+                if time.monotonic() > deadline:
+                    missing = [f"/{w}/policy_info" for w in workers if w not in self.policies]
+                    raise ConfigError(f"no policy announced itself on {', '.join(missing)} within {self.policy_timeout_s:.0f} s; "
+                                      "start a policy node in each worker's namespace (README: 'Your own policy node')")
+                self.cond.wait(0.2)
+            if self._error:
+                raise ConfigError(self._error)
+            distinct = {json.dumps(identity, sort_keys=True) for identity in self.policies.values()}
+            if len(distinct) > 1:
+                raise ConfigError("the workers run different policies (" + "; ".join(
+                    f"{w}: {_describe(self.policies[w])}" for w in sorted(self.policies)) + "); every worker must run the same one")
+            identity = next(iter(self.policies.values()))
+            if expected is not None and (identity["name"] != expected["name"] or identity["sha256"] != expected["sha256"]):
+                raise ConfigError(f"the workers' policy nodes run {_describe(identity)} but the config names "
+                                  f"{_describe(expected)}; to test a policy node of your own, set policy: external")
+            self._recorded = identity
+        source = ("external: a policy node not started by robofail, recorded as it announced itself"
+                  if external else "robofail policy_node (announcement checked against the config)")
+        return {**(expected or {}), **identity, "spec": self.config.policy, "source": source, "external": external,
+                "workers": sorted(self.policies)}
 
     def worker_ready(self, worker: str):
         with self.cond:
@@ -75,6 +131,8 @@ class RosEvaluator:
         with self.cond:
             self._wanted |= {r.episode_id for r in requests}
             while any(r.episode_id not in self.done for r in requests):
+                if self._error:
+                    raise PolicyError(self._error)
                 now = time.monotonic()
                 for worker, (request, deadline) in list(self.busy.items()):
                     if now > deadline:  # the worker died or hangs: its episode goes to another one
@@ -110,6 +168,22 @@ class RosEvaluator:
         pass
 
 
+def _announcement_problem(info) -> str | None:
+    if not isinstance(info, dict):
+        return "not a JSON object"
+    if not isinstance(info.get("name"), str) or not info["name"]:
+        return "it needs a non-empty 'name'"
+    for key in ("observation_keys", "cameras"):
+        if not isinstance(info.get(key), list) or not all(isinstance(k, str) for k in info[key]):
+            return f"it needs {key!r} as a list of names"
+    return None
+
+
+def _describe(identity: dict) -> str:
+    extra = ", ".join(f"{k} {identity[k]}" for k in ("sha256", "version") if identity.get(k))
+    return f"{identity['name']!r}" + (f" ({extra})" if extra else "")
+
+
 class SearchNode(Node, RunObserver):
     def __init__(self):
         Node.__init__(self, "search_node", allow_undeclared_parameters=True,
@@ -121,7 +195,11 @@ class SearchNode(Node, RunObserver):
         self.resume, self.exit_when_done = bool(own["resume"]), bool(own["exit_when_done"])
         from ..core.run import worker_spec
         spec = worker_spec(self.config)
-        self.evaluator = RosEvaluator(self, self.config.num_workers, float(own["episode_timeout_s"]), spec)
+        self.evaluator = RosEvaluator(self, self.config, float(own["episode_timeout_s"]), float(own["policy_timeout_s"]), spec)
+        for i in range(self.config.num_workers):
+            worker = f"worker_{i}"
+            self.create_subscription(String, f"/{worker}/policy_info",
+                                     lambda msg, worker=worker: self.evaluator.announced(worker, msg.data), LATCHED)
         self.live = None  # (searcher, catalog) while a search runs
         self.result = None
         self.exit_code = 0

@@ -9,7 +9,6 @@ import queue
 import threading
 
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
@@ -20,10 +19,9 @@ from ..core.perturbations import DEFAULT_CATALOG, Catalog
 from ..core.scenes import Scene
 from ..core.workers import SEARCH_IMAGE_SIZE
 from ..msg import Action, EpisodeResult, Observation, Perturbation
-from .common import READY_TOPIC, RESULTS_TOPIC, read_config, run_node
+from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import image_to_msg, obs_to_msg, outcome_to_msg
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class RemotePolicy:

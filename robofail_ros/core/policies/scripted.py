@@ -75,6 +75,13 @@ def load_scripted(_arg, task: str, device: str = "cpu"):
     return _EXPERTS[task]()
 
 
+@register_policy_loader("external")
+def load_external(_arg, task: str, device: str = "cpu"):
+    raise PolicyError("policy 'external' is a ROS node of your own that the workers talk to: it runs only in the ROS "
+                      "system (`robofail ros-run --policy external`, or `ros2 launch robofail_ros search.launch.py "
+                      "policy:=external`); name a bundled policy, a checkpoint, scripted or random here")
+
+
 @register_policy_loader("random")
 def load_random(_arg, task: str, device: str = "cpu"):
     return RandomPolicy()
