@@ -66,3 +66,8 @@ def test_package_xml_is_format_3_ament_cmake_with_interfaces():
     cmake = (REPO / "CMakeLists.txt").read_text()
     for path in list((REPO / "msg").glob("*.msg")) + list((REPO / "srv").glob("*.srv")):
         assert f'"{path.parent.name}/{path.name}"' in cmake, f"{path.name} is not generated"
+
+
+def test_the_readme_shows_the_external_policy_node_the_tests_run():
+    example = (REPO / "test" / "ros_external_policy.py").read_text()
+    assert f"```python\n{example}```" in (REPO / "README.md").read_text()

@@ -385,7 +385,9 @@ P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
     parts.append("<h2>Run metadata</h2>")
     for r in runs:
         c, p = r.meta["config"], r.meta["policy"]
-        rows = {"run folder": str(r.folder), "policy": p.get("spec"), "checkpoint": p.get("path"),
+        rows = {"run folder": str(r.folder), "policy": p.get("spec"), "policy name (as run)": p.get("name"),
+                "policy source": ("EXTERNAL: " if p.get("external") else "") + str(p.get("source", "loaded by robofail")),
+                "policy version": p.get("version"), "checkpoint": p.get("path"),
                 "checkpoint sha256": p.get("sha256"), "algorithm": p.get("algo"), "task": c["task"],
                 "searcher": c["searcher"], "budget": c["budget"], "nominal episodes": c["nominal_episodes"],
                 "seed": c["seed"], "horizon": c["horizon"], "workers": c["num_workers"],
