@@ -41,6 +41,7 @@ import numpy as np
 
 from robofail_ros.core.config import load_search_config
 from robofail_ros.core.episode import EpisodeOutcome
+from robofail_ros.core.scheduler import SynchronousEvaluator
 from robofail_ros.core.search import SEARCHERS, SearchContext, make_searcher
 from robofail_ros.core.stats import confidence_sequence, wilson_bounds, wilson_interval
 from robofail_ros.core.store import RunStore
@@ -59,9 +60,8 @@ CLEAR_TOP3 = {"recorded", "dominant", "graded", "close_top3"}  # "rare" has no c
 SEARCHER_ORDER = ["uniform"] + sorted(set(SEARCHERS) - {"uniform"}) + ["ppo[paper]"]
 
 
-class RecordedEvaluator:
+class RecordedEvaluator(SynchronousEvaluator):
     """Answers episode requests with recorded real outcomes of the same perturbation."""
-    num_workers = 1
 
     def __init__(self, outcomes_by_name: dict[str, list[bool]]):
         self.outcomes = outcomes_by_name
@@ -173,7 +173,7 @@ def run_one(spec, evaluator, names, budget, seed, config, goal, on_outcomes=None
         history.extend(outcomes)
         if on_outcomes:
             on_outcomes(history)
-    ctx = SearchContext(evaluator.evaluate, budget, seed, 1, evaluator.reference_image(), record)
+    ctx = SearchContext(evaluator, budget, seed, 1, evaluator.reference_image(), record)
     searcher.search(ctx)
     readout = searcher.pi_p_fail()
     searcher.close()

@@ -11,7 +11,7 @@ def run(rates, budget, seed=0, hp=None, goal=Goal(), nominal=(0, 20)):
     evaluator = SyntheticEvaluator(rates)
     searcher = make_searcher("identify", list(rates), seed, hp, goal)
     seen = []
-    ctx = SearchContext(evaluator.evaluate, budget, seed, on_outcomes=seen.extend, baseline=nominal)
+    ctx = SearchContext(evaluator, budget, seed, on_outcomes=seen.extend, baseline=nominal)
     searcher.search(ctx)
     names = list(rates)
     trials = np.array([sum(o.perturbations == (n,) for o in seen) for n in names])

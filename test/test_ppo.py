@@ -16,7 +16,7 @@ def train(rates, budget, seed, hp=None):
     evaluator = SyntheticEvaluator(rates)
     searcher = make_searcher("ppo", list(rates), seed, hp)
     seen = []
-    ctx = SearchContext(evaluator.evaluate, budget, seed, 1, evaluator.reference_image(), seen.extend)
+    ctx = SearchContext(evaluator, budget, seed, 1, evaluator.reference_image(), seen.extend)
     searcher.search(ctx)
     return searcher, seen
 

@@ -17,7 +17,7 @@ def search_synthetic(name, budget, seed, hp=None):
     evaluator = SyntheticEvaluator(RATES)
     searcher = make_searcher(name, list(RATES), seed, hp)
     seen = []
-    ctx = SearchContext(evaluator.evaluate, budget, seed, on_outcomes=seen.extend,
+    ctx = SearchContext(evaluator, budget, seed, on_outcomes=seen.extend,
                         reference_image=evaluator.reference_image())
     searcher.search(ctx)
     return searcher, seen

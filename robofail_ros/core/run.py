@@ -82,15 +82,20 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         nominal_done = {o.episode_id for o in done if not o.perturbations}
         missing = [EpisodeRequest(i, (), episode_seed(config.seed, i))
                    for i in range(config.nominal_episodes) if i not in nominal_done]
-        for start in range(0, len(missing), evaluator.num_workers):
-            record(evaluator.evaluate(missing[start:start + evaluator.num_workers]))
+        for request in missing:
+            evaluator.submit(request)
+        remaining = len(missing)
+        while remaining:
+            arrived = evaluator.collect()
+            remaining -= len(arrived)
+            record(arrived)
         # 2. The search, caught up with any episodes of an interrupted run.
         outcomes = store.outcomes()
         perturbed = [o for o in outcomes if o.perturbations]
         baseline = [o for o in outcomes if not o.perturbations and not o.sim_error]
         searcher.restore(perturbed)
         searcher.bind(pathlib.Path(out), config.horizon)
-        ctx = SearchContext(evaluator.evaluate, config.budget, config.seed, evaluator.num_workers,
+        ctx = SearchContext(evaluator, config.budget, config.seed, evaluator.num_workers,
                             evaluator.reference_image() if searcher.needs_reference_image() else None, record,
                             first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed),
                             baseline=(sum(not o.success for o in baseline), len(baseline)))

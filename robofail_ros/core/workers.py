@@ -1,23 +1,31 @@
-"""Evaluators: what runs a batch of episodes for a searcher.
+"""Evaluators: what runs episodes for a searcher, through the one Scheduler (scheduler.py).
 
-- ``LocalEvaluator``: one scene and one policy in this process.
-- ``ProcessPoolEvaluator``: ``num_workers`` processes, each with its own scene and policy.
-The ROS system (robofail_ros.nodes) provides a third, over DDS, with the same interface:
-``evaluate(requests) -> outcomes``, ``num_workers``, ``reference_image()``.
+- ``EpisodeRunner``: one scene and one policy; runs an episode.
+- ``InProcessTransport``: one runner in this process (one worker).
+- ``ProcessTransport``: ``num_workers`` spawned processes, a runner each; a process that dies is
+  replaced and its episode re-queued.
+- ``Evaluator``: a Scheduler over a transport: ``submit``/``collect`` (asynchronous: a worker
+  that finishes gets the next episode at once) and ``evaluate`` (a batch, in order).
+The ROS system (robofail_ros.nodes) brings a transport over DDS to the same Evaluator.
 """
 from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import queue
+import signal
 
 import numpy as np
 
 from .episode import EpisodeOutcome, run_episode
+from .errors import RoboFailError
 from .perturbations import Catalog
 from .policies import load_policy
 from .scenes import Scene
+from .scheduler import Scheduler
 
 SEARCH_IMAGE_SIZE = 84  # the searcher's observation (the paper's 84x84 RGB)
+MAX_RESTARTS = 3  # a worker process that dies more often than this is not replaced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,11 +37,11 @@ class WorkerSpec:
     horizon: int = 200
     render_quality: str = "default"
     device: str = "cpu"
-    images: bool = False  # attach the perturbed scene image to every outcome (PPO accumulating)
+    images: bool = False  # attach the perturbed scene image to every outcome (PPO on images, accumulating)
 
 
-class LocalEvaluator:
-    num_workers = 1
+class EpisodeRunner:
+    """One scene and one policy, in this process."""
 
     def __init__(self, spec: WorkerSpec, worker: str = "local"):
         self.spec, self.worker = spec, worker
@@ -50,48 +58,153 @@ class LocalEvaluator:
                            episode_id=request.episode_id, worker=self.worker,
                            image_size=SEARCH_IMAGE_SIZE if self.spec.images else None)
 
-    def evaluate(self, requests) -> list[EpisodeOutcome]:
-        return [self.run(r) for r in requests]
-
     def close(self):
         self.scene.close()
 
 
-_WORKER: LocalEvaluator | None = None
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, RoboFailError) else f"{type(exc).__name__}: {exc}"
 
 
-def _init_worker(spec: WorkerSpec):
-    global _WORKER
-    _WORKER = LocalEvaluator(spec, worker=f"worker_{multiprocessing.current_process().name.split('-')[-1]}")
+class InProcessTransport:
+    """One worker: the episode runs in this process when the scheduler polls."""
 
+    def __init__(self, spec: WorkerSpec):
+        self.runner = EpisodeRunner(spec)
+        self._started: list = []
 
-def _run_in_worker(request) -> EpisodeOutcome:
-    return _WORKER.run(request)
+    def attach(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        scheduler.ready(self.runner.worker)
 
+    def start(self, worker, request):
+        self._started.append(request)
 
-class ProcessPoolEvaluator:
-    """Runs a batch's episodes in parallel in ``num_workers`` processes (spawned, so each
-    process owns its own MuJoCo and GL context)."""
+    def poll(self, timeout):
+        while self._started:
+            request = self._started.pop(0)
+            try:
+                outcome, error = self.runner.run(request), None
+            except Exception as exc:  # reported as the worker's error: the scheduler retries, then fails the run
+                outcome, error = None, _describe(exc)
+            self.scheduler.finished(self.runner.worker, request.episode_id, outcome, error)
+            self.scheduler.ready(self.runner.worker)
 
-    def __init__(self, spec: WorkerSpec, num_workers: int):
-        self.spec, self.num_workers = spec, num_workers
-        self._pool = multiprocessing.get_context("spawn").Pool(num_workers, _init_worker, (spec,))
-        self._local: LocalEvaluator | None = None
-
-    def reference_image(self) -> np.ndarray:
-        if self._local is None:
-            self._local = LocalEvaluator(self.spec)
-        return self._local.reference_image()
-
-    def evaluate(self, requests) -> list[EpisodeOutcome]:
-        return self._pool.map(_run_in_worker, requests, chunksize=1)
+    def reference_image(self):
+        return self.runner.reference_image()
 
     def close(self):
-        self._pool.close()
-        self._pool.join()
+        self.runner.close()
+
+
+def _process_main(spec: WorkerSpec, worker: str, inbox, outbox) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent alone decides to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        runner = EpisodeRunner(spec, worker)
+    except Exception as exc:
+        outbox.put(("broken", worker, _describe(exc)))
+        return
+    outbox.put(("ready", worker))
+    while (request := inbox.get()) is not None:
+        try:
+            outbox.put(("finished", worker, request.episode_id, runner.run(request), None))
+        except Exception as exc:  # noqa: BLE001  (any error is the worker's to report, not to die of)
+            outbox.put(("finished", worker, request.episode_id, None, _describe(exc)))
+        outbox.put(("ready", worker))
+    runner.close()
+
+
+class ProcessTransport:
+    """``num_workers`` spawned processes (each owns its MuJoCo and GL context)."""
+
+    def __init__(self, spec: WorkerSpec, num_workers: int):
+        self.spec = spec
+        self._context = multiprocessing.get_context("spawn")
+        self._outbox = self._context.Queue()
+        self._processes: dict[str, tuple] = {}
+        self._restarts: dict[str, int] = {}
+        self._local: EpisodeRunner | None = None
+        for i in range(num_workers):
+            self._spawn(f"worker_{i}")
+
+    def _spawn(self, worker: str) -> None:
+        inbox = self._context.Queue()
+        process = self._context.Process(target=_process_main, args=(self.spec, worker, inbox, self._outbox),
+                                        name=f"robofail-{worker}", daemon=True)
+        process.start()
+        self._processes[worker] = (process, inbox)
+
+    def attach(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def start(self, worker, request):
+        self._processes[worker][1].put(request)
+
+    def poll(self, timeout):
+        try:
+            event = self._outbox.get(timeout=timeout)
+        except queue.Empty:
+            event = None
+        if event is not None:
+            kind, worker, *rest = event
+            if kind == "ready":
+                self.scheduler.ready(worker)
+            elif kind == "finished":
+                self.scheduler.finished(worker, *rest)
+            else:
+                self.scheduler.retire(worker, f"it could not start: {rest[0]}")
+        for worker, (process, _) in list(self._processes.items()):
+            if process.exitcode is not None and not self.scheduler.is_retired(worker):
+                self.scheduler.lost(worker, f"died (exit code {process.exitcode})")
+                self._restarts[worker] = self._restarts.get(worker, 0) + 1
+                if self._restarts[worker] > MAX_RESTARTS:
+                    self.scheduler.retire(worker, f"its process died {self._restarts[worker]} times")
+                else:
+                    self._spawn(worker)
+
+    def reference_image(self):
+        if self._local is None:
+            self._local = EpisodeRunner(self.spec)
+        return self._local.reference_image()
+
+    def close(self):
+        for process, inbox in self._processes.values():
+            if process.is_alive():
+                inbox.put(None)
+        for process, _ in self._processes.values():
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
         if self._local is not None:
             self._local.close()
 
 
-def make_evaluator(spec: WorkerSpec, num_workers: int):
-    return LocalEvaluator(spec) if num_workers == 1 else ProcessPoolEvaluator(spec, num_workers)
+class Evaluator:
+    """Runs episodes on a transport's workers through the Scheduler."""
+
+    def __init__(self, transport, num_workers: int, timeout_s: float | None = None):
+        self.transport, self.num_workers = transport, num_workers
+        self.scheduler = Scheduler(transport, timeout_s)
+        transport.attach(self.scheduler)
+
+    def submit(self, request) -> None:
+        self.scheduler.submit(request)
+
+    def collect(self, timeout: float | None = None) -> list[EpisodeOutcome]:
+        return self.scheduler.collect(timeout)
+
+    def evaluate(self, requests) -> list[EpisodeOutcome]:
+        return self.scheduler.run(requests)
+
+    def reference_image(self) -> np.ndarray:
+        return self.transport.reference_image()
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def make_evaluator(spec: WorkerSpec, num_workers: int) -> Evaluator:
+    transport = InProcessTransport(spec) if num_workers == 1 else ProcessTransport(spec, num_workers)
+    return Evaluator(transport, num_workers)

@@ -2,7 +2,8 @@
 serves the failure-mode probabilities.
 
 - publishes robofail_ros/Perturbation requests to idle workers (``/<worker>/perturbation``),
-  re-queues an episode whose worker does not answer within ``episode_timeout_s``;
+  scheduled by the core Scheduler (re-queues an episode whose worker does not answer within
+  ``episode_timeout_s``, retries a worker's error once elsewhere, retires failing workers);
 - subscribes ``/robofail/episode_results`` (each episode counted once) and
   ``/robofail/worker_ready``;
 - serves ``~/get_failure_probabilities`` (GetFailureProbabilities) and publishes
@@ -10,7 +11,6 @@ serves the failure-mode probabilities.
 """
 from __future__ import annotations
 
-import collections
 import datetime
 import json
 import pathlib
@@ -27,7 +27,7 @@ from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import ConfigError, PolicyError, RoboFailError
 from ..core.run import RunObserver, policy_info, result_of, run_search
 from ..core.store import RunStore
-from ..core.workers import LocalEvaluator
+from ..core.workers import EpisodeRunner, Evaluator
 from ..msg import EpisodeResult, Perturbation
 from ..srv import GetFailureProbabilities
 from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
@@ -41,22 +41,48 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 POLICY_IDENTITY = ("name", "observation_keys", "cameras", "sha256", "version")
 
 
-class RosEvaluator:
-    """Runs batches of episodes on whichever workers announce themselves ready, and knows which
-    policy they run from their policy nodes' announcements."""
+class RosTransport:
+    """The DDS glue of the core Scheduler: episodes go to ``/<worker>/perturbation``; results and
+    ready announcements come back on the shared topics (through the node's subscriptions)."""
+
+    def __init__(self, node: "SearchNode", spec):
+        self.node, self.spec = node, spec
+
+    def attach(self, scheduler) -> None:
+        self.scheduler = scheduler
+        self.publishers: dict[str, object] = {}
+
+    def start(self, worker, request):
+        if worker not in self.publishers:
+            self.publishers[worker] = self.node.create_publisher(Perturbation, f"/{worker}/perturbation", 10)
+        self.publishers[worker].publish(Perturbation(run_id=self.node.run_id, episode_id=request.episode_id,
+                                                     names=list(request.perturbations), seed=request.seed,
+                                                     with_image=self.spec.images))
+
+    def result(self, msg: EpisodeResult):
+        self.scheduler.finished(msg.worker, msg.episode_id, None if msg.error else msg_to_outcome(msg), msg.error or None)
+
+    def close(self):
+        pass
+
+
+class RosEvaluator(Evaluator):
+    """The core Evaluator over ROS workers, which also knows which policy they run from their
+    policy nodes' announcements."""
 
     def __init__(self, node: "SearchNode", config, timeout_s: float, policy_timeout_s: float, spec):
-        self.node, self.config, self.spec = node, config, spec
-        self.num_workers, self.timeout_s, self.policy_timeout_s = config.num_workers, timeout_s, policy_timeout_s
+        self.transport = RosTransport(node, spec)
+        super().__init__(self.transport, config.num_workers, timeout_s)
+        self.node, self.config, self.spec, self.policy_timeout_s = node, config, spec, policy_timeout_s
         self.cond = threading.Condition()
-        self.idle: set[str] = set()
-        self.busy: dict[str, tuple] = {}  # worker -> (request, deadline)
-        self.done: dict[int, object] = {}
-        self.publishers: dict[str, object] = {}
-        self._wanted: set[int] = set()
         self.policies: dict[str, dict] = {}  # worker -> announced identity
         self._recorded: dict | None = None  # the identity the run records, once it started
         self._error: str | None = None  # a policy that changed mid-run
+
+    def collect(self, timeout=None):
+        if self._error:
+            raise PolicyError(self._error)
+        return super().collect(timeout)
 
     def announced(self, worker: str, data: str):
         try:
@@ -105,67 +131,12 @@ class RosEvaluator:
         return {**(expected or {}), **identity, "spec": self.config.policy, "source": source, "external": external,
                 "workers": sorted(self.policies)}
 
-    def worker_ready(self, worker: str):
-        with self.cond:
-            if worker not in self.busy:
-                self.idle.add(worker)
-                self.cond.notify_all()
-
-    def result(self, msg: EpisodeResult):
-        with self.cond:
-            if self.busy.get(msg.worker, (None,))[0] is not None and self.busy[msg.worker][0].episode_id == msg.episode_id:
-                del self.busy[msg.worker]
-            if msg.episode_id in self._wanted and msg.episode_id not in self.done:
-                self.done[msg.episode_id] = msg  # the first answer counts; a late duplicate is dropped
-            self.cond.notify_all()
-
-    def _send(self, worker, request):
-        if worker not in self.publishers:
-            self.publishers[worker] = self.node.create_publisher(Perturbation, f"/{worker}/perturbation", 10)
-        self.publishers[worker].publish(Perturbation(run_id=self.node.run_id, episode_id=request.episode_id,
-                                                     names=list(request.perturbations), seed=request.seed,
-                                                     with_image=self.spec.images))
-
-    def evaluate(self, requests):
-        pending = collections.deque(requests)
-        with self.cond:
-            self._wanted |= {r.episode_id for r in requests}
-            while any(r.episode_id not in self.done for r in requests):
-                if self._error:
-                    raise PolicyError(self._error)
-                now = time.monotonic()
-                for worker, (request, deadline) in list(self.busy.items()):
-                    if now > deadline:  # the worker died or hangs: its episode goes to another one
-                        del self.busy[worker]
-                        if request.episode_id not in self.done:
-                            self.node.get_logger().warning(
-                                f"{worker} did not finish episode {request.episode_id} in {self.timeout_s:.0f} s; re-queued")
-                            pending.appendleft(request)
-                while pending and self.idle:
-                    request = pending.popleft()
-                    if request.episode_id in self.done:
-                        continue
-                    worker = sorted(self.idle)[0]
-                    self.idle.discard(worker)
-                    self.busy[worker] = (request, time.monotonic() + self.timeout_s)
-                    self._send(worker, request)
-                self.cond.wait(timeout=0.2)
-            results = [self.done.pop(r.episode_id) for r in requests]
-            self._wanted -= {r.episode_id for r in requests}
-        errors = [m.error for m in results if m.error]
-        if errors:
-            raise PolicyError(f"a worker could not run an episode: {errors[0]}")
-        return [msg_to_outcome(m) for m in results]
-
     def reference_image(self):
-        evaluator = LocalEvaluator(self.spec)  # the search node renders PPO's first observation itself
+        runner = EpisodeRunner(self.spec)  # the search node renders PPO's first observation itself
         try:
-            return evaluator.reference_image()
+            return runner.reference_image()
         finally:
-            evaluator.close()
-
-    def close(self):
-        pass
+            runner.close()
 
 
 def _announcement_problem(info) -> str | None:
@@ -203,8 +174,8 @@ class SearchNode(Node, RunObserver):
         self.live = None  # (searcher, catalog) while a search runs
         self.result = None
         self.exit_code = 0
-        self.create_subscription(EpisodeResult, RESULTS_TOPIC, self.evaluator.result, 100)
-        self.create_subscription(String, READY_TOPIC, lambda msg: self.evaluator.worker_ready(msg.data), 100)
+        self.create_subscription(EpisodeResult, RESULTS_TOPIC, self.evaluator.transport.result, 100)
+        self.create_subscription(String, READY_TOPIC, lambda msg: self.evaluator.scheduler.ready(msg.data), 100)
         self.markers = self.create_publisher(MarkerArray, "~/failure_markers", 1)
         self.status = self.create_publisher(String, "~/status", 10)
         self.create_service(GetFailureProbabilities, "~/get_failure_probabilities", self.serve)

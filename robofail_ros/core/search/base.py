@@ -6,6 +6,7 @@ the budget. ``Searcher.search(ctx)`` runs until ``ctx.remaining == 0``.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Callable, ClassVar, Sequence
 
@@ -64,49 +65,99 @@ def episode_seed(run_seed: int, episode_id: int) -> int:
 
 
 class SearchContext:
-    """Runs batches of episodes for a searcher and keeps the budget.
+    """Runs a searcher's episodes on an evaluator and keeps the budget.
 
     Args:
-        evaluate: runs a batch of EpisodeRequests, returns their outcomes (any order).
+        evaluator: has ``submit(request)``, ``collect(timeout)`` and ``evaluate(requests)``
+            (workers.Evaluator, or a scheduler.SynchronousEvaluator).
         budget: episodes the searcher may spend in all (episodes already done count).
         run_seed: the run's seed (episode seeds derive from it).
-        num_workers: how many episodes the evaluator runs at once (the natural batch size).
-        reference_image: the unperturbed scene as the searcher sees it (PPO's first observation).
-        on_outcomes: called with every finished batch (store, progress).
+        num_workers: how many episodes run at once.
+        reference_image: the unperturbed scene as the searcher sees it (PPO on images).
+        on_outcomes: called with every finished episode(s) (store, progress).
         first_episode_id: the next free episode id (after a resume).
         spent: episodes of the budget already spent (after a resume).
         baseline: (failures, trials) of the unperturbed episodes.
+        window: how far episode requests may run ahead of what the searcher has been told
+            (default: 4 per extra worker). Before asking for its k-th episode a searcher is
+            told exactly the outcomes of its episodes before k - window, whatever order they
+            finished in: the same seed gives the same episodes on any number of processes or
+            ROS workers, and a finished worker still gets its next episode at once.
     """
 
-    def __init__(self, evaluate: Callable, budget: int, run_seed: int, num_workers: int = 1,
+    def __init__(self, evaluator, budget: int, run_seed: int, num_workers: int = 1,
                  reference_image: np.ndarray | None = None, on_outcomes: Callable | None = None,
-                 first_episode_id: int = 0, spent: int = 0, baseline: tuple[int, int] = (0, 0)):
-        self._evaluate = evaluate
+                 first_episode_id: int = 0, spent: int = 0, baseline: tuple[int, int] = (0, 0),
+                 window: int | None = None):
+        self.evaluator = evaluator
         self.budget, self.run_seed, self.num_workers = budget, run_seed, num_workers
         self.reference_image = reference_image
         self._on_outcomes = on_outcomes
         self.next_episode_id = first_episode_id
         self.spent = spent
         self.baseline = baseline
+        self.window = 4 * (num_workers - 1) if window is None else window
         self.stop_reason: str | None = None  # set by a searcher that stops before the budget is spent
 
     @property
     def remaining(self) -> int:
         return max(0, self.budget - self.spent)
 
+    def _request(self, names) -> EpisodeRequest:
+        eid = self.next_episode_id
+        self.next_episode_id += 1
+        return EpisodeRequest(eid, tuple(names), episode_seed(self.run_seed, eid))
+
+    def _record(self, outcomes) -> None:
+        self.spent += len(outcomes)
+        if self._on_outcomes and outcomes:
+            self._on_outcomes(outcomes)
+
     def run(self, batch: Sequence[Sequence[str]]) -> list[EpisodeOutcome]:
         """Runs one episode per perturbation set; returns outcomes in the batch's order."""
-        requests = []
-        for names in batch:
-            eid = self.next_episode_id
-            self.next_episode_id += 1
-            requests.append(EpisodeRequest(eid, tuple(names), episode_seed(self.run_seed, eid)))
-        outcomes = {o.episode_id: o for o in self._evaluate(requests)}
-        ordered = [outcomes[r.episode_id] for r in requests]
-        self.spent += len(ordered)
-        if self._on_outcomes:
-            self._on_outcomes(ordered)
-        return ordered
+        requests = [self._request(names) for names in batch]
+        for request in requests:
+            self.evaluator.submit(request)
+        got: dict[int, EpisodeOutcome] = {}
+        while len(got) < len(requests):
+            arrived = self.evaluator.collect()
+            self._record(arrived)
+            got.update((o.episode_id, o) for o in arrived)
+        return [got[r.episode_id] for r in requests]
+
+    def stream(self, ask: Callable[[], Sequence[str] | None], tell: Callable) -> None:
+        """Asks for one episode whenever a worker is free (``ask()`` returns perturbation names,
+        or None when the searcher is done) and tells outcomes in request order, ``window``
+        episodes behind (see the class docstring), until the budget is spent."""
+        asked: list[int] = []
+        arrived: dict[int, EpisodeOutcome] = {}
+        told = 0
+        in_flight = 0
+        done_asking = False
+        while True:
+            while told < len(asked) - self.window and asked[told] in arrived:
+                tell([arrived.pop(asked[told])])
+                told += 1
+            may_ask = (not done_asking and in_flight < self.num_workers and self.spent + in_flight < self.budget
+                       and told >= len(asked) - self.window)
+            if may_ask:
+                names = ask()
+                if names is None:
+                    done_asking = True
+                    continue
+                request = self._request(names)
+                self.evaluator.submit(request)
+                asked.append(request.episode_id)
+                in_flight += 1
+                continue
+            if not in_flight:
+                break
+            outcomes = self.evaluator.collect()
+            in_flight -= len(outcomes)
+            arrived.update((o.episode_id, o) for o in outcomes)
+            self._record(outcomes)
+        for eid in asked[told:]:
+            tell([arrived.pop(eid)])
 
 
 class Searcher:
@@ -159,7 +210,12 @@ class Searcher:
 
 
 class AskTellSearcher(Searcher):
-    """A searcher that proposes a batch, sees its outcomes, and proposes again."""
+    """A searcher that proposes perturbations and is told their outcomes, one episode at a time
+    (``outstanding``: perturbation sets asked for whose outcome it has not been told yet)."""
+
+    def __init__(self, names, seed, hp, goal=None):
+        super().__init__(names, seed, hp, goal or Goal())
+        self.outstanding: collections.Counter = collections.Counter()
 
     def ask(self, n: int) -> list[tuple[str, ...]]:
         raise NotImplementedError
@@ -176,9 +232,17 @@ class AskTellSearcher(Searcher):
 
     def search(self, ctx: SearchContext) -> None:
         self.baseline = ctx.baseline
-        while ctx.remaining:
-            batch = self.ask(min(ctx.num_workers, ctx.remaining))
+
+        def ask_one():
+            batch = self.ask(1)
             if not batch:
                 ctx.stop_reason = self.stop_reason()
-                return
-            self.tell(ctx.run(batch))
+                return None
+            self.outstanding[batch[0]] += 1
+            return batch[0]
+
+        def tell(outcomes):
+            for o in outcomes:
+                self.outstanding[o.perturbations] -= 1
+            self.tell(outcomes)
+        ctx.stream(ask_one, tell)

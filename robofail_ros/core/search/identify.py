@@ -59,7 +59,8 @@ class IdentifySearcher(AskTellSearcher):
         self.counts.add(outcomes)
 
     def ask(self, n):
-        pending = np.zeros(len(self.names))
+        # Episodes asked for but not told yet (other workers' runs) count as pending trials.
+        pending = np.array([self.outstanding[(name,)] for name in self.names], dtype=float)
         out = []
         for _ in range(n):
             i = self._next(pending)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..episode import EpisodeOutcome
+from ..scheduler import SynchronousEvaluator
 
 
-class SyntheticEvaluator:
-    num_workers = 1
+class SyntheticEvaluator(SynchronousEvaluator):
 
     def __init__(self, failure_rates: dict, nominal_rate: float = 0.0, image_shape=(84, 84, 3)):
         self.failure_rates, self.nominal_rate = dict(failure_rates), nominal_rate
@@ -26,6 +26,3 @@ class SyntheticEvaluator:
             success = np.random.default_rng(r.seed).random() >= rate
             out.append(EpisodeOutcome(r.perturbations, r.seed, bool(success), 10, None, r.episode_id, "synthetic"))
         return out
-
-    def close(self):
-        pass

@@ -1,0 +1,218 @@
+"""The one scheduler behind every evaluator: which episode runs on which worker, and what
+happens when a worker is slow, dies, answers twice, or keeps failing.
+
+A *transport* runs episodes on named workers (this process, worker processes, ROS worker
+pairs) and reports back through the scheduler's callbacks (``ready``, ``finished``, ``lost``,
+from any thread). The scheduler hands the next pending episode to an idle worker as soon as one
+is free (no batch barrier), re-queues the episode of a worker that stays silent past
+``timeout_s`` or is lost, counts the first answer to an episode and drops any later one,
+retries an episode that hit a worker error once on another worker, and takes a worker that
+fails ``max_worker_failures`` episodes in a row out of service. A search ends, finished or
+failed with the worker's own message, instead of spinning.
+
+Transports implement ``start(worker, request)`` (non-blocking) and ``poll(timeout)``: deliver
+pending events by calling the scheduler (worker processes, this process), or only wait
+(transports whose events arrive on threads of their own, like ROS subscriptions).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import threading
+import time
+from typing import Callable, Protocol, Sequence
+
+from .episode import EpisodeOutcome
+from .errors import RoboFailError
+
+
+class WorkerError(RoboFailError):
+    """An episode could not run on any worker, or no worker is left."""
+
+
+class Transport(Protocol):
+    def start(self, worker: str, request) -> None: ...
+
+    def poll(self, timeout: float) -> None: ...
+
+
+@dataclasses.dataclass
+class _Job:
+    request: object
+    attempts: int = 0
+    errors: list = dataclasses.field(default_factory=list)
+    tried_on: set = dataclasses.field(default_factory=set)
+
+
+class Scheduler:
+    """Args:
+        transport: runs episodes on workers (see the module docstring).
+        timeout_s: a worker silent this long has its episode re-queued (None: never).
+        max_attempts: runs of one episode that may end in a worker error before the search fails.
+        max_worker_failures: worker errors in a row that take a worker out of service.
+        log: where warnings go (a line each).
+    """
+
+    def __init__(self, transport: Transport, timeout_s: float | None = None, max_attempts: int = 2,
+                 max_worker_failures: int = 2, log: Callable[[str], None] | None = None):
+        self.transport, self.timeout_s = transport, timeout_s
+        self.max_attempts, self.max_worker_failures = max_attempts, max_worker_failures
+        self.log = log or (lambda line: print(f"robofail: {line}", file=sys.stderr, flush=True))
+        self._cond = threading.Condition()
+        self._idle: set[str] = set()
+        self._busy: dict[str, tuple[int, float]] = {}  # worker -> (episode id, deadline)
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._jobs: dict[int, _Job] = {}  # submitted, not yet answered
+        self._done: list[EpisodeOutcome] = []
+        self._failures: collections.Counter = collections.Counter()  # worker errors in a row
+        self._retired: dict[str, str] = {}  # worker -> why it is out of service
+        self._seen: set[str] = set()
+        self._fatal: str | None = None
+
+    # ----------------------------------------------------------- transport callbacks
+    def ready(self, worker: str) -> None:
+        """The worker is idle and may take an episode."""
+        with self._cond:
+            self._seen.add(worker)
+            if worker not in self._retired and worker not in self._busy:
+                self._idle.add(worker)
+            self._cond.notify_all()
+
+    def finished(self, worker: str, episode_id: int, outcome: EpisodeOutcome | None = None,
+                 error: str | None = None) -> None:
+        """The worker answered an episode: its outcome, or the error that stopped it."""
+        with self._cond:
+            if self._busy.get(worker, (None,))[0] == episode_id:
+                del self._busy[worker]
+            job = self._jobs.get(episode_id)
+            if job is not None and error is None:
+                self._failures[worker] = 0
+                del self._jobs[episode_id]  # the first answer counts; a re-queued copy is skipped
+                self._done.append(outcome)
+            elif job is not None:
+                job.errors.append(f"{worker}: {error}")
+                self._failures[worker] += 1
+                if self._failures[worker] >= self.max_worker_failures:
+                    self._retire(worker, f"{self._failures[worker]} episodes in a row failed on it, the last with: {error}")
+                if job.attempts >= self.max_attempts:
+                    self._fatal = f"episode {episode_id} could not run ({'; '.join(job.errors)})"
+                else:
+                    self.log(f"episode {episode_id} failed on {worker} ({error}); running it again on another worker")
+                    self._pending.appendleft(job)
+            self._cond.notify_all()
+
+    def lost(self, worker: str, reason: str) -> None:
+        """The worker is gone (its process died): its episode goes back to the queue."""
+        with self._cond:
+            self._idle.discard(worker)
+            if worker in self._busy:
+                episode_id, _ = self._busy.pop(worker)
+                if episode_id in self._jobs:
+                    self.log(f"{worker} {reason} during episode {episode_id}; re-queued")
+                    self._pending.appendleft(self._jobs[episode_id])
+            self._cond.notify_all()
+
+    def retire(self, worker: str, reason: str) -> None:
+        with self._cond:
+            self._retire(worker, reason)
+            self._cond.notify_all()
+
+    def is_retired(self, worker: str) -> bool:
+        with self._cond:
+            return worker in self._retired
+
+    def _retire(self, worker: str, reason: str) -> None:
+        if worker not in self._retired:
+            self._retired[worker] = reason
+            self._idle.discard(worker)
+            self._seen.add(worker)
+            self.log(f"{worker} is out of service: {reason}")
+
+    # ------------------------------------------------------------------- the driver
+    def submit(self, request) -> None:
+        with self._cond:
+            job = _Job(request)
+            self._jobs[request.episode_id] = job
+            self._pending.append(job)
+
+    @property
+    def in_flight(self) -> int:
+        with self._cond:
+            return len(self._jobs)
+
+    def collect(self, timeout: float | None = None) -> list[EpisodeOutcome]:
+        """Waits for at least one answered episode (or ``timeout``) and returns every outcome
+        answered since the last call."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                self._dispatch()
+                if self._fatal:
+                    raise WorkerError(self._fatal)
+                if self._done:
+                    done, self._done = self._done, []
+                    return done
+                if self._jobs and self._seen and self._seen <= set(self._retired):
+                    raise WorkerError("every worker is out of service: " + "; ".join(
+                        f"{w}: {why}" for w, why in sorted(self._retired.items())))
+                if deadline is not None and time.monotonic() >= deadline:
+                    return []
+            wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
+            poll = getattr(self.transport, "poll", None)
+            if poll is not None:
+                poll(wait)
+            else:
+                with self._cond:
+                    self._cond.wait(wait)
+
+    def run(self, requests: Sequence) -> list[EpisodeOutcome]:
+        """Runs episodes and returns their outcomes in the requests' order."""
+        for request in requests:
+            self.submit(request)
+        wanted = {r.episode_id for r in requests}
+        got: dict[int, EpisodeOutcome] = {}
+        while len(got) < len(wanted):
+            for outcome in self.collect():
+                got[outcome.episode_id] = outcome
+        return [got[r.episode_id] for r in requests]
+
+    def _dispatch(self) -> None:
+        now = time.monotonic()
+        for worker, (episode_id, deadline) in list(self._busy.items()):
+            if now > deadline:  # the worker died or hangs: its episode goes to another one
+                del self._busy[worker]
+                if episode_id in self._jobs:
+                    self.log(f"{worker} did not finish episode {episode_id} in {self.timeout_s:.0f} s; re-queued")
+                    self._pending.appendleft(self._jobs[episode_id])
+        while self._pending and self._idle:
+            job = self._pending.popleft()
+            if job.request.episode_id not in self._jobs or any(
+                    busy_id == job.request.episode_id for busy_id, _ in self._busy.values()):
+                continue  # answered already, or still running elsewhere after a re-queue
+            fresh = sorted(self._idle - job.tried_on) or sorted(self._idle)  # a retry prefers another worker
+            worker = fresh[0]
+            self._idle.discard(worker)
+            job.attempts += 1
+            job.tried_on.add(worker)
+            self._busy[worker] = (job.request.episode_id, now + (self.timeout_s or float("inf")))
+            self.transport.start(worker, job.request)
+
+
+class SynchronousEvaluator:
+    """Base of evaluators that answer a batch at once in this process (synthetic and recorded
+    policies): the same submit/collect/evaluate interface as the scheduled ones."""
+    num_workers = 1
+
+    def evaluate(self, requests) -> list[EpisodeOutcome]:
+        raise NotImplementedError
+
+    def submit(self, request) -> None:
+        self._answered = getattr(self, "_answered", []) + self.evaluate([request])
+
+    def collect(self, timeout: float | None = None) -> list[EpisodeOutcome]:
+        answered, self._answered = getattr(self, "_answered", []), []
+        return answered
+
+    def close(self) -> None:
+        pass

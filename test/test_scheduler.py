@@ -1,0 +1,181 @@
+"""The one scheduler behind every evaluator, driven by fake workers (late, dead, duplicate and
+failing answers), then by real worker processes, one of them killed."""
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from robofail_ros.core.episode import EpisodeOutcome
+from robofail_ros.core.scheduler import Scheduler, SynchronousEvaluator, WorkerError
+from robofail_ros.core.search import EpisodeRequest, SearchContext, make_searcher
+
+
+class FakeWorkers:
+    """A transport whose workers answer only when the test says so."""
+
+    def __init__(self):
+        self.started = []
+
+    def attach(self, scheduler):
+        self.scheduler = scheduler
+
+    def start(self, worker, request):
+        self.started.append((worker, request.episode_id))
+
+    def poll(self, timeout):
+        time.sleep(min(timeout, 0.01))
+
+    def answer(self, worker, episode_id, error=None):
+        outcome = None if error else EpisodeOutcome((), episode_id, True, 1, None, episode_id, worker)
+        self.scheduler.finished(worker, episode_id, outcome, error)
+        self.scheduler.ready(worker)
+
+
+def make(workers=("w0", "w1"), **kwargs):
+    transport = FakeWorkers()
+    scheduler = Scheduler(transport, log=lambda line: None, **kwargs)
+    transport.attach(scheduler)
+    for w in workers:
+        scheduler.ready(w)
+    return scheduler, transport
+
+
+def requests(n):
+    return [EpisodeRequest(i, (), i) for i in range(n)]
+
+
+def test_a_worker_that_finishes_gets_the_next_episode_at_once():
+    scheduler, workers = make()
+    for r in requests(4):
+        scheduler.submit(r)
+    assert scheduler.collect(timeout=0.05) == [] and workers.started == [("w0", 0), ("w1", 1)]
+    workers.answer("w0", 0)
+    assert [o.episode_id for o in scheduler.collect(timeout=1)] == [0]
+    scheduler.collect(timeout=0.05)
+    assert workers.started[-1] == ("w0", 2), "w0 must not wait for w1's slow episode"
+
+
+def test_duplicate_and_late_answers_count_once_and_a_silent_worker_is_requeued():
+    scheduler, workers = make(timeout_s=0.2)
+    for r in requests(2):
+        scheduler.submit(r)
+    scheduler.collect(timeout=0.05)
+    workers.answer("w0", 0)
+    workers.answer("w0", 0)  # a duplicate
+    assert [o.episode_id for o in scheduler.collect(timeout=1)] == [0]
+    # w1 stays silent with episode 1: after the timeout it goes to w0.
+    time.sleep(0.3)
+    scheduler.collect(timeout=0.05)
+    assert workers.started[-1] == ("w0", 1)
+    workers.answer("w0", 1)
+    workers.answer("w1", 1)  # w1 was only late: its answer comes second and is dropped
+    assert [o.worker for o in scheduler.collect(timeout=1)] == ["w0"]
+    assert scheduler.collect(timeout=0.05) == [] and scheduler.in_flight == 0
+
+
+def test_a_lost_worker_has_its_episode_run_elsewhere():
+    scheduler, workers = make()
+    for r in requests(2):
+        scheduler.submit(r)
+    scheduler.collect(timeout=0.05)
+    scheduler.lost("w1", "died")
+    workers.answer("w0", 0)
+    scheduler.collect(timeout=1)
+    scheduler.collect(timeout=0.05)
+    assert workers.started[-1] == ("w0", 1)
+
+
+def test_a_worker_error_is_retried_once_elsewhere_then_fails_the_run_with_its_message():
+    scheduler, workers = make()
+    scheduler.submit(EpisodeRequest(0, ("bad",), 0))
+    scheduler.collect(timeout=0.05)
+    workers.answer("w0", 0, error="ValueError: table_size too large")
+    scheduler.collect(timeout=0.05)
+    assert workers.started == [("w0", 0), ("w1", 0)], "the retry goes to the other worker"
+    workers.answer("w1", 0, error="ValueError: table_size too large")
+    with pytest.raises(WorkerError, match=r"episode 0 could not run \(w0: ValueError: table_size too large; w1: "):
+        scheduler.collect(timeout=1)
+
+
+def test_a_worker_that_keeps_failing_is_taken_out_of_service_and_the_rest_go_on():
+    scheduler, workers = make(max_attempts=3)
+    for r in requests(4):
+        scheduler.submit(r)
+    answered, outcomes = 0, []
+    while len(outcomes) < 4:
+        outcomes += scheduler.collect(timeout=0.05)
+        for worker, eid in workers.started[answered:]:  # w1's policy node is gone: every episode fails there
+            workers.answer(worker, eid, error="no action from the policy node" if worker == "w1" else None)
+        answered = len(workers.started)
+    assert scheduler.is_retired("w1")
+    assert [w for w, _ in workers.started].count("w1") == 2, "retired after 2 failures in a row, then never used"
+    assert sorted(o.episode_id for o in outcomes) == [0, 1, 2, 3] and {o.worker for o in outcomes} == {"w0"}
+
+
+def test_a_search_fails_when_every_worker_is_out_of_service():
+    scheduler, workers = make(workers=("w0",), max_worker_failures=1, max_attempts=5)
+    scheduler.submit(EpisodeRequest(0, (), 0))
+    scheduler.collect(timeout=0.05)
+    workers.answer("w0", 0, error="scene broke")
+    with pytest.raises(WorkerError, match="every worker is out of service: w0: .*scene broke"):
+        scheduler.collect(timeout=1)
+
+
+class ShuffledEvaluator(SynchronousEvaluator):
+    """Answers at random moments, in random order, with outcomes fixed by each episode's seed."""
+
+    def __init__(self, rates, order_seed):
+        self.rates, self.rng, self.waiting = rates, np.random.default_rng(order_seed), []
+
+    def evaluate(self, requests):
+        return [EpisodeOutcome(r.perturbations, r.seed, bool(np.random.default_rng(r.seed).random() >= self.rates[r.perturbations[0]]),
+                               1, None, r.episode_id) for r in requests]
+
+    def submit(self, request):
+        self.waiting.extend(self.evaluate([request]))
+
+    def collect(self, timeout=None):
+        self.rng.shuffle(self.waiting)
+        k = int(self.rng.integers(1, len(self.waiting) + 1))
+        out, self.waiting = self.waiting[:k], self.waiting[k:]
+        return out
+
+
+@pytest.mark.parametrize("name", ["identify", "thompson"])
+def test_the_same_seed_gives_the_same_episodes_whatever_order_they_finish_in(name):
+    rates = {f"m{i}": r for i, r in enumerate([0.9, 0.5, 0.3, 0.0, 0.0, 0.1])}
+
+    def episodes(order_seed):
+        evaluator = ShuffledEvaluator(rates, order_seed)
+        seen = []
+        ctx = SearchContext(evaluator, 80, 7, num_workers=4, on_outcomes=seen.extend)
+        make_searcher(name, list(rates), 7).search(ctx)
+        return sorted((o.episode_id, o.perturbations, o.seed) for o in seen)
+
+    first = episodes(0)
+    assert len(first) == 80 and [e[0] for e in first] == list(range(80))
+    assert episodes(1) == first == episodes(2)
+
+
+def test_a_killed_worker_process_has_its_episode_run_again(tmp_path):
+    from robofail_ros.core.workers import Evaluator, ProcessTransport, WorkerSpec
+    from robofail_ros.core.perturbations import DEFAULT_CATALOG
+    spec = WorkerSpec(task="Lift", policy="scripted", catalog=str(DEFAULT_CATALOG), horizon=60)
+    transport = ProcessTransport(spec, 2)
+    evaluator = Evaluator(transport, 2)
+    try:
+        for r in requests(6):
+            evaluator.submit(r)
+        got = []
+        while not got:
+            got += evaluator.collect(timeout=120)
+        victim = transport._processes["worker_1"][0]
+        os.kill(victim.pid, signal.SIGKILL)
+        while len(got) < 6:
+            got += evaluator.collect(timeout=120)
+    finally:
+        evaluator.close()
+    assert sorted(o.episode_id for o in got) == list(range(6))
+    assert all(o.sim_error is None for o in got)
