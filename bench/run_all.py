@@ -3,9 +3,9 @@ writing JSON under --out (what `robofail bench` runs).
 
     .venv/bin/python bench/run_all.py [--quick] [--out bench/results/NAME]
 
---quick (about 5 minutes on 2 cores): fewer repeats and episodes, and a small ground truth made
-on the spot; the numbers are noisier but measured the same way. The full suite (about an hour
-on 2 cores, most of it the ground truth) is what BENCHMARKS.md reports.
+--quick (about 5 minutes on 2 cores): fewer repeats and episodes; the numbers are noisier but
+measured the same way. The full suite (about an hour on 2 cores) is what BENCHMARKS.md reports.
+The search-efficiency bench replays the committed ground truth (bench/data/) unless given another.
 """
 import argparse
 import datetime
@@ -15,8 +15,6 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-QUICK_PERTURBATIONS = ["small_table", "shaky_arm", "large_table", "object_left", "red_table", "heavy_cube",
-                       "dim_light", "camera_left"]
 
 
 def step(title, argv):
@@ -31,8 +29,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", help="folder for the JSON results (default: bench/results/<time>)")
-    parser.add_argument("--ground-truth", help="a `robofail evaluate` run for the search-efficiency bench "
-                                               "(default: made here: 40 episodes x every perturbation, or a small one with --quick)")
+    parser.add_argument("--ground-truth", help="a ground-truth CSV or `robofail evaluate` run for the search-efficiency "
+                                               "bench (default: the committed bench/data CSV)")
     args = parser.parse_args()
     out = pathlib.Path(args.out or HERE / "results" / datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
@@ -43,15 +41,10 @@ def main():
                                                        "--json", out / "perturbation_cost.json"])
     failed += step("episode throughput: raw vs in-process vs ROS", [py, HERE / "episode_throughput.py", "--episodes",
                                                                      2 if quick else 6, "--json", out / "episode_throughput.json"])
-    truth = args.ground_truth
-    if truth is None:
-        truth = out / "ground_truth"
-        evaluate = [py, "-m", "robofail_ros.cli", "evaluate", "--num-workers", 2, "--out", truth]
-        evaluate += ["--episodes", 10, "--perturbations", *QUICK_PERTURBATIONS] if quick else ["--episodes", 40]
-        failed += step("ground truth (robofail evaluate)", evaluate)
+    truth = args.ground_truth or HERE / "data" / "ground_truth_lift_bc_rnn_low_dim.csv"
     failed += step("search efficiency", [py, HERE / "search_efficiency.py", "--ground-truth", truth,
-                                         "--repeats", 3 if quick else 10, "--budgets",
-                                         *((50, 100) if quick else (100, 300, 1000)), "--json", out / "search_efficiency.json"])
+                                         "--repeats", 3 if quick else 20, "--coverage-runs", 50 if quick else 500,
+                                         "--json", out / "search_efficiency.json"])
     failed += step("scaling and memory", [py, HERE / "scaling.py", "--workers", 1, 2, "--episodes", 12 if quick else 40,
                                           "--json", out / "scaling.json"])
     print(f"\nresults in {out}" + (f"; {failed} benchmark(s) failed" if failed else ""))

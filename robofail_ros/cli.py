@@ -65,6 +65,24 @@ def _check_render():
                "apt-get install libosmesa6 libegl1 libegl-mesa0; bash tools/setup.sh")
 
 
+def _check_device():
+    import os
+    try:
+        import torch
+        if torch.cuda.is_available():
+            names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+            yield ("policy device: cuda available (device: cuda runs the policy under test there)", True,
+                   f"torch {torch.__version__}, {names}", "")
+        else:
+            yield ("policy device: cpu (no GPU seen by torch; device: cuda would be refused)", True,
+                   f"torch {torch.__version__}", "")
+    except Exception as exc:
+        yield ("policy device", False, f"{type(exc).__name__}: {exc}", "run: bash tools/setup.sh")
+    renderer = os.environ.get("MUJOCO_GL") or ("egl (auto: a GPU is present)" if os.path.exists("/dev/nvidia0")
+                                               else "osmesa (auto: no GPU)")
+    yield ("scene renderer (MUJOCO_GL; set it to override)", True, renderer, "")
+
+
 def _check_learning():
     try:
         import robomimic.utils.file_utils  # noqa: F401
@@ -77,7 +95,7 @@ def _check_learning():
 
 def cmd_doctor(args) -> int:
     failed = 0
-    for check in (_check_components, _check_triton, _check_ros, _check_render, _check_learning):
+    for check in (_check_components, _check_triton, _check_ros, _check_device, _check_render, _check_learning):
         for label, ok, detail, fix in check():
             print(f"[{'ok' if ok else 'FAIL':>4}] {label}: {detail}" + ("" if ok else f"\n       fix: {fix}"))
             failed += not ok

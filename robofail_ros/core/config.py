@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import pathlib
+import re
 
 import yaml
 
@@ -67,6 +68,8 @@ class SearchConfig:
         if not perturbations:
             raise ConfigError("perturbations is empty; list catalog names or use [all]")
         object.__setattr__(self, "perturbations", perturbations)
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device must be cpu or cuda (cuda:N for the N-th GPU), got {self.device!r}")
         self.goal  # validates top_k, margin, confidence, tolerance
 
     @property

@@ -118,6 +118,16 @@ class Scheduler:
             self._retire(worker, reason)
             self._cond.notify_all()
 
+    def wait_for_workers(self, count: int, timeout: float) -> bool:
+        """Waits until ``count`` workers have announced themselves (benchmarks start their clock then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._cond:
+                if len(self._seen) >= count:
+                    return True
+            self.collect(timeout=0.2)
+        return False
+
     def is_retired(self, worker: str) -> bool:
         with self._cond:
             return worker in self._retired

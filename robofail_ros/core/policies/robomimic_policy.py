@@ -24,14 +24,16 @@ class RobomimicPolicy:
         if not path.is_file():
             raise PolicyError(f"policy checkpoint {path} does not exist; give a .pth written by "
                               "`robofail train-policy`, or a bundled name from `robofail policies`")
-        import torch
         import robomimic.utils.file_utils as FileUtils
-        import robomimic.utils.torch_utils as TorchUtils
+        import torch
         torch.set_num_threads(1)  # one small network per worker; threads would fight the simulator
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise PolicyError(f"device {device!r} asked for, but torch sees no GPU here (torch.cuda.is_available() is "
+                              "False); use device: cpu, or run where a GPU is (`robofail doctor` says what it sees)")
         try:
             with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # robomimic prints its obs spec
                 self._policy, ckpt = FileUtils.policy_from_checkpoint(
-                    ckpt_path=str(path), device=TorchUtils.get_torch_device(try_to_use_cuda=device != "cpu"), verbose=False)
+                    ckpt_path=str(path), device=torch.device(device), verbose=False)
         except Exception as exc:
             raise PolicyError(f"policy checkpoint {path} could not be loaded as a robomimic checkpoint "
                               f"({type(exc).__name__}: {str(exc)[:200]}); it may be truncated or corrupt: "

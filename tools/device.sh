@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The GPU machine lent through `device` (16 cores, one GPU, Python 3.12, torch with CUDA, no
+# package index) lacks the simulator stack. This script packs what it lacks into .device/
+# (ignored by git; ~19 MB, so that with the tracked tree it fits the 64 MiB a call carries)
+# and runs the scaling and GPU benchmarks there.
+#
+#   bash tools/device.sh pack                 # here: wheels, a Lift-only robosuite, EGL loaders
+#   bash tools/device.sh run [BENCH ARGS]     # there (carry .device): install to /tmp, run benches
+#
+# pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
+# pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift
+# scene with every catalog perturbation opens (traced with strace: 46 MB -> 8.7 MB with xz, of
+# 531 MB installed); the Debian GL loader packages that MuJoCo's EGL renderer needs.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEV="$ROOT/.device"
+
+pack() {
+  local py="$ROOT/.venv/bin/python" site
+  site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  rm -rf "$DEV" && mkdir -p "$DEV/whl" "$DEV/gl"
+  "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+    -d "$DEV/whl" mujoco==3.3.7 glfw==2.11.0 PyOpenGL==3.1.10 termcolor==3.3.0
+  "$py" -m pip wheel -q --no-deps robomimic==0.3.0 -w "$DEV/whl"
+  command -v strace >/dev/null || apt-get install -y -qq strace >/dev/null
+  strace -f -e trace=openat,newfstatat -o "$DEV/trace.log" "$py" - <<'PY'
+from robofail_ros.core.perturbations import DEFAULT_CATALOG, Catalog
+from robofail_ros.core.scenes import Scene
+catalog = Catalog.load(DEFAULT_CATALOG).for_task("Lift")
+for cameras in (("agentview", "robot0_eye_in_hand"), ()):
+    scene = Scene("Lift", catalog=catalog, cameras=cameras)
+    for name in catalog.names:
+        scene.reset([name], seed=1)
+        scene.render("agentview", 84)
+    scene.close()
+PY
+  (cd "$site" && {
+    find robosuite -type f ! -path "robosuite/models/assets/*" ! -path "*/__pycache__/*"
+    grep -o "$site/robosuite/models/assets/[^\"]*" "$DEV/trace.log" | sed "s#$site/##" | sort -u | while read -r f; do [[ -f "$f" ]] && echo "$f"; done
+    find robosuite/models/assets/objects robosuite/models/assets/arenas -type f
+  } | sort -u | tar -cf - -T - | xz -6 -T0 > "$DEV/robosuite-lift.tar.xz")
+  rm "$DEV/trace.log"
+  mkdir -p /tmp/amd64/partial
+  local o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
+  apt-get "${o[@]}" update -qq && (cd "$DEV/gl" && apt-get "${o[@]}" download -qq libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  du -sh "$DEV"
+}
+
+install_there() {
+  for f in "$DEV"/gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEV"/whl/*.whl
+  tar -xJf "$DEV/robosuite-lift.tar.xz" -C /tmp/site
+  export PYTHONPATH="/tmp/site:$ROOT" MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
+}
+
+case "${1:-}" in
+  pack) pack ;;
+  run)
+    shift
+    install_there
+    cd "$ROOT"
+    python3 -m robofail_ros.cli doctor || true
+    python3 bench/pool_scaling.py "$@"
+    ;;
+  *) echo "usage: bash tools/device.sh pack | run [bench/pool_scaling.py args]" >&2; exit 2 ;;
+esac
