@@ -4,8 +4,11 @@
 # (ignored by git; ~19 MB, so that with the tracked tree it fits the 64 MiB a call carries)
 # and runs the scaling and GPU benchmarks there.
 #
-#   bash tools/device.sh pack                 # here: wheels, a Lift-only robosuite, EGL loaders
-#   bash tools/device.sh run [BENCH ARGS]     # there (carry .device): install to /tmp, run benches
+#   bash tools/device.sh pack     # here: wheels, a Lift-only robosuite, EGL loaders
+#   bash tools/device.sh run      # there (carry .device): install to /tmp, run the benches, JSON to $OUT
+#
+# With the `device` tool: run(command="bash tools/device.sh run", carry=[".device"]).
+# WORKERS and EPISODES (environment) change the low-dim scaling sweep.
 #
 # pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
 # pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift
@@ -58,11 +61,18 @@ install_there() {
 case "${1:-}" in
   pack) pack ;;
   run)
-    shift
     install_there
     cd "$ROOT"
-    python3 -m robofail_ros.cli doctor || true
-    python3 bench/pool_scaling.py "$@"
+    out="${OUT:-$DEV/results}"
+    mkdir -p "$out"
+    nproc; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+    python3 -m robofail_ros.cli doctor || true  # no ROS or SB3 there: those checks fail, the rest must pass
+    # shellcheck disable=SC2086
+    python3 bench/pool_scaling.py --workers ${WORKERS:-1 2 4 8 16} --episodes "${EPISODES:-160}" \
+      --json "$out/pool_scaling_lowdim.json"
+    python3 bench/pool_scaling.py --policy lift_bc_rnn_image_proprio --device cuda --workers 1 8 \
+      --episodes "${IMAGE_EPISODES:-32}" --perturbations red_table dim_light heavy_cube camera_left \
+      --json "$out/pool_scaling_image_cuda.json"
     ;;
-  *) echo "usage: bash tools/device.sh pack | run [bench/pool_scaling.py args]" >&2; exit 2 ;;
+  *) echo "usage: bash tools/device.sh pack | run" >&2; exit 2 ;;
 esac
