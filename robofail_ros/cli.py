@@ -221,7 +221,14 @@ def _run_and_print(args, config, out) -> int:
             self.failures += sum(o.failure for o in outcomes)
             _tick(bar, len(outcomes), failures=self.failures)
 
-    result = run_search(config, out, resume=args.resume, observer=Progress())
+    try:
+        result = run_search(config, out, resume=args.resume, observer=Progress())
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"robofail {args.command}: interrupted; the run in {out} is kept (every finished episode is recorded). "
+              f"Continue it with: robofail {args.command} --config {args.config} --out {out} --resume "
+              "(and the same options)", file=sys.stderr)
+        return 130
     bar.close()
     print(json.dumps(result, indent=2, default=str) if args.json else format_table(result))
     return 0
@@ -274,6 +281,8 @@ def cmd_compare(args) -> int:
 
 def cmd_replay(args) -> int:
     from .core.replay import replay_episode, write_clip
+    if not 16 <= args.size <= 2048:
+        raise RoboFailError(f"--size must be between 16 and 2048 pixels, got {args.size}")
     replay = replay_episode(args.run, args.episode, frame_size=args.size)
     clip = write_clip(replay.frames, args.out)
     r, o = replay.recorded, replay.outcome
@@ -492,6 +501,9 @@ def main(argv=None) -> int:
     except RoboFailError as exc:
         print(f"robofail {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"robofail {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -91,6 +91,19 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     ([], CONFIG.replace("shaky_arm,", "shaky_arms,"), "unknown perturbation 'shaky_arms'. Did you mean 'shaky_arm'"),
     (["--policy", "/nonexistent/model.pth"], CONFIG, "policy checkpoint /nonexistent/model.pth does not exist"),
     ([], "search_node:\n  parameters: {}\n", "must hold 'ros__parameters:'"),
+    ([], CONFIG.replace("budget: 2", "budget: true") if "budget: 2" in CONFIG else CONFIG + "    budget: true\n",
+     "budget must be a whole number"),
+    ([], CONFIG + "    horizon: 50.7\n", "horizon must be a whole number"),
+    ([], CONFIG + "    render_quality: ultra\n", "render_quality must be 'default' or 'fast'"),
+    ([], CONFIG + "    device: tpu\n", "device must be cpu or cuda"),
+    ([], CONFIG + "    task: Lfit\n", "unknown task 'Lfit'. Did you mean 'Lift'"),
+    ([], CONFIG + "    top_k: 9\n", "top_k is 9 but only 3 perturbation(s) are searched"),
+    ([], CONFIG + "    margin: 1.5\n", "margin must be in [0, 1)"),
+    ([], CONFIG.replace("[shaky_arm, laggy_arm, very_heavy_cube]", "red_cube"), "perturbations must be a list"),
+    ([], CONFIG.replace("/**:", "/**:\n  ros__parameters: {}\nserach_node:", 1), "unknown section 'serach_node'"),
+    (["--num-workers", "0"], CONFIG, "num_workers >= 1"),
+    (["--policy", "robomimic"], CONFIG, "policy 'robomimic' needs its checkpoint"),
+    (["--policy", "external"], CONFIG, "policy 'external' is a ROS node of your own"),
 ])
 def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path, extra, config_text, message):
     path = tmp_path / "bad.yaml"
@@ -99,4 +112,28 @@ def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path
     result = search(python, path, out, *extra, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
-    assert not (out / "episodes.sqlite").exists()
+    assert not (out / "episodes.sqlite").exists() and not (out / "run.json").exists()
+
+
+def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tmp_path):
+    from robofail_ros.core.store import RunStore
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    result = search(python, config, blocker / "run", "--budget", "2")
+    assert result.returncode == 2 and "cannot use the run folder" in result.stderr and "Traceback" not in result.stderr
+    out = tmp_path / "busy"
+    holder = RunStore.create(out, {"x": 1}, {"name": "p"})  # another process's run, still going
+    try:
+        result = search(python, config, out, "--budget", "2", "--resume")
+        assert result.returncode == 2 and "is in use by another robofail process" in result.stderr
+    finally:
+        holder.close()
+
+
+def test_resume_refuses_a_replaced_checkpoint(tmp_path):
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunStore
+    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}).close()
+    with pytest.raises(ConfigError, match="recorded with policy 'p' \\(sha256 aaa\\), but the policy now is 'p' \\(sha256 bbb\\)"):
+        RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "bbb"}, resume=True)
+    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()

@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, lookup
 from .stats import Goal
 
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
@@ -68,6 +68,10 @@ class SearchConfig:
         if not perturbations:
             raise ConfigError("perturbations is empty; list catalog names or use [all]")
         object.__setattr__(self, "perturbations", perturbations)
+        if self.render_quality not in ("default", "fast"):
+            raise ConfigError(f"render_quality must be 'default' or 'fast', got {self.render_quality!r}")
+        from .scenes.tasks import TASKS
+        lookup(TASKS, "task", self.task)
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"device must be cpu or cuda (cuda:N for the N-th GPU), got {self.device!r}")
         self.goal  # validates top_k, margin, confidence, tolerance
@@ -112,6 +116,15 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    known = ("/**", "search_node", "/search_node", "/**/sim_node", "/**/policy_node")
+    for section in doc:
+        if section in ("sim_node", "policy_node", "/sim_node", "/policy_node"):
+            raise ConfigError(f"{path}: section {section!r} would reach only a node named /{section.strip('/')}; the workers' "
+                              f"nodes live in namespaces /worker_<i>: write '/**/{section.strip('/')}:'")
+        if section not in known:
+            close = difflib.get_close_matches(str(section), known, n=1)
+            raise ConfigError(f"{path}: unknown section {section!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                              + f" Sections: {', '.join(known)}")
     params: dict = {}
     for node in ("/**", "search_node", "/search_node"):
         section = doc.get(node)

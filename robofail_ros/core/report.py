@@ -15,7 +15,9 @@ import datetime
 import html
 import json
 import math
+import os
 import pathlib
+import shutil
 
 import numpy as np
 
@@ -277,10 +279,28 @@ def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> l
 def write_report(run_folders, out, with_gallery: bool = True) -> pathlib.Path:
     """Writes the report of one or more finished runs to the folder ``out`` (which must not
     hold a report already); returns the path of its index.html."""
-    out = pathlib.Path(out)
-    if (out / "index.html").exists():
-        raise ConfigError(f"{out} already holds a report; choose another --out")
+    final = pathlib.Path(out)
+    if (final / "index.html").exists():
+        raise ConfigError(f"{final} already holds a report; choose another --out")
+    if final.exists() and any(final.iterdir()):
+        raise ConfigError(f"{final} exists and is not empty; choose another --out")
     runs = [load_run(f) for f in run_folders]
+    # Written beside its place and moved there at the end: an interrupted report leaves no
+    # half-written folder behind.
+    out = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        index = _write(runs, out, with_gallery)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if final.exists():
+        final.rmdir()
+    out.rename(final)
+    return final / index.name
+
+
+def _write(runs, out: pathlib.Path, with_gallery: bool) -> pathlib.Path:
     perturbations, notes = align(runs)
     figures_dir = out / "figures"
     figures = [radar(r, perturbations, figures_dir) for r in runs]

@@ -36,15 +36,23 @@ class RunStore:
     def create(cls, folder, config: dict, policy_info: dict, resume: bool = False) -> "RunStore":
         """Opens a new run folder, or (``resume``) an unfinished one with the same config."""
         store = cls(folder)
+        try:
+            store.folder.mkdir(parents=True, exist_ok=True)
+            store._lock()
+        except OSError as exc:
+            raise ConfigError(f"cannot use the run folder {store.folder}: {exc.strerror or exc}; choose a writable --out") from None
         meta_path = store.folder / "run.json"
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("finished"):
+                store.close()
                 raise ConfigError(f"run {store.folder} is finished and is never overwritten; choose another --out")
             if not resume:
+                store.close()
                 raise ConfigError(f"run {store.folder} exists (unfinished, {store.count()} episodes); "
                                   "continue it with --resume or choose another --out")
             if meta["config_hash"] != config_hash(config):
+                store.close()
                 changed = sorted(k for k in set(config) | set(meta["config"])
                                  if json.dumps(config.get(k), sort_keys=True, default=str)
                                  != json.dumps(meta["config"].get(k), sort_keys=True, default=str))
@@ -53,6 +61,7 @@ class RunStore:
             recorded = meta.get("policy") or {}
             for key in ("name", "sha256"):
                 if recorded.get(key) != policy_info.get(key):
+                    store.close()
                     raise ConfigError(f"run {store.folder} was recorded with policy {recorded.get('name')!r} (sha256 "
                                       f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
                                       f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
@@ -60,8 +69,8 @@ class RunStore:
             meta_path.write_text(json.dumps(meta, indent=2))
             return store
         if resume:
+            store.close()
             raise ConfigError(f"--resume given but {store.folder} holds no run; drop --resume to start it")
-        store.folder.mkdir(parents=True, exist_ok=True)
         meta = {"config": config, "config_hash": config_hash(config), "seed": config.get("seed"),
                 "policy": policy_info, "versions": component_versions(), "started": _now(), "finished": None}
         meta_path.write_text(json.dumps(meta, indent=2, default=str))
@@ -118,10 +127,25 @@ class RunStore:
             return 0
         return self.db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
 
+    def _lock(self) -> None:
+        """One process per run folder: a second one (a --resume while the first still runs) is refused."""
+        import fcntl
+        self._lock_file = open(self.folder / ".lock", "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise ConfigError(f"run {self.folder} is in use by another robofail process; wait for it to end "
+                              "(or stop it) before resuming, or choose another --out") from None
+
     def close(self):
         if self._db is not None:
             self._db.close()
             self._db = None
+        if getattr(self, "_lock_file", None) is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
 
 def _now() -> str:

@@ -173,7 +173,7 @@ class ProcessTransport:
             if process.is_alive():
                 inbox.put(None)
         for process, _ in self._processes.values():
-            process.join(timeout=10)
+            process.join(timeout=3)  # an episode in flight is not waited for (Ctrl-C must be prompt)
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)

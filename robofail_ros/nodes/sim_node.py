@@ -130,10 +130,11 @@ class SimNode(Node):
                                   on_step=self._publish_first_image,
                                   image_size=SEARCH_IMAGE_SIZE if request.with_image else None)
             return outcome_to_msg(outcome, request.run_id)
-        except RoboFailError as exc:
+        except Exception as exc:  # reported as this worker's error: the search retries elsewhere or stops
+            message = str(exc) if isinstance(exc, RoboFailError) else f"{type(exc).__name__}: {exc}"
             failed = EpisodeOutcome(tuple(request.names), request.seed, False, self.scene.steps, None,
                                     request.episode_id, self.worker)
-            return outcome_to_msg(failed, request.run_id, error=str(exc))
+            return outcome_to_msg(failed, request.run_id, error=message)
 
     def _publish_first_image(self, obs):
         if self.scene.steps == 0:

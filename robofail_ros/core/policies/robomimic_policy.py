@@ -67,4 +67,6 @@ class RobomimicPolicy:
 
 @register_policy_loader("robomimic")
 def load_robomimic(path, task: str, device: str = "cpu"):
+    if path is None:
+        raise PolicyError("policy 'robomimic' needs its checkpoint: give robomimic:/path/model.pth or the .pth path itself")
     return RobomimicPolicy(path, task=task, device=device)
