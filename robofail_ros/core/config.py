@@ -11,6 +11,7 @@ import re
 import yaml
 
 from .errors import ConfigError, lookup
+from .search import DEFAULT_SEARCHER
 from .stats import Goal
 
 REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
@@ -35,7 +36,7 @@ class SearchConfig:
     """What a search run does (each field is a key of the parameter file)."""
     task: str = "Lift"  # robosuite task (see `robofail perturbations --task`)
     policy: str = "lift_bc_rnn_low_dim"  # bundled policy name, checkpoint path, "scripted" or "random"
-    searcher: str = "identify"  # identify, ppo, uniform, thompson, cross_entropy, lucb
+    searcher: str = DEFAULT_SEARCHER  # a registered searcher (`robofail search --help`; core/search/)
     budget: int = 300  # episodes the searcher may spend
     nominal_episodes: int = 20  # unperturbed episodes first: the baseline for severity
     num_workers: int = 1  # episodes run at once (worker processes or ROS worker pairs)

@@ -109,7 +109,7 @@ ROS_BUILTIN_PARAMETERS = {"use_sim_time", "start_type_description_service"}
 
 
 def params_to_dict(node) -> dict:
-    """All parameters of a node (declared from overrides) as a nested dict: 'ppo.n_steps' -> {'ppo': {'n_steps'}}."""
+    """All parameters of a node (declared from overrides) as a nested dict: 'identify.min_trials' -> {'identify': {'min_trials'}}."""
     nested: dict = {}
     for name, param in node.get_parameters_by_prefix("").items():
         if name in ROS_BUILTIN_PARAMETERS:

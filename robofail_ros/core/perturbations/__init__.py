@@ -1,4 +1,5 @@
 """Perturbations: factor types (a registry) and the YAML catalog of named perturbations."""
+from . import physical  # noqa: F401  (registers the physical, sensor and actuation factors)
 from .catalog import DEFAULT_CATALOG, Catalog, Perturbation
 from .factors import FACTORS, Factor, register_factor
 

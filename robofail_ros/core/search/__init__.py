@@ -2,5 +2,9 @@
 from . import bandits, identify, ppo  # noqa: F401  (register the searchers)
 from .base import SEARCHERS, EpisodeRequest, SearchContext, Searcher, episode_seed, make_searcher, register_searcher
 
-__all__ = ["SEARCHERS", "EpisodeRequest", "SearchContext", "Searcher", "episode_seed", "make_searcher",
+DEFAULT_SEARCHER = identify.IdentifySearcher.NAME  # what a config that names none runs
+EVALUATION_SEARCHER = bandits.UniformSearcher.NAME  # `robofail evaluate`: every perturbation equally often
+
+__all__ = ["DEFAULT_SEARCHER", "EVALUATION_SEARCHER", "SEARCHERS",
+           "EpisodeRequest", "SearchContext", "Searcher", "episode_seed", "make_searcher",
            "register_searcher"]
