@@ -10,6 +10,8 @@ from robofail_ros.core.errors import PolicyError
 from robofail_ros.core.policies import load_policy
 from robofail_ros.core.policies.demos import write_demos
 
+pytestmark = [pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory, lift_lowdim):

@@ -10,6 +10,8 @@ from robofail_ros.core.errors import ConfigError
 from robofail_ros.core.report import write_report
 from robofail_ros.core.store import RunStore
 
+pytestmark = [pytest.mark.slow, pytest.mark.render]
+
 
 def small_run(python, folder, policy="lift_bc_rnn_low_dim", perturbations="small_table, shaky_arm, red_table",
               task="Lift", report=False, budget=6, nominal=1, horizon=120):

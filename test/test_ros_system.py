@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.ros]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = """/**:
   ros__parameters:

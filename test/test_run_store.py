@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+pytestmark = [pytest.mark.slow]
+
 CONFIG = ("/**:\n  ros__parameters:\n    policy: scripted\n    searcher: uniform\n    nominal_episodes: 2\n"
           "    num_workers: 1\n    perturbations: [shaky_arm, laggy_arm, very_heavy_cube]\n    report: false\n")
 

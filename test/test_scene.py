@@ -6,6 +6,8 @@ from robofail_ros.core.episode import run_episode
 from robofail_ros.core.errors import PerturbationError, PolicyError, UnknownNameError
 from robofail_ros.core.policies import load_policy
 
+pytestmark = [pytest.mark.render]
+
 
 def image(scene, names, seed=0):
     return scene.reset(names, seed=seed)["agentview_image"].astype(float)
@@ -164,6 +166,7 @@ def test_bad_requests_are_clear_errors(lift_scene):
         Scene("Lfit")
 
 
+@pytest.mark.slow
 def test_cli_lists_and_renders(tmp_path, python):
     import json
     import subprocess

@@ -94,6 +94,7 @@ def test_searcher_bad_input_is_refused():
         make_searcher("ppo", ["a"], 0, {"n_step": 5})
 
 
+@pytest.mark.slow
 def test_search_env_passes_sb3_check_env_on_the_real_scene(lift_lowdim):
     from stable_baselines3.common.env_checker import check_env
     from robofail_ros.core.episode import run_episode
@@ -118,6 +119,7 @@ def test_search_env_passes_sb3_check_env_on_the_real_scene(lift_lowdim):
     assert obs.mean() != reference.mean(), "the observation must show the perturbed (red) scene"
 
 
+@pytest.mark.slow
 def test_short_real_ppo_run_gives_a_distribution_over_the_catalog(tmp_path, python):
     import json
     import subprocess

@@ -7,6 +7,10 @@ import time
 
 import numpy as np
 
+import pytest
+
+pytestmark = [pytest.mark.ros]
+
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -66,6 +70,7 @@ def test_lift_steps_and_renders_a_non_blank_84x84_image(lift_scene):
     assert lift_scene.steps == 5 and lift_scene.sim_error is None
 
 
+@pytest.mark.slow
 def test_robomimic_sb3_and_robosuite_import_together_without_crashing():
     # In a fresh process: the triton segfault killed the interpreter, which a test in-process could not report.
     code = ("from robofail_ros.core.scenes import Scene; s = Scene('Lift', cameras=('agentview',)); "
@@ -76,6 +81,7 @@ def test_robomimic_sb3_and_robosuite_import_together_without_crashing():
     assert "together PPO" in result.stdout
 
 
+@pytest.mark.slow
 def test_doctor_reports_every_component_working():
     result = subprocess.run([sys.executable, "-m", "robofail_ros.cli", "doctor"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

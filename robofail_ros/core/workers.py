@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import queue
+import multiprocessing.connection
 import signal
 
 import numpy as np
@@ -97,71 +97,82 @@ class InProcessTransport:
         self.runner.close()
 
 
-def _process_main(spec: WorkerSpec, worker: str, inbox, outbox) -> None:
+def _process_main(spec: WorkerSpec, worker: str, conn) -> None:
     # Ctrl-C reaches every process of the terminal's group; the parent alone decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         runner = EpisodeRunner(spec, worker)
     except Exception as exc:
-        outbox.put(("broken", worker, _describe(exc)))
+        conn.send(("broken", _describe(exc)))
         return
-    outbox.put(("ready", worker))
-    while (request := inbox.get()) is not None:
+    conn.send(("ready",))
+    while (request := conn.recv()) is not None:
         try:
-            outbox.put(("finished", worker, request.episode_id, runner.run(request), None))
+            conn.send(("finished", request.episode_id, runner.run(request), None))
         except Exception as exc:  # noqa: BLE001  (any error is the worker's to report, not to die of)
-            outbox.put(("finished", worker, request.episode_id, None, _describe(exc)))
-        outbox.put(("ready", worker))
+            conn.send(("finished", request.episode_id, None, _describe(exc)))
+        conn.send(("ready",))
     runner.close()
 
 
 class ProcessTransport:
-    """``num_workers`` spawned processes (each owns its MuJoCo and GL context)."""
+    """``num_workers`` spawned processes (each owns its MuJoCo and GL context), each on a pipe of
+    its own: a process killed mid-write can break only its own pipe, never the others'."""
 
     def __init__(self, spec: WorkerSpec, num_workers: int):
         self.spec = spec
         self._context = multiprocessing.get_context("spawn")
-        self._outbox = self._context.Queue()
-        self._processes: dict[str, tuple] = {}
+        self._processes: dict[str, tuple] = {}  # worker -> (process, connection)
         self._restarts: dict[str, int] = {}
         self._local: EpisodeRunner | None = None
         for i in range(num_workers):
             self._spawn(f"worker_{i}")
 
     def _spawn(self, worker: str) -> None:
-        inbox = self._context.Queue()
-        process = self._context.Process(target=_process_main, args=(self.spec, worker, inbox, self._outbox),
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_process_main, args=(self.spec, worker, child),
                                         name=f"robofail-{worker}", daemon=True)
         process.start()
-        self._processes[worker] = (process, inbox)
+        child.close()
+        self._processes[worker] = (process, parent)
 
     def attach(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
 
     def start(self, worker, request):
-        self._processes[worker][1].put(request)
+        try:
+            self._processes[worker][1].send(request)
+        except OSError:  # it died just now: poll() finds out and re-queues the episode
+            pass
 
     def poll(self, timeout):
-        try:
-            event = self._outbox.get(timeout=timeout)
-        except queue.Empty:
-            event = None
-        if event is not None:
-            kind, worker, *rest = event
+        by_conn = {conn: worker for worker, (_, conn) in self._processes.items()}
+        for conn in multiprocessing.connection.wait(list(by_conn), timeout=timeout):
+            worker = by_conn[conn]
+            try:
+                kind, *rest = conn.recv()
+            except (EOFError, OSError):
+                self._died(worker)
+                continue
             if kind == "ready":
                 self.scheduler.ready(worker)
             elif kind == "finished":
                 self.scheduler.finished(worker, *rest)
             else:
                 self.scheduler.retire(worker, f"it could not start: {rest[0]}")
-        for worker, (process, _) in list(self._processes.items()):
-            if process.exitcode is not None and not self.scheduler.is_retired(worker):
-                self.scheduler.lost(worker, f"died (exit code {process.exitcode})")
-                self._restarts[worker] = self._restarts.get(worker, 0) + 1
-                if self._restarts[worker] > MAX_RESTARTS:
-                    self.scheduler.retire(worker, f"its process died {self._restarts[worker]} times")
-                else:
-                    self._spawn(worker)
+
+    def _died(self, worker: str) -> None:
+        process, conn = self._processes[worker]
+        process.join(timeout=5)
+        conn.close()
+        if self.scheduler.is_retired(worker):
+            return
+        self.scheduler.lost(worker, f"died (exit code {process.exitcode})")
+        self._restarts[worker] = self._restarts.get(worker, 0) + 1
+        if self._restarts[worker] > MAX_RESTARTS:
+            self.scheduler.retire(worker, f"its process died {self._restarts[worker]} times")
+        else:
+            self._spawn(worker)
 
     def reference_image(self):
         if self._local is None:
@@ -169,14 +180,17 @@ class ProcessTransport:
         return self._local.reference_image()
 
     def close(self):
-        for process, inbox in self._processes.values():
-            if process.is_alive():
-                inbox.put(None)
-        for process, _ in self._processes.values():
+        for process, conn in self._processes.values():
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for process, conn in self._processes.values():
             process.join(timeout=3)  # an episode in flight is not waited for (Ctrl-C must be prompt)
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)
+            conn.close()
         if self._local is not None:
             self._local.close()
 
