@@ -236,7 +236,8 @@ def cmd_ros_run(args) -> int:
     config = load_search_config(args.params_file)  # fails here, clearly, before any node starts
     overrides = {k: v for k, v in (("task", args.task), ("policy", args.policy), ("searcher", args.searcher),
                                    ("budget", args.budget), ("seed", args.seed)) if v is not None}
-    search_overrides = {"exit_when_done": args.exit_when_done, "resume": args.resume}
+    search_overrides = {"exit_when_done": args.exit_when_done, "resume": args.resume,
+                        "start_on_launch": not args.wait_for_goals}
     if args.episode_timeout is not None:
         search_overrides["episode_timeout_s"] = args.episode_timeout
     if args.out:
@@ -246,6 +247,39 @@ def cmd_ros_run(args) -> int:
         print("robofail ros-run: policy external: no policy nodes are started; the search waits for your own "
               "policy node in each worker's namespace (/worker_<i>/policy_info)", file=sys.stderr)
     return ros_run(args.params_file, args.num_workers or config.num_workers, overrides, search_overrides)
+
+
+def cmd_run(args) -> int:
+    """A search as a ROS action on a running search node, with a live progress bar."""
+    from .nodes.bringup import run_goal
+    fields = {"task": args.task or "", "policy": args.policy or "", "searcher": args.searcher or "",
+              "budget": -1 if args.budget is None else args.budget, "seed": -1 if args.seed is None else args.seed,
+              "perturbations": args.perturbations or [], "out": args.out or "", "resume": args.resume}
+    bar = None
+
+    def progress(feedback):
+        nonlocal bar
+        if bar is None:
+            bar = _progress(feedback.budget, "run_search")
+        worst = feedback.top_modes[0] if feedback.top_modes else None
+        bar.n = feedback.episodes
+        bar.set_postfix(failures=feedback.failures, worst="-" if worst is None else
+                        f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
+    try:
+        result = run_goal(fields, args.action, progress, args.timeout)
+    except TimeoutError as exc:
+        print(f"robofail run: error: {exc}", file=sys.stderr)
+        return 2
+    if bar is not None:
+        bar.close()
+    print(result.message)
+    if result.modes:
+        for m in result.modes[:15]:
+            tried = m.trials > 0
+            print(f"  {m.name:<20} {m.status:<9} {m.rank or '':>4} {m.probability if tried else float('nan'):>6.3f} "
+                  f"[{m.cs_low:.2f}, {m.cs_high:.2f}] {m.failures:>4}/{m.trials}")
+        print(result.verdict)
+    return 0 if result.success else (130 if result.cancelled else 2)
 
 
 def cmd_query(args) -> int:
@@ -404,8 +438,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: <output_dir>/<searcher>-<time>)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--exit-when-done", action="store_true", help="exit when the search finishes instead of serving on")
+    p.add_argument("--wait-for-goals", action="store_true",
+                   help="start no search; serve RunSearch goals (robofail run) on /search_node/run_search")
     p.add_argument("--episode-timeout", type=float, help="seconds before a silent worker's episode is re-queued")
     p.set_defaults(func=cmd_ros_run)
+
+    p = sub.add_parser("run", help="start a search on a running search node (ROS action) and follow it")
+    p.add_argument("--task")
+    p.add_argument("--policy", help="must be the policy the workers run")
+    p.add_argument("--searcher")
+    p.add_argument("--budget", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--perturbations", nargs="+")
+    p.add_argument("--out", help="run folder (default: a new one under output_dir)")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    p.add_argument("--action", default="/search_node/run_search")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the search node")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("query", help="call the failure-probability service and print its table")
     p.add_argument("--run-id", default="", help="run folder name under output_dir (default: the current run)")

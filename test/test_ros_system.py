@@ -171,6 +171,61 @@ def test_sequential_ppo_search_over_ros_records_every_episode_once(ros_env, tmp_
     assert (out / "ppo" / "latest.zip").is_file()
 
 
+def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_hostile_goals(ros_env, tmp_path):
+    import rclpy
+    from rclpy.action import ActionClient
+
+    from robofail_ros.action import RunSearch
+    env, params = ros_env
+    proc = ros_run(env, params, tmp_path / "runs" / "unused", "--wait-for-goals")
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    node = rclpy.create_node("test_action_client", context=context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    client = ActionClient(node, RunSearch, "/search_node/run_search")
+
+    def send(cancel_after=None, **fields):
+        feedback = []
+        sent = client.send_goal_async(RunSearch.Goal(**fields), feedback_callback=lambda m: feedback.append(m.feedback))
+        executor.spin_until_future_complete(sent, timeout_sec=60)
+        handle = sent.result()
+        assert handle is not None and handle.accepted
+        done, cancelled, deadline = handle.get_result_async(), False, time.monotonic() + 300
+        while not done.done() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.2)
+            if cancel_after and len(feedback) >= cancel_after and not cancelled:
+                handle.cancel_goal_async()
+                cancelled = True
+        return done.result().result, feedback
+
+    try:
+        assert client.wait_for_server(timeout_sec=120)
+        out = tmp_path / "runs" / "goal"
+        result, feedback = send(budget=6, out=str(out))
+        assert result.success and result.episodes == 8 and result.run_id == "goal", result.message
+        assert len(feedback) >= 8 and feedback[-1].episodes == 8 and feedback[-1].budget == 8
+        assert [r[0] for r in rows(out)] == list(range(8)) and finished(out)
+        assert {m.name for m in result.modes} == {"shaky_arm", "laggy_arm", "very_heavy_cube"} and result.verdict
+
+        for fields, message in (({"perturbations": ["red_tabel"]}, "unknown perturbation 'red_tabel'"),
+                                ({"budget": 0}, "budget must be a positive number"),
+                                ({"task": "x" * 10_000}, "task is 10000 characters long"),
+                                ({"searcher": "thomson"}, "Did you mean 'thompson'")):
+            bad, _ = send(**fields)
+            assert not bad.success and message in bad.message, bad.message
+
+        cancelled_out = tmp_path / "runs" / "cancelled"
+        result, feedback = send(cancel_after=3, budget=60, out=str(cancelled_out))
+        assert result.cancelled and not result.success
+        assert not finished(cancelled_out) and 3 <= len(rows(cancelled_out)) < 62
+        result, _ = send(budget=60, out=str(cancelled_out), resume=True)
+        assert result.success and [r[0] for r in rows(cancelled_out)] == list(range(62)) and finished(cancelled_out)
+    finally:
+        rclpy.shutdown(context=context)
+        stop(proc)
+
+
 def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted_twice(ros_env, tmp_path):
     env, params = ros_env
     out = tmp_path / "runs" / "killed_worker"

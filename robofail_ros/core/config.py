@@ -25,6 +25,7 @@ SEARCH_NODE_PARAMETERS = {
     "exit_when_done": False,  # shut down when the search finishes (else keep serving)
     "episode_timeout_s": 120.0,  # a worker silent this long has its episode re-queued to another
     "policy_timeout_s": 120.0,  # how long to wait for every worker's policy node to announce itself
+    "start_on_launch": True,  # run the parameter file's search at start-up (else wait for RunSearch goals)
 }
 SIM_NODE_PARAMETERS = {
     "action_timeout_s": 30.0,  # a policy node silent this long stops the episode with an error
@@ -83,6 +84,21 @@ class SearchConfig:
 
     def replace(self, **changes) -> "SearchConfig":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def with_overrides(self, overrides: dict) -> "SearchConfig":
+        """This config with a request's overrides (a ROS action goal, say), every value checked
+        like the file's; names longer than 200 characters are refused before any lookup."""
+        for key, value in overrides.items():
+            for text in (value if isinstance(value, (list, tuple)) else [value]):
+                if isinstance(text, str) and len(text) > 200:
+                    raise ConfigError(f"{key} is {len(text)} characters long; give a name (at most 200 characters)")
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(self)} - {"searchers"})
+        if unknown:
+            raise ConfigError(f"unknown override(s) {unknown}")
+        try:
+            return dataclasses.replace(self, **overrides)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

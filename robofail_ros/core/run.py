@@ -12,6 +12,7 @@ from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
 from .errors import lookup
 from .search import SEARCHERS, SearchContext, episode_seed, make_searcher
+from .search.base import SearchCancelled
 from .search.base import EpisodeRequest
 from .stats import Goal
 from .store import RunStore
@@ -50,6 +51,10 @@ class RunObserver:
 
     def recorded(self, outcomes, store) -> None:
         pass
+
+    def should_stop(self) -> bool:
+        """True cancels the search: no new episodes; the run stays unfinished and resumable."""
+        return False
 
 
 def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
@@ -98,12 +103,19 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         ctx = SearchContext(evaluator, config.budget, config.seed, evaluator.num_workers,
                             evaluator.reference_image() if searcher.needs_reference_image() else None, record,
                             first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed),
-                            baseline=(sum(not o.success for o in baseline), len(baseline)))
+                            baseline=(sum(not o.success for o in baseline), len(baseline)),
+                            should_stop=observer.should_stop)
         start = time.time()
-        searcher.search(ctx)
+        try:
+            searcher.search(ctx)
+        except SearchCancelled:
+            pass
         result = result_of(store, catalog, searcher, config.goal)
         result["search_seconds"] = round(time.time() - start, 1)
         result["stop_reason"] = ctx.stop_reason
+        result["cancelled"] = ctx.cancelled
+        if ctx.cancelled:
+            return result  # unfinished on purpose: `--resume` continues it
         store.finish(result)
     finally:
         searcher.close()

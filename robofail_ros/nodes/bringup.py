@@ -7,6 +7,7 @@ policy_node in namespace /worker_i.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -70,16 +71,18 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
     for spec in node_plan(params_file, num_workers, overrides, search_overrides):
         procs.append((spec.label, subprocess.Popen(node_argv(params_file, spec), start_new_session=True)))
     search = procs[0][1]
+    progress = StatusBar()
     try:
         while search.poll() is None:
             dead = [name for name, p in procs[1:] if p.poll() is not None]
             if dead and len(dead) == len(procs) - 1:
                 print(f"robofail ros-run: every worker exited ({', '.join(dead)}); stopping", file=sys.stderr)
                 break
-            time.sleep(0.5)
+            progress.spin(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        progress.close()
         for _, p in procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGINT)
@@ -90,6 +93,43 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
     return search.returncode if search.returncode is not None else 130
+
+
+class StatusBar:
+    """A live progress bar of the search node's ~/status (episodes/budget, failures, worst mode)."""
+
+    def __init__(self):
+        import rclpy
+        from std_msgs.msg import String
+        from tqdm import tqdm
+        self._rclpy, self._bar = rclpy, None
+        self._tqdm = lambda total: tqdm(total=total, desc="search", unit="ep", file=sys.stderr, dynamic_ncols=True,
+                                        mininterval=0.5 if sys.stderr.isatty() else 10)
+        self._context = rclpy.Context()
+        rclpy.init(args=[], context=self._context)
+        self._node = rclpy.create_node("robofail_ros_run", context=self._context)
+        self._node.create_subscription(String, "/search_node/status", self._update, 10)
+        self._executor = rclpy.executors.SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+
+    def _update(self, msg):
+        status = json.loads(msg.data)
+        if self._bar is None or self._bar.total != status["budget"]:
+            if self._bar is not None:
+                self._bar.close()
+            self._bar = self._tqdm(status["budget"])
+        self._bar.n = status["episodes"]
+        worst = status.get("worst")
+        self._bar.set_postfix(state=status["state"], failures=status["failures"],
+                              worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
+
+    def spin(self, seconds: float) -> None:
+        self._executor.spin_once(timeout_sec=seconds)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._rclpy.try_shutdown(context=self._context)
 
 
 def query(run_id: str, method: str, service: str, timeout_s: float):
@@ -108,5 +148,37 @@ def query(run_id: str, method: str, service: str, timeout_s: float):
         if future.result() is None:
             raise TimeoutError(f"service {service} did not answer within {timeout_s:.0f} s")
         return future.result()
+    finally:
+        rclpy.try_shutdown()
+
+
+def run_goal(fields: dict, action: str, on_feedback, timeout_s: float):
+    """Sends a RunSearch goal and waits for its result, passing every feedback to
+    ``on_feedback``; Ctrl-C cancels the goal (the run stays resumable) and still waits for the
+    result."""
+    import rclpy
+    from rclpy.action import ActionClient
+
+    from ..action import RunSearch
+    rclpy.init(args=[])
+    try:
+        node = rclpy.create_node("robofail_run")
+        client = ActionClient(node, RunSearch, action)
+        if not client.wait_for_server(timeout_sec=timeout_s):
+            raise TimeoutError(f"action {action} did not appear within {timeout_s:.0f} s; is the search node running "
+                               "(robofail ros-run / ros2 launch robofail_ros search.launch.py) in this ROS_DOMAIN_ID?")
+        sent = client.send_goal_async(RunSearch.Goal(**fields), feedback_callback=lambda msg: on_feedback(msg.feedback))
+        rclpy.spin_until_future_complete(node, sent, timeout_sec=timeout_s)
+        handle = sent.result()
+        if handle is None or not handle.accepted:
+            raise TimeoutError(f"the search node did not accept the goal on {action}")
+        done = handle.get_result_async()
+        try:
+            rclpy.spin_until_future_complete(node, done)
+        except KeyboardInterrupt:
+            print("robofail run: cancelling (the run is kept and can be resumed) ...", file=sys.stderr)
+            handle.cancel_goal_async()
+            rclpy.spin_until_future_complete(node, done)
+        return done.result().result
     finally:
         rclpy.try_shutdown()

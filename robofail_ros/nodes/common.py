@@ -23,20 +23,20 @@ def read_config(node, node_params: dict) -> tuple[SearchConfig, dict]:
     return config_from_params(params, where=f"parameters of {node.get_fully_qualified_name()}"), own
 
 
-def run_node(make_node, name: str) -> int:
+def run_node(make_node, name: str, threads: int = 1) -> int:
     """Creates the node (``make_node()``), spins it, and shuts down cleanly. A RoboFailError at
     start-up is printed as one line (exit status 2).
 
     A single-threaded executor: the nodes' long work runs in threads of their own, and rclpy's
     multi-threaded executor doubled the lock-step loop's time per step (bench/episode_throughput.py)."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
     rclpy.init(args=sys.argv)  # rclpy's own SIGINT/SIGTERM handlers shut down and wake the executor
     node = None
     try:
         node = make_node()
-        executor = SingleThreadedExecutor()
+        executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
         executor.spin()
     except RoboFailError as exc:

@@ -6,8 +6,10 @@ serves the failure-mode probabilities.
   ``episode_timeout_s``, retries a worker's error once elsewhere, retires failing workers);
 - subscribes ``/robofail/episode_results`` (each episode counted once) and
   ``/robofail/worker_ready``;
-- serves ``~/get_failure_probabilities`` (GetFailureProbabilities) and publishes
-  ``~/failure_markers`` (MarkerArray bar chart) and ``~/status`` (JSON).
+- serves ``~/get_failure_probabilities`` (GetFailureProbabilities) and the action ``~/run_search``
+  (RunSearch: a search with overrides, feedback after every episode, cancel keeps the run
+  resumable), and publishes ``~/failure_markers`` (MarkerArray bar chart) and ``~/status`` (JSON).
+  With ``start_on_launch`` (default) it first runs the search of its parameter file.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import re
 import threading
 import time
 
+from rclpy.action import ActionServer, CancelResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
@@ -25,9 +29,10 @@ from visualization_msgs.msg import MarkerArray
 from ..core.analysis import format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import ConfigError, PolicyError, RoboFailError
-from ..core.run import RunObserver, policy_info, result_of, run_search
+from ..core.run import RunObserver, policy_info, resolve_catalog, result_of, run_search
 from ..core.store import RunStore
 from ..core.workers import EpisodeRunner, Evaluator
+from ..action import RunSearch
 from ..msg import EpisodeResult, Perturbation
 from ..srv import GetFailureProbabilities
 from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
@@ -160,43 +165,100 @@ class SearchNode(Node, RunObserver):
         Node.__init__(self, "search_node", allow_undeclared_parameters=True,
                       automatically_declare_parameters_from_overrides=True)
         self.config, own = read_config(self, SEARCH_NODE_PARAMETERS)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.out = pathlib.Path(own["out"] or pathlib.Path(self.config.output_dir) / f"{self.config.searcher}-{stamp}")
+        self.out = self._run_folder(own["out"], self.config)
         self.run_id = self.out.name
-        self.resume, self.exit_when_done = bool(own["resume"]), bool(own["exit_when_done"])
+        self.exit_when_done = bool(own["exit_when_done"])
         from ..core.run import worker_spec
-        spec = worker_spec(self.config)
-        self.evaluator = RosEvaluator(self, self.config, float(own["episode_timeout_s"]), float(own["policy_timeout_s"]), spec)
+        self.evaluator = RosEvaluator(self, self.config, float(own["episode_timeout_s"]), float(own["policy_timeout_s"]),
+                                      worker_spec(self.config))
         for i in range(self.config.num_workers):
             worker = f"worker_{i}"
             self.create_subscription(String, f"/{worker}/policy_info",
                                      lambda msg, worker=worker: self.evaluator.announced(worker, msg.data), LATCHED)
-        self.live = None  # (searcher, catalog) while a search runs
+        self.live = None  # (searcher, catalog, config) while a search runs or after it ran
         self.result = None
         self.exit_code = 0
+        self._running = threading.Lock()  # one search at a time
+        self._goal = None  # the action goal being served
+        self.active = self.config  # the config of the search running (or last run)
         self.create_subscription(EpisodeResult, RESULTS_TOPIC, self.evaluator.transport.result, 100)
         self.create_subscription(String, READY_TOPIC, lambda msg: self.evaluator.scheduler.ready(msg.data), 100)
         self.markers = self.create_publisher(MarkerArray, "~/failure_markers", 1)
         self.status = self.create_publisher(String, "~/status", 10)
         self.create_service(GetFailureProbabilities, "~/get_failure_probabilities", self.serve)
-        self._thread = threading.Thread(target=self.search, daemon=True)
-        self._thread.start()
+        self.actions = ActionServer(self, RunSearch, "~/run_search", execute_callback=self.execute,
+                                    cancel_callback=lambda goal: CancelResponse.ACCEPT,
+                                    callback_group=ReentrantCallbackGroup())
+        if own["start_on_launch"]:
+            threading.Thread(target=self.search, args=(self.config, self.out, bool(own["resume"]), False), daemon=True).start()
+
+    @staticmethod
+    def _run_folder(out: str, config) -> pathlib.Path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return pathlib.Path(out or pathlib.Path(config.output_dir) / f"{config.searcher}-{stamp}")
 
     # -------------------------------------------------------------------------- the run
-    def search(self):
+    def search(self, config, out, resume, raise_errors=True) -> dict | None:
+        """Runs one search (the one from the parameter file at start-up, or an action goal's);
+        a failure is logged and published on ~/status (and raised, with ``raise_errors``)."""
+        if not self._running.acquire(blocking=False):
+            raise RoboFailError(f"a search is running (run {self.run_id!r}); cancel it before starting another")
+        self.out, self.run_id, self.active = pathlib.Path(out), pathlib.Path(out).name, config
         try:
             self.publish_status("running")
-            self.result = run_search(self.config, self.out, resume=self.resume, evaluator=self.evaluator, observer=self)
+            self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self)
             print(format_table(self.result), flush=True)
-            self.publish_status("finished")
+            self.publish_status("cancelled" if self.result.get("cancelled") else "finished")
+            return self.result
         except Exception as exc:  # reported on the status topic and the log; the service keeps answering
             self.exit_code = 2
             message = str(exc) if isinstance(exc, RoboFailError) else f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"search failed: {message}")
             self.publish_status("failed", message)
-        if self.exit_when_done:
-            import rclpy
-            rclpy.try_shutdown()
+            if raise_errors:
+                raise RoboFailError(message) from None
+            return None
+        finally:
+            self._running.release()
+            if self.exit_when_done and self._goal is None:
+                import rclpy
+                rclpy.try_shutdown()
+
+    def execute(self, goal_handle):
+        """The RunSearch action: a search with the goal's overrides, feedback after every episode."""
+        goal = goal_handle.request
+        overrides = {key: value for key, value in (
+            ("task", goal.task), ("policy", goal.policy), ("searcher", goal.searcher),
+            ("perturbations", tuple(goal.perturbations) or None)) if value}
+        if goal.budget != -1:
+            overrides["budget"] = int(goal.budget)
+        if goal.seed != -1:
+            overrides["seed"] = int(goal.seed)
+        result = RunSearch.Result()
+        try:
+            if overrides.get("policy", self.config.policy) != self.config.policy:
+                raise RoboFailError("the workers run the policy of the node's parameter file; start the system with "
+                                    "another policy to test it")
+            config = self.config.with_overrides(overrides)
+            resolve_catalog(config)  # unknown perturbations fail here, before anything is written
+            self._goal = goal_handle
+            self.search(config, self._run_folder(goal.out, config), goal.resume)
+        except RoboFailError as exc:
+            result.message = str(exc)
+            goal_handle.abort()
+            return result
+        finally:
+            self._goal = None
+        fill_table(result, self.result, "empirical")
+        result.run_id, result.cancelled = self.run_id, bool(self.result.get("cancelled"))
+        result.success = not result.cancelled
+        result.message = (f"cancelled after {self.result['episodes']} episodes; resume with out: {self.out}, resume: true"
+                          if result.cancelled else f"finished: {self.result['episodes']} episodes in run {self.run_id!r}")
+        goal_handle.canceled() if result.cancelled else goal_handle.succeed()
+        return result
+
+    def should_stop(self) -> bool:
+        return self._goal is not None and self._goal.is_cancel_requested
 
     def started(self, searcher, catalog, store):
         self.live = (searcher, catalog)
@@ -205,14 +267,25 @@ class SearchNode(Node, RunObserver):
         self.publish_status("running")
         result = _result(self.out, self.live[1], self.live[0], self.config.goal)
         self.markers.publish(modes_to_markers([mode_to_msg(m, "empirical") for m in result["modes"]]))
+        if self._goal is not None:  # one feedback per finished episode
+            worst = [mode_to_msg(m, "empirical") for m in result["modes"] if m["name"] != "none" and m["trials"]][:5]
+            for k in range(len(outcomes), 0, -1):
+                self._goal.publish_feedback(RunSearch.Feedback(
+                    episodes=result["episodes"] - k + 1, budget=self.active.budget + self.active.nominal_episodes,
+                    failures=result["failures"], top_modes=worst))
 
     def publish_status(self, state, message=""):
         store = RunStore(self.out)
         outcomes = store.outcomes() if (self.out / "run.json").exists() else []
+        worst = None
+        if self.live is not None and outcomes:
+            modes = [m for m in _result(self.out, self.live[1], self.live[0], self.config.goal)["modes"]
+                     if m["name"] != "none" and m["trials"]]
+            worst = {"name": modes[0]["name"], "p_fail": modes[0]["p_fail"]} if modes else None
         self.status.publish(String(data=dumps({
             "state": state, "run_id": self.run_id, "episodes": len(outcomes),
-            "budget": self.config.budget + self.config.nominal_episodes,
-            "failures": sum(o.failure for o in outcomes), "message": message})))
+            "budget": self.active.budget + self.active.nominal_episodes,
+            "failures": sum(o.failure for o in outcomes), "worst": worst, "message": message})))
         store.close()
 
     # ------------------------------------------------------------------------ the service
@@ -234,22 +307,10 @@ class SearchNode(Node, RunObserver):
         if result is None or not result["episodes"]:
             response.message = f"run {run_id!r} has no episodes yet; ask again once the search has run some"
             return response
-        modes = [m for m in result["modes"] if m["name"] != "none"]
-        if method == "pi":
-            if any(m["pi"] is None for m in modes):
-                response.message = f"run {run_id!r} has no pi(a|o) recorded yet (it is written when the run finishes)"
-                return response
-            modes = sorted(modes, key=lambda m: -m["pi"])
-            response.entropy = float(result["pi_entropy"] or 0.0)
-        else:
-            response.entropy = float(result["p_fail_entropy"] or 0.0)
-        response.modes = [mode_to_msg(m, method) for m in modes]
-        response.episodes = int(result["episodes"])
-        response.top_modes = list(result["top"])
-        response.top_settled = bool(result["top_settled"])
-        response.confidence = float(result["goal"]["confidence"])
-        response.threshold = float(result["threshold"])
-        response.verdict = verdict_text(result)
+        if method == "pi" and any(m["pi"] is None for m in result["modes"] if m["name"] != "none"):
+            response.message = f"run {run_id!r} has no pi(a|o) recorded yet (it is written when the run finishes)"
+            return response
+        fill_table(response, result, method)
         response.success = True
         response.message = f"{method} failure probabilities of run {run_id!r} over {result['episodes']} episodes"
         return response
@@ -276,6 +337,21 @@ class SearchNode(Node, RunObserver):
         pass
 
 
+def fill_table(target, result: dict, method: str) -> None:
+    """The failure-mode table of a result into a service response or an action result."""
+    modes = [m for m in result["modes"] if m["name"] != "none"]
+    if method == "pi":
+        modes = sorted(modes, key=lambda m: -m["pi"])
+    target.entropy = float((result["pi_entropy"] if method == "pi" else result["p_fail_entropy"]) or 0.0)
+    target.modes = [mode_to_msg(m, method) for m in modes]
+    target.episodes = int(result["episodes"])
+    target.top_modes = list(result["top"])
+    target.top_settled = bool(result["top_settled"])
+    target.confidence = float(result["goal"]["confidence"])
+    target.threshold = float(result["threshold"])
+    target.verdict = verdict_text(result)
+
+
 def _result(folder, catalog, searcher, goal):
     store = RunStore(folder)  # a connection of this thread's own (sqlite connections are per thread)
     try:
@@ -285,7 +361,9 @@ def _result(folder, catalog, searcher, goal):
 
 
 def main() -> int:
-    return run_node(SearchNode, "search_node")
+    # Several threads: an action goal's search blocks its callback while results, ready
+    # announcements and service calls are served (this node is not in the lock-step loop).
+    return run_node(SearchNode, "search_node", threads=4)
 
 
 if __name__ == "__main__":

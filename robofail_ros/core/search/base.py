@@ -78,6 +78,8 @@ class SearchContext:
         first_episode_id: the next free episode id (after a resume).
         spent: episodes of the budget already spent (after a resume).
         baseline: (failures, trials) of the unperturbed episodes.
+        should_stop: asked before every new episode; True ends the search early (episodes in
+            flight are still recorded) and sets ``cancelled``.
         window: how far episode requests may run ahead of what the searcher has been told
             (default: 4 per extra worker). Before asking for its k-th episode a searcher is
             told exactly the outcomes of its episodes before k - window, whatever order they
@@ -88,7 +90,7 @@ class SearchContext:
     def __init__(self, evaluator, budget: int, run_seed: int, num_workers: int = 1,
                  reference_image: np.ndarray | None = None, on_outcomes: Callable | None = None,
                  first_episode_id: int = 0, spent: int = 0, baseline: tuple[int, int] = (0, 0),
-                 window: int | None = None):
+                 window: int | None = None, should_stop: Callable[[], bool] | None = None):
         self.evaluator = evaluator
         self.budget, self.run_seed, self.num_workers = budget, run_seed, num_workers
         self.reference_image = reference_image
@@ -98,6 +100,14 @@ class SearchContext:
         self.baseline = baseline
         self.window = 4 * (num_workers - 1) if window is None else window
         self.stop_reason: str | None = None  # set by a searcher that stops before the budget is spent
+        self._should_stop = should_stop or (lambda: False)
+        self.cancelled = False
+
+    def _check_cancel(self) -> bool:
+        if not self.cancelled and self._should_stop():
+            self.cancelled = True
+            self.stop_reason = "cancelled on request (the run is kept and can be resumed)"
+        return self.cancelled
 
     @property
     def remaining(self) -> int:
@@ -115,6 +125,8 @@ class SearchContext:
 
     def run(self, batch: Sequence[Sequence[str]]) -> list[EpisodeOutcome]:
         """Runs one episode per perturbation set; returns outcomes in the batch's order."""
+        if self._check_cancel():
+            raise SearchCancelled()
         requests = [self._request(names) for names in batch]
         for request in requests:
             self.evaluator.submit(request)
@@ -138,6 +150,7 @@ class SearchContext:
             while told < len(asked) - self.window and asked[told] in arrived:
                 tell([arrived.pop(asked[told])])
                 told += 1
+            done_asking = done_asking or self._check_cancel()
             may_ask = (not done_asking and in_flight < self.num_workers and self.spent + in_flight < self.budget
                        and told >= len(asked) - self.window)
             if may_ask:
@@ -158,6 +171,10 @@ class SearchContext:
             self._record(outcomes)
         for eid in asked[told:]:
             tell([arrived.pop(eid)])
+
+
+class SearchCancelled(Exception):
+    """Raised inside a batch searcher (PPO) when the search is cancelled; run_search catches it."""
 
 
 class Searcher:
