@@ -11,19 +11,39 @@ from ..core.episode import EpisodeOutcome
 from ..msg import EpisodeResult, FailureMode, Observation
 
 
-def image_to_msg(img: np.ndarray, frame_id: str = "robofail") -> Image:
-    """An upright HxWx3 uint8 array as an rgb8 Image (what cv_bridge's cv2_to_imgmsg(img, 'rgb8') gives)."""
+def _load_bridge():
+    """cv_bridge where it is installed (the ROS distribution's, or the package index's copy in the
+    venv); None otherwise, and the hand-written rgb8/bgr8 conversion below is used."""
+    try:
+        from cv_bridge import CvBridge
+        return CvBridge()
+    except ImportError:
+        return None
+
+
+BRIDGE = _load_bridge()
+
+
+def image_to_msg(img: np.ndarray, frame_id: str = "robofail", bridge=BRIDGE) -> Image:
+    """An upright HxWx3 uint8 array as an rgb8 Image."""
     img = np.ascontiguousarray(img, dtype=np.uint8)
-    msg = Image(height=img.shape[0], width=img.shape[1], encoding="rgb8", is_bigendian=0, step=img.shape[1] * 3)
+    if bridge is not None:
+        msg = bridge.cv2_to_imgmsg(img, "rgb8")
+    else:
+        msg = Image(height=img.shape[0], width=img.shape[1], encoding="rgb8", is_bigendian=0, step=img.shape[1] * 3)
+        msg.data = img.tobytes()
     msg.header.frame_id = frame_id
-    msg.data = img.tobytes()
     return msg
 
 
-def msg_to_image(msg: Image) -> np.ndarray:
-    if msg.encoding != "rgb8":
-        raise ValueError(f"expected an rgb8 image, got {msg.encoding!r}")
-    return np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
+def msg_to_image(msg: Image, bridge=BRIDGE) -> np.ndarray:
+    """An Image as an HxWx3 uint8 RGB array (cv_bridge converts any colour encoding it knows)."""
+    if bridge is not None:
+        return np.asarray(bridge.imgmsg_to_cv2(msg, "rgb8"))
+    if msg.encoding not in ("rgb8", "bgr8"):
+        raise ValueError(f"expected an rgb8 or bgr8 image, got {msg.encoding!r} (install cv_bridge for other encodings)")
+    img = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
+    return img[..., ::-1] if msg.encoding == "bgr8" else img
 
 
 def obs_to_msg(obs: dict, keys, episode_id: int, step: int, seed: int) -> Observation:
