@@ -219,9 +219,9 @@ def cmd_replay(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import pathlib
     import subprocess
-    suite = pathlib.Path(__file__).resolve().parents[1] / "bench" / "run_all.py"
+    from .core.resources import share_dir
+    suite = share_dir() / "bench" / "run_all.py"
     if not suite.is_file():
         raise RoboFailError(f"the benchmark suite {suite} is not here: run `robofail bench` from a source checkout")
     extra = (["--quick"] if args.quick else []) + (["--out", args.out] if args.out else []) \

@@ -71,3 +71,34 @@ def test_package_xml_is_format_3_ament_cmake_with_interfaces():
 def test_the_readme_shows_the_external_policy_node_the_tests_run():
     example = (REPO / "test" / "ros_external_policy.py").read_text()
     assert f"```python\n{example}```" in (REPO / "README.md").read_text()
+
+
+def test_package_data_is_found_through_the_ament_index_of_an_install_space(tmp_path, python):
+    """A ROS install puts config/ and data/ in <prefix>/share/robofail_ros and registers the
+    package in the ament index; robofail_ros then reads them from there, not from the source tree."""
+    import shutil
+    import subprocess
+    prefix = tmp_path / "install"
+    share = prefix / "share" / "robofail_ros"
+    shutil.copytree(REPO / "config", share / "config")
+    (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
+    (prefix / "share" / "ament_index" / "resource_index" / "packages" / "robofail_ros").write_text("")
+    code = ("from robofail_ros.core.config import DEFAULT_SEARCH_CONFIG; "
+            "from robofail_ros.core.perturbations import DEFAULT_CATALOG; print(DEFAULT_SEARCH_CONFIG, DEFAULT_CATALOG)")
+    env = {**__import__("os").environ, "AMENT_PREFIX_PATH": str(prefix)}
+    out = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(share / "config" / "search.yaml"), str(share / "config" / "perturbations" / "default.yaml")]
+
+
+def test_a_wheel_carries_the_config_and_the_bundled_policies(tmp_path, python):
+    import subprocess
+    import zipfile
+    built = subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    names = zipfile.ZipFile(next(tmp_path.glob("robofail_ros-*.whl"))).namelist()
+    data = "robofail_ros-0.1.0.data/data/share/robofail_ros/"
+    for expected in ("config/search.yaml", "config/perturbations/default.yaml", "data/policies/index.yaml",
+                     "data/policies/lift_bc_rnn_low_dim.pth"):
+        assert data + expected in names

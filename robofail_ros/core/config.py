@@ -10,12 +10,12 @@ import re
 
 import yaml
 
+from . import resources
 from .errors import ConfigError, lookup
 from .search import DEFAULT_SEARCHER
 from .stats import Goal
 
-REPO_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "config"
-DEFAULT_SEARCH_CONFIG = REPO_CONFIG / "search.yaml"
+DEFAULT_SEARCH_CONFIG = resources.path("config", "search.yaml")
 
 
 # Parameters that belong to one node only (put them in that node's section of the file).

@@ -17,10 +17,11 @@ import re
 
 import yaml
 
+from .. import resources
 from ..errors import ConfigError, PerturbationError, UnknownNameError, lookup
 from .factors import FACTORS, Factor
 
-DEFAULT_CATALOG = pathlib.Path(__file__).resolve().parents[3] / "config" / "perturbations" / "default.yaml"
+DEFAULT_CATALOG = resources.path("config", "perturbations", "default.yaml")
 _NAME = re.compile(r"^[a-z0-9_]+$")
 _ENTRY_KEYS = {"name", "label", "factor", "tasks"}
 

@@ -1,13 +1,13 @@
 """Bundled policies (data/policies/index.yaml), loadable by name."""
 from __future__ import annotations
 
-import pathlib
 
 import yaml
 
+from .. import resources
 from .base import POLICY_LOADERS
 
-BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[3] / "data" / "policies"
+BUNDLED_DIR = resources.path("data", "policies")
 INDEX = BUNDLED_DIR / "index.yaml"
 
 
