@@ -92,10 +92,14 @@ def test_package_data_is_found_through_the_ament_index_of_an_install_space(tmp_p
 
 
 def test_a_wheel_carries_the_config_and_the_bundled_policies(tmp_path, python):
+    import shutil
     import subprocess
     import zipfile
-    built = subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-                           capture_output=True, text=True, timeout=600)
+    source = tmp_path / "source"  # a copy: building writes egg-info and build/ beside the sources
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "runs", ".device", "build", "*.egg-info",
+                                                               "__pycache__", "*.so", "msg", "srv", "action"))
+    built = subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
+                            str(source)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     names = zipfile.ZipFile(next(tmp_path.glob("robofail_ros-*.whl"))).namelist()
     data = "robofail_ros-0.1.0.data/data/share/robofail_ros/"

@@ -86,7 +86,11 @@ def test_the_page_references_only_files_that_exist(runs):
     local = [r for r in refs if not r.startswith("data:")]
     assert local and all((a / "report" / r).is_file() for r in local), local
     assert not [r for r in refs if r.startswith(("http:", "https:", "//"))], "the page must open offline"
-    assert "Calibrated failure rate" in page or "P(fail)" in page
+    summary = json.loads((a / "summary.json").read_text())
+    for mode in summary["modes"]:  # every mode's row, with the class its anytime-valid bounds give it
+        assert f"<td>{mode['name']}</td>" in page
+        if mode["name"] != "none":
+            assert f"<td>{mode['name']}</td><td>{mode['factor']}</td><td>{mode['status']}</td>" in page
 
 
 def test_gallery_replays_reproduce_the_recorded_failures(runs):

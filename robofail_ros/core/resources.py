@@ -28,12 +28,9 @@ def _candidates():
     except Exception:  # not a ROS install, or no AMENT_PREFIX_PATH: the next places
         pass
     yield pathlib.Path(sys.prefix) / "share" / PACKAGE
-    try:
-        direct = importlib.metadata.distribution(PACKAGE).read_text("direct_url.json")
-    except importlib.metadata.PackageNotFoundError:
-        direct = None
-    if direct:
-        url = json.loads(direct).get("url", "")
+    for dist in importlib.metadata.distributions(name=PACKAGE):  # an egg-info in a build folder may come first
+        direct = dist.read_text("direct_url.json")
+        url = json.loads(direct).get("url", "") if direct else ""
         if url.startswith("file://"):
             yield pathlib.Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
 
