@@ -139,3 +139,18 @@ def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     with pytest.raises(ConfigError, match="recorded with policy 'p' \\(sha256 aaa\\), but the policy now is 'p' \\(sha256 bbb\\)"):
         RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "bbb"}, resume=True)
     RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()
+
+
+def test_a_simulator_that_rejects_a_catalog_entry_ends_the_search_with_its_own_message(python, tmp_path):
+    """A table 3 m high passes the catalog's range check but MuJoCo refuses the model: the
+    episode is retried once, then the search stops with MuJoCo's message (no traceback, no spinning)."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("perturbations:\n  - {name: tall_table, factor: table_size, size: [0.8, 0.8, 3.0]}\n")
+    config = tmp_path / "search.yaml"
+    config.write_text(CONFIG.replace("[shaky_arm, laggy_arm, very_heavy_cube]", "[tall_table]")
+                      + f"    catalog: {catalog}\n    top_k: 1\n")
+    result = search(python, config, tmp_path / "run", "--budget", "3")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "could not run" in result.stderr and "must be positive" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert all(json.loads(r[1]) == [] for r in rows(tmp_path / "run")), "only the unperturbed episodes are recorded"
