@@ -203,11 +203,18 @@ def cmd_compare(args) -> int:
 
 
 def cmd_replay(args) -> int:
+    import pathlib
+
     from .core.replay import replay_episode, write_clip
     if not 16 <= args.size <= 2048:
         raise RoboFailError(f"--size must be between 16 and 2048 pixels, got {args.size}")
     replay = replay_episode(args.run, args.episode, frame_size=args.size)
-    clip = write_clip(replay.frames, args.out)
+    if args.out.endswith(".mcap"):
+        from .core.mcap_record import write_mcap
+        clip = write_mcap(args.out, replay.steps, list(zip(replay.frame_steps, replay.frames)), replay.outcome,
+                          run_id=pathlib.Path(args.run).name)
+    else:
+        clip = write_clip(replay.frames, args.out)
     r, o = replay.recorded, replay.outcome
     print(f"episode {args.episode} (seed {r.seed}, perturbations {list(r.perturbations) or 'none'}): recorded "
           f"success={r.success} in {r.steps} steps; replay success={o.success} in {o.steps} steps"
@@ -417,7 +424,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="run a recorded episode again from its seed and write a clip")
     p.add_argument("run", help="run folder")
     p.add_argument("--episode", type=int, required=True, help="episode id (see the run's episodes.sqlite or report)")
-    p.add_argument("--out", required=True, help=".mp4, .gif, or .png (a frame strip)")
+    p.add_argument("--out", required=True, help=".mp4, .gif, .png (a frame strip), or .mcap (ROS 2 messages: "
+                                                "observations, actions, scene images, the result)")
     p.add_argument("--size", type=int, default=256)
     p.set_defaults(func=cmd_replay)
 

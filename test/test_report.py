@@ -118,6 +118,29 @@ def test_replay_command_writes_a_clip_and_reproduces_a_success(runs, tmp_path, p
     assert len(frames) >= success.steps // 4 and frames[0].shape == (96, 96, 3)
 
 
+def test_a_failing_episode_replays_into_an_mcap_file_of_ros_2_messages(runs, tmp_path, python):
+    from mcap_ros2.reader import read_ros2_messages
+    a, _ = runs
+    failure = next(o for o in RunStore(a).outcomes() if o.failure)
+    out = tmp_path / "failure.mcap"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "replay", str(a), "--episode", str(failure.episode_id),
+                             "--out", str(out), "--size", "64"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    messages = list(read_ros2_messages(str(out)))
+    by_topic = {}
+    for m in messages:
+        by_topic.setdefault(m.channel.topic, []).append(m)
+    assert len(by_topic["/robofail/observation"]) == len(by_topic["/robofail/action"]) == failure.steps
+    assert by_topic["/robofail/observation"][0].schema.name == "robofail_ros/Observation"
+    first = by_topic["/robofail/observation"][0].ros_msg
+    assert "robot0_eef_pos" in first.low_dim_keys and len(first.low_dim) == sum(first.low_dim_sizes)
+    assert len(by_topic["/robofail/action"][0].ros_msg.action) == 7
+    image = by_topic["/robofail/scene_image"][0].ros_msg
+    assert (image.encoding, image.height, image.width, len(image.data)) == ("rgb8", 64, 64, 64 * 64 * 3)
+    (end,) = by_topic["/robofail/episode_result"]
+    assert (end.ros_msg.success, end.ros_msg.steps, list(end.ros_msg.names)) == (False, failure.steps, list(failure.perturbations))
+
+
 def test_bad_input_is_refused_clearly(runs, tmp_path, python):
     a, b = runs
     with pytest.raises(ConfigError, match="already holds a report"):

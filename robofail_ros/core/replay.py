@@ -25,11 +25,31 @@ class Replay:
     recorded: EpisodeOutcome
     outcome: EpisodeOutcome
     frames: list  # RGB frames of the agentview camera, one every ``frame_every`` steps
+    frame_steps: list  # the control step of each frame
+    steps: list  # (what the policy saw, what it did) per control step
 
     @property
     def reproduced(self) -> bool:
         return (self.outcome.success, self.outcome.steps, self.outcome.sim_error is None) == \
                (self.recorded.success, self.recorded.steps, self.recorded.sim_error is None)
+
+
+class _Recording:
+    """The policy under test, with every observation it read and every action it took kept."""
+
+    def __init__(self, policy):
+        self.policy, self.name = policy, policy.name
+        self.cameras, self.observation_keys = policy.cameras, policy.observation_keys
+        self.steps: list = []
+
+    def start_episode(self, seed: int) -> None:
+        self.steps = []
+        self.policy.start_episode(seed)
+
+    def act(self, obs: dict):
+        action = self.policy.act(obs)
+        self.steps.append(({k: obs[k] for k in self.observation_keys}, np.asarray(action)))
+        return action
 
 
 def replay_command(run_folder, episode_id: int) -> str:
@@ -63,16 +83,19 @@ class Replayer:
             ids = sorted(self.recorded)
             span = f"{ids[0]}..{ids[-1]}" if ids else "none yet"
             raise ConfigError(f"run {self.run_folder} has no episode {episode_id} (recorded ids: {span})")
-        episode, scene, frames = self.recorded[episode_id], self.scene, []
+        episode, scene, frames, frame_steps = self.recorded[episode_id], self.scene, [], []
+        policy = _Recording(self.policy)
 
         def record(obs):
             if scene.steps % frame_every == 0:
                 frames.append(scene.render(self.camera, frame_size))
+                frame_steps.append(scene.steps)
 
-        outcome = run_episode(scene, self.policy, episode.perturbations, episode.seed, on_step=record,
+        outcome = run_episode(scene, policy, episode.perturbations, episode.seed, on_step=record,
                               episode_id=episode_id, worker="replay")
         frames.append(scene.render(self.camera, frame_size))  # the final state
-        return Replay(episode, outcome, frames)
+        frame_steps.append(scene.steps)
+        return Replay(episode, outcome, frames, frame_steps, policy.steps)
 
     def close(self):
         self.scene.close()
