@@ -1,6 +1,7 @@
 """What can be checked of the colcon/ros2-launch route without ROS 2 installed: the launch file's
 nodes, executables and arguments against CMakeLists.txt, setup.py and config; package.xml."""
 import ast
+import json
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -106,3 +107,57 @@ def test_a_wheel_carries_the_config_and_the_bundled_policies(tmp_path, python):
     for expected in ("config/search.yaml", "config/perturbations/default.yaml", "data/policies/index.yaml",
                      "data/policies/lift_bc_rnn_low_dim.pth"):
         assert data + expected in names
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_colcon_builds_the_package_and_a_search_runs_from_the_install_space(tmp_path, python):
+    """As a ROS user: colcon build (the venv as underlay), then the nodes' executables from the
+    install space, which finds its config and bundled data through the ament index."""
+    import os
+    import subprocess
+    import sys
+    venv = pathlib.Path(sys.prefix)
+    source = tmp_path / "ws" / "src" / "robofail_ros"
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True).stdout
+    for name in filter(None, archive.decode().split("\0")):  # the tracked tree, as a clone has it
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / name).is_file():
+            (source / name).write_bytes((REPO / name).read_bytes())
+    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "AMENT_PREFIX_PATH": str(venv),
+           "CMAKE_PREFIX_PATH": str(venv)}
+    build = subprocess.run([str(venv / "bin" / "colcon"), "build", "--cmake-args", f"-DPython3_EXECUTABLE={python}",
+                            "-DBUILD_TESTING=OFF"], cwd=tmp_path / "ws", env=env, capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, (build.stdout + build.stderr)[-3000:]
+    install = tmp_path / "ws" / "install" / "robofail_ros"
+    share = install / "share" / "robofail_ros"
+    assert (share / "config" / "search.yaml").is_file() and (share / "data" / "policies" / "index.yaml").is_file()
+    libraries = f"{install / 'lib'}:{os.environ.get('LD_LIBRARY_PATH', '')}"  # ours, then the venv's ROS libraries
+    run_env = {**os.environ, "AMENT_PREFIX_PATH": f"{install}:{venv}", "LD_LIBRARY_PATH": libraries,
+               "PYTHONPATH": str(install / "lib" / "python3.11" / "site-packages"),
+               "ROS_DOMAIN_ID": str(int(os.environ["ROS_DOMAIN_ID"]) + 50)}
+    where = subprocess.run([python, "-c", "import robofail_ros.core.resources as r, robofail_ros; "
+                            "print(robofail_ros.__file__); print(r.share_dir())"], env=run_env, capture_output=True, text=True,
+                           cwd=tmp_path)  # not the source checkout's folder: its package would come first
+    assert where.stdout.split() == [str(install / "lib" / "python3.11" / "site-packages" / "robofail_ros" / "__init__.py"),
+                                    str(share)], where.stderr
+    params = tmp_path / "params.yaml"
+    params.write_text(f"/**:\n  ros__parameters:\n    policy: scripted\n    nominal_episodes: 1\n    num_workers: 1\n"
+                      f"    perturbations: [shaky_arm, red_table]\n    top_k: 2\n    report: false\n"
+                      f"    output_dir: {tmp_path / 'runs'}\n")
+    lib = install / "lib" / "robofail_ros"
+    base = ["--ros-args", "--params-file", str(params)]
+    workers = [subprocess.Popen([python, str(lib / kind), *base, "-r", "__ns:=/worker_0"], env=run_env, cwd=tmp_path)
+               for kind in ("sim_node", "policy_node")]
+    try:
+        search = subprocess.run([python, str(lib / "search_node"), *base, "-p", f"out:={tmp_path / 'runs' / 'installed'}",
+                                 "-p", "exit_when_done:=true", "-p", "budget:=2"], env=run_env, capture_output=True,
+                                text=True, timeout=300, cwd=tmp_path)
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(timeout=30)
+    assert search.returncode == 0, search.stderr[-3000:]
+    summary = json.loads((tmp_path / "runs" / "installed" / "summary.json").read_text())
+    assert summary["episodes"] == 3
