@@ -19,14 +19,7 @@ import os
 import pathlib
 import time
 
-
-def peak_rss_mb(pid):
-    try:
-        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
+from scaling import peak_rss_mb  # bench/ is this script's folder
 
 
 def measure(spec, workers, episodes, names):
