@@ -59,7 +59,7 @@ class PPOSearcher(Searcher):
         learning_rate: float = 0.001
         gamma: float = 0.99
         gae_lambda: float = 0.95
-        ent_coef: float = 0.2  # the temperature tau of the entropy-regularised objective (reward units)
+        ent_coef: float = 0.25  # the temperature tau of the entropy-regularised objective (reward units)
         vf_coef: float = 0.5
         max_grad_norm: float = 0.5
         clip_range: float = 0.3
