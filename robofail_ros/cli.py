@@ -363,7 +363,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-policy", help="train a policy under test with robomimic")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--algo", choices=["bc", "bc_rnn", "bcq", "hbc"], default="bc_rnn")
+    p.add_argument("--algo", choices=["bc", "bc_rnn", "bcq"], default="bc_rnn")
     p.add_argument("--obs", choices=["low_dim", "image", "image_proprio"], default="low_dim")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--steps-per-epoch", type=int, default=100)

@@ -33,10 +33,6 @@ class PolicyError(RoboFailError):
     """A policy under test that cannot be loaded or does not fit the scene."""
 
 
-class SimulatorError(RuntimeError):
-    """The simulator broke down (NaN, instability). Never a policy failure."""
-
-
 def lookup(registry: dict, kind: str, name: str):
     """registry[name], or an UnknownNameError that suggests the closest names."""
     try:

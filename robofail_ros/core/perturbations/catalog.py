@@ -35,10 +35,6 @@ class Perturbation:
     tasks: tuple[str, ...]  # empty: every task
     source: str  # "file:line", for error messages
 
-    @property
-    def visual(self) -> bool:
-        return self.factor.VISUAL
-
 
 class Catalog:
     """An ordered, name-indexed set of perturbations."""

@@ -18,7 +18,7 @@ import time
 from ..errors import ConfigError, lookup
 
 # robomimic algorithm config per --algo (bc_rnn is robomimic's BC with its RNN switched on).
-ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq", "hbc": "hbc"}
+ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq"}
 # Low-dim observation keys and whether camera images are read, per --obs (the dataset must
 # hold them: see demos.LOW_DIM_KEYS and `robofail demos --cameras`).
 PROPRIO = ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"]
@@ -60,8 +60,6 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
     from robomimic.config import config_factory
     algo_name = lookup(ALGOS, "algorithm", algo)
     modalities = observation_keys(obs, cameras)
-    if algo == "hbc":
-        raise ConfigError("hbc needs subgoal observations that our demos do not carry yet; use bc, bc_rnn or bcq")
     config = config_factory(algo_name)
     with config.values_unlocked():
         config.experiment.name = f"{algo}_{obs}"
