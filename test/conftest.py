@@ -40,4 +40,5 @@ def pytest_collection_modifyitems(items):
     process, the first offscreen renders of a new Scene came out upside down and unperturbed
     (a GL context left current by earlier work; see README, "one rendering Scene per process").
     Until that is fixed at its root, the pixel tests get a fresh process's GL state."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] != "test/test_scene.py")
+    pixel_tests = {"test/test_scene.py", "test/test_every_perturbation.py"}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in pixel_tests)
