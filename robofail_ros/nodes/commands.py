@@ -1,0 +1,95 @@
+"""The ROS commands of `robofail`: ros-run (start the system), run (a search as an action, with
+a progress bar) and query (the failure-probability service). cli.py registers them."""
+from __future__ import annotations
+
+import json
+import sys
+
+from ..progress import progress_bar
+
+
+def ros_run_command(args) -> int:
+    from ..core.config import load_search_config
+    from .bringup import ros_run
+    config = load_search_config(args.params_file)  # fails here, clearly, before any node starts
+    overrides = {k: v for k, v in (("task", args.task), ("policy", args.policy), ("searcher", args.searcher),
+                                   ("budget", args.budget), ("seed", args.seed)) if v is not None}
+    search_overrides = {"exit_when_done": args.exit_when_done, "resume": args.resume,
+                        "start_on_launch": not args.wait_for_goals}
+    if args.episode_timeout is not None:
+        search_overrides["episode_timeout_s"] = args.episode_timeout
+    if args.out:
+        search_overrides["out"] = args.out
+    config = config.replace(**overrides)
+    if config.policy == "external":
+        print("robofail ros-run: policy external: no policy nodes are started; the search waits for your own "
+              "policy node in each worker's namespace (/worker_<i>/policy_info)", file=sys.stderr)
+    return ros_run(args.params_file, args.num_workers or config.num_workers, overrides, search_overrides)
+
+
+def run_command(args) -> int:
+    """A search as a ROS action on a running search node, with a live progress bar."""
+    from .bringup import run_goal
+    fields = {"task": args.task or "", "policy": args.policy or "", "searcher": args.searcher or "",
+              "budget": -1 if args.budget is None else args.budget, "seed": -1 if args.seed is None else args.seed,
+              "perturbations": args.perturbations or [], "out": args.out or "", "resume": args.resume}
+    bar = None
+
+    def progress(feedback):
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(feedback.budget, "run_search")
+        worst = feedback.top_modes[0] if feedback.top_modes else None
+        bar.n = feedback.episodes
+        bar.set_postfix(failures=feedback.failures, worst="-" if worst is None else
+                        f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
+    try:
+        result = run_goal(fields, args.action, progress, args.timeout)
+    except TimeoutError as exc:
+        print(f"robofail run: error: {exc}", file=sys.stderr)
+        return 2
+    if bar is not None:
+        bar.close()
+    print(result.message)
+    if result.modes:
+        for m in result.modes[:15]:
+            tried = m.trials > 0
+            print(f"  {m.name:<20} {m.status:<9} {m.rank or '':>4} {m.probability if tried else float('nan'):>6.3f} "
+                  f"[{m.cs_low:.2f}, {m.cs_high:.2f}] {m.failures:>4}/{m.trials}")
+        print(result.verdict)
+    return 0 if result.success else (130 if result.cancelled else 2)
+
+
+def query_command(args) -> int:
+    from .bringup import query
+    try:
+        response = query(args.run_id, args.method, args.service, args.timeout)
+    except TimeoutError as exc:
+        print(f"robofail query: error: {exc}", file=sys.stderr)
+        return 2
+    import math
+    modes = [{"name": m.name, "factor": m.factor, "status": m.status, "rank": m.rank or None,
+              "probability": m.probability, "ci_low": m.ci_low, "ci_high": m.ci_high, "cs_low": m.cs_low,
+              "cs_high": m.cs_high, "trials": m.trials, "failures": m.failures, "sim_errors": m.sim_errors,
+              "pi_p_fail": None if math.isnan(m.pi_p_fail) else m.pi_p_fail}
+             for m in response.modes]
+    data = {"success": response.success, "message": response.message, "method": args.method,
+            "entropy": response.entropy, "episodes": response.episodes, "top_modes": list(response.top_modes),
+            "top_settled": response.top_settled, "confidence": response.confidence,
+            "threshold": response.threshold, "verdict": response.verdict, "modes": modes}
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(response.message)
+        print(f"  {'mode':<20} {'status':<9} {'rank':>4} {'P':>6} {'95% Wilson':>13} {'anytime':>13} {'fails/trials':>12}")
+        for m in modes:
+            tried = m["trials"] > 0
+            value = f"{m['probability']:.3f}" if tried or args.method == "pi" else "-"
+            wilson = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]" if tried else "-"
+            anytime = f"[{m['cs_low']:.2f}, {m['cs_high']:.2f}]" if tried else "-"
+            print(f"  {m['name']:<20} {m['status']:<9} {m['rank'] or '':>4} {value:>6} {wilson:>13} {anytime:>13} "
+                  f"{m['failures']:>5}/{m['trials']:<6}")
+        if response.success:
+            print(response.verdict)
+            print(f"entropy {response.entropy:.3f} nats over {response.episodes} episodes")
+    return 0 if response.success else 1
