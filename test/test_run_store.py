@@ -154,3 +154,24 @@ def test_a_simulator_that_rejects_a_catalog_entry_ends_the_search_with_its_own_m
     assert "could not run" in result.stderr and "must be positive" in result.stderr
     assert "Traceback" not in result.stderr
     assert all(json.loads(r[1]) == [] for r in rows(tmp_path / "run")), "only the unperturbed episodes are recorded"
+
+
+def test_ctrl_c_stops_a_two_worker_search_promptly_and_the_run_resumes(python, config, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--budget", "40",
+                             "--num-workers", "2", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not ((out / "episodes.sqlite").exists() and len(rows(out)) >= 4):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    stopped_at = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - stopped_at < 20, "Ctrl-C must stop the search and its workers promptly"
+    assert proc.returncode == 130 and "interrupted" in err and "--resume" in err and "Traceback" not in err, err[-2000:]
+    assert not json.loads((out / "run.json").read_text())["finished"]
+    before = rows(out)
+    resumed = search(python, config, out, "--budget", "40", "--num-workers", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = rows(out)
+    assert after[:len(before)] == before and len(after) == 42
