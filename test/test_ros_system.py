@@ -226,6 +226,26 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         stop(proc)
 
 
+def test_a_simulator_error_in_a_sim_node_ends_the_ros_search_with_its_message(ros_env, tmp_path):
+    """Not a RoboFail error (MuJoCo refuses a 3 m high table): each worker reports it, the episode
+    is retried once on the other worker, and the search stops with MuJoCo's message instead of
+    re-queueing it forever."""
+    env, params = ros_env
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("perturbations:\n  - {name: tall_table, factor: table_size, size: [0.8, 0.8, 3.0]}\n")
+    params.write_text(params.read_text().replace("[shaky_arm, laggy_arm, very_heavy_cube]", "[tall_table]")
+                      + f"    catalog: {catalog}\n    top_k: 1\n")
+    out = tmp_path / "runs" / "broken"
+    proc = ros_run(env, params, out, "--budget", "4", "--exit-when-done")
+    try:
+        proc.wait(timeout=300)
+    finally:
+        log = stop(proc)
+    assert proc.returncode == 2, log[-3000:]
+    assert "could not run" in log and "must be positive" in log, log[-3000:]
+    assert not finished(out) and all(json.loads(r[1]) == [] for r in rows(out))
+
+
 def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted_twice(ros_env, tmp_path):
     env, params = ros_env
     out = tmp_path / "runs" / "killed_worker"
