@@ -18,7 +18,6 @@ import json
 import pathlib
 import re
 import threading
-import time
 
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -28,8 +27,9 @@ from visualization_msgs.msg import MarkerArray
 
 from ..core.analysis import format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
-from ..core.errors import ConfigError, PolicyError, RoboFailError
-from ..core.run import RunObserver, policy_info, resolve_catalog, result_of, run_search
+from ..core.errors import PolicyError, RoboFailError
+from ..core.provenance import PolicyAnnouncements
+from ..core.run import RunObserver, resolve_catalog, result_of, run_search
 from ..core.store import RunStore
 from ..core.workers import EpisodeRunner, Evaluator
 from ..action import RunSearch
@@ -40,10 +40,6 @@ from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
 
 METHODS = ("empirical", "pi")
 _RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-
-
-# What identifies the policy a worker runs (its policy node's announcement on policy_info).
-POLICY_IDENTITY = ("name", "observation_keys", "cameras", "sha256", "version")
 
 
 class RosTransport:
@@ -79,62 +75,18 @@ class RosEvaluator(Evaluator):
         self.transport = RosTransport(node, spec)
         super().__init__(self.transport, config.num_workers, timeout_s)
         self.node, self.config, self.spec, self.policy_timeout_s = node, config, spec, policy_timeout_s
-        self.cond = threading.Condition()
-        self.policies: dict[str, dict] = {}  # worker -> announced identity
-        self._recorded: dict | None = None  # the identity the run records, once it started
-        self._error: str | None = None  # a policy that changed mid-run
+        self.announcements = PolicyAnnouncements([f"worker_{i}" for i in range(config.num_workers)], config)
 
     def collect(self, timeout=None):
-        if self._error:
-            raise PolicyError(self._error)
+        if self.announcements.error:
+            raise PolicyError(self.announcements.error)
         return super().collect(timeout)
 
     def announced(self, worker: str, data: str):
-        try:
-            info = json.loads(data)
-        except json.JSONDecodeError:
-            info = None
-        with self.cond:
-            problem = _announcement_problem(info)
-            if problem:
-                self._error = f"the policy node of {worker} announced {data[:200]!r}: {problem}"
-            else:
-                identity = {key: info.get(key) for key in POLICY_IDENTITY}
-                if self._recorded is not None and identity != self._recorded:
-                    self._error = (f"the policy of {worker} changed mid-run: it now announces {_describe(identity)}, "
-                                   f"the run records {_describe(self._recorded)}; one run tests one policy, start a new run")
-                self.policies[worker] = identity
-            self.cond.notify_all()
+        self.announcements.announce(worker, data)
 
     def policy_info(self) -> dict:
-        """What the run records about its policy: what every worker's policy node announced
-        (they must agree, and match the configured policy unless it is external)."""
-        external = self.config.policy == "external"
-        expected = None if external else policy_info(self.config)  # a bad checkpoint fails here, first
-        workers = [f"worker_{i}" for i in range(self.num_workers)]
-        deadline = time.monotonic() + self.policy_timeout_s
-        with self.cond:
-            while len(self.policies) < self.num_workers and self._error is None:
-                if time.monotonic() > deadline:
-                    missing = [f"/{w}/policy_info" for w in workers if w not in self.policies]
-                    raise ConfigError(f"no policy announced itself on {', '.join(missing)} within {self.policy_timeout_s:.0f} s; "
-                                      "start a policy node in each worker's namespace (README: 'Your own policy node')")
-                self.cond.wait(0.2)
-            if self._error:
-                raise ConfigError(self._error)
-            distinct = {json.dumps(identity, sort_keys=True) for identity in self.policies.values()}
-            if len(distinct) > 1:
-                raise ConfigError("the workers run different policies (" + "; ".join(
-                    f"{w}: {_describe(self.policies[w])}" for w in sorted(self.policies)) + "); every worker must run the same one")
-            identity = next(iter(self.policies.values()))
-            if expected is not None and (identity["name"] != expected["name"] or identity["sha256"] != expected["sha256"]):
-                raise ConfigError(f"the workers' policy nodes run {_describe(identity)} but the config names "
-                                  f"{_describe(expected)}; to test a policy node of your own, set policy: external")
-            self._recorded = identity
-        source = ("external: a policy node not started by robofail, recorded as it announced itself"
-                  if external else "robofail policy_node (announcement checked against the config)")
-        return {**(expected or {}), **identity, "spec": self.config.policy, "source": source, "external": external,
-                "workers": sorted(self.policies)}
+        return self.announcements.record(self.policy_timeout_s)
 
     def reference_image(self):
         runner = EpisodeRunner(self.spec)  # the search node renders PPO's first observation itself
@@ -142,22 +94,6 @@ class RosEvaluator(Evaluator):
             return runner.reference_image()
         finally:
             runner.close()
-
-
-def _announcement_problem(info) -> str | None:
-    if not isinstance(info, dict):
-        return "not a JSON object"
-    if not isinstance(info.get("name"), str) or not info["name"]:
-        return "it needs a non-empty 'name'"
-    for key in ("observation_keys", "cameras"):
-        if not isinstance(info.get(key), list) or not all(isinstance(k, str) for k in info[key]):
-            return f"it needs {key!r} as a list of names"
-    return None
-
-
-def _describe(identity: dict) -> str:
-    extra = ", ".join(f"{k} {identity[k]}" for k in ("sha256", "version") if identity.get(k))
-    return f"{identity['name']!r}" + (f" ({extra})" if extra else "")
 
 
 class SearchNode(Node, RunObserver):

@@ -1,0 +1,44 @@
+"""What a run records about a policy that runs outside robofail (policy nodes): announcements
+checked, workers agreeing, no change mid-run, a clear error for each problem."""
+import json
+
+import pytest
+
+from robofail_ros.core.config import config_from_params
+from robofail_ros.core.errors import ConfigError
+from robofail_ros.core.provenance import PolicyAnnouncements
+
+EXTERNAL = config_from_params({"policy": "external"})
+STILL = {"name": "still_policy", "version": "1.0", "observation_keys": ["robot0_eef_pos"], "cameras": []}
+
+
+def test_the_run_records_what_every_worker_announced():
+    announcements = PolicyAnnouncements(["worker_0", "worker_1"], EXTERNAL)
+    for worker in ("worker_0", "worker_1"):
+        announcements.announce(worker, json.dumps(STILL))
+    record = announcements.record(timeout_s=1)
+    assert (record["name"], record["version"], record["external"], record["workers"]) == \
+        ("still_policy", "1.0", True, ["worker_0", "worker_1"])
+    announcements.announce("worker_1", json.dumps({**STILL, "version": "2.0"}))
+    assert "the policy of worker_1 changed mid-run" in announcements.error
+
+
+@pytest.mark.parametrize("second, message", [
+    ({**STILL, "name": "other"}, "the workers run different policies"),
+    ({**STILL, "cameras": "agentview"}, "it needs 'cameras' as a list of names"),
+    (None, r"no policy announced itself on /worker_1/policy_info within 0 s"),
+])
+def test_each_problem_is_a_clear_error(second, message):
+    announcements = PolicyAnnouncements(["worker_0", "worker_1"], EXTERNAL)
+    announcements.announce("worker_0", json.dumps(STILL))
+    if second is not None:
+        announcements.announce("worker_1", json.dumps(second))
+    with pytest.raises(ConfigError, match=message):
+        announcements.record(timeout_s=0.3)
+
+
+def test_a_policy_node_that_is_not_the_configured_policy_is_refused():
+    announcements = PolicyAnnouncements(["worker_0"], config_from_params({"policy": "scripted"}))
+    announcements.announce("worker_0", json.dumps(STILL))
+    with pytest.raises(ConfigError, match="run 'still_policy' .* but the config names 'scripted'.*policy: external"):
+        announcements.record(timeout_s=1)
