@@ -105,12 +105,16 @@ def test_gallery_replays_reproduce_the_recorded_failures(runs):
         assert (a / "report" / item["strip"]).is_file() and f"--episode {item['episode_id']}" in item["command"]
 
 
+def replay(python, run, episode_id, out, size):
+    return subprocess.run([python, "-m", "robofail_ros.cli", "replay", str(run), "--episode", str(episode_id),
+                           "--out", str(out), "--size", str(size)], capture_output=True, text=True, timeout=300)
+
+
 def test_replay_command_writes_a_clip_and_reproduces_a_success(runs, tmp_path, python):
     a, _ = runs
     success = next(o for o in RunStore(a).outcomes() if o.success)
     clip = tmp_path / "ok.mp4"
-    result = subprocess.run([python, "-m", "robofail_ros.cli", "replay", str(a), "--episode", str(success.episode_id),
-                             "--out", str(clip), "--size", "96"], capture_output=True, text=True, timeout=300)
+    result = replay(python, a, success.episode_id, clip, 96)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"replay success=True in {success.steps} steps" in result.stdout
     import imageio.v2 as imageio
@@ -123,8 +127,7 @@ def test_a_failing_episode_replays_into_an_mcap_file_of_ros_2_messages(runs, tmp
     a, _ = runs
     failure = next(o for o in RunStore(a).outcomes() if o.failure)
     out = tmp_path / "failure.mcap"
-    result = subprocess.run([python, "-m", "robofail_ros.cli", "replay", str(a), "--episode", str(failure.episode_id),
-                             "--out", str(out), "--size", "64"], capture_output=True, text=True, timeout=300)
+    result = replay(python, a, failure.episode_id, out, 64)
     assert result.returncode == 0, result.stderr[-2000:]
     messages = list(read_ros2_messages(str(out)))
     by_topic = {}

@@ -73,6 +73,22 @@ def stop(proc):
         return proc.communicate()[0]
 
 
+def run_to_end(proc, out, what, timeout=300):
+    """Waits for an --exit-when-done run to finish and exit; returns its log (stopped either way)."""
+    try:
+        wait_for(lambda: finished(out), timeout, what)
+        proc.wait(timeout=60)
+    finally:
+        log = stop(proc)
+    return log
+
+
+def interrupt(procs):
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=30)
+
+
 def node_pids(pattern):
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -156,11 +172,7 @@ def test_sequential_ppo_search_over_ros_records_every_episode_once(ros_env, tmp_
         " batch_size: 4, n_epochs: 1}\n    report: false\n"))
     out = tmp_path / "runs" / "ppo"
     proc = ros_run(env, params, out, "--searcher", "ppo", "--budget", "8", "--exit-when-done")
-    try:
-        wait_for(lambda: finished(out), 300, "the PPO search to finish")
-        proc.wait(timeout=60)
-    finally:
-        log = stop(proc)
+    log = run_to_end(proc, out, "the PPO search to finish")
     recorded = rows(out)
     assert [r[0] for r in recorded] == list(range(10)), log[-3000:]  # 2 nominal + 8, each once
     assert {r[5] for r in recorded} == {"worker_0", "worker_1"}
@@ -306,13 +318,9 @@ def test_an_external_policy_node_runs_the_search_and_the_run_records_it(ros_env,
     policies = start_external_policies(env, 2)
     proc = ros_run(env, params, out, "--policy", "external", "--budget", "4", "--exit-when-done")
     try:
-        wait_for(lambda: finished(out), 300, "the search with external policies to finish")
-        proc.wait(timeout=60)
+        log = run_to_end(proc, out, "the search with external policies to finish")
     finally:
-        log = stop(proc)
-        for p in policies:
-            p.send_signal(signal.SIGINT)
-            p.wait(timeout=30)
+        interrupt(policies)
     assert proc.returncode == 0, log[-3000:]
     recorded = rows(out)
     assert [r[0] for r in recorded] == list(range(6)) and {r[5] for r in recorded} == {"worker_0", "worker_1"}
@@ -344,9 +352,7 @@ def test_a_policy_that_changes_mid_run_stops_the_search_with_an_error(ros_env, t
     finally:
         rclpy.shutdown(context=context)
         log = stop(proc)
-        for p in policies:
-            p.send_signal(signal.SIGINT)
-            p.wait(timeout=30)
+        interrupt(policies)
     assert proc.returncode == 2, log[-3000:]
     assert "the policy of worker_1 changed mid-run" in log and "'other_policy'" in log
     assert not finished(out)
@@ -363,9 +369,7 @@ def test_a_policy_answering_with_the_wrong_action_size_is_reported_not_padded(ro
                              "-p", "exit_when_done:=true", "-p", "budget:=2", "-p", "num_workers:=1"],
                             env=env, capture_output=True, text=True,
                             timeout=240)
-    for p in procs:
-        p.send_signal(signal.SIGINT)
-        p.wait(timeout=30)
+    interrupt(procs)
     assert search.returncode == 2
     assert "action has 6 entries but task Lift (Panda, OSC_POSE + gripper) takes 7" in search.stderr + search.stdout
     assert rows(out) == [], "no episode may be recorded from a mismatched policy"

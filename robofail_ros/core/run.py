@@ -12,8 +12,7 @@ from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
 from .errors import lookup
 from .search import SEARCHERS, SearchContext, episode_seed, make_searcher
-from .search.base import SearchCancelled
-from .search.base import EpisodeRequest
+from .search.base import EpisodeRequest, SearchCancelled, resolve_hyperparameters
 from .stats import Goal
 from .store import RunStore
 from .workers import WorkerSpec, make_evaluator
@@ -38,9 +37,10 @@ def policy_info(config: SearchConfig) -> dict:
 
 def worker_spec(config: SearchConfig) -> WorkerSpec:
     searcher = lookup(SEARCHERS, "searcher", config.searcher)
+    hp = resolve_hyperparameters(config.searcher, config.searchers.get(config.searcher))
     return WorkerSpec(task=config.task, policy=config.policy, catalog=str(config.catalog or DEFAULT_CATALOG),
                       horizon=config.horizon, render_quality=config.render_quality, device=config.device,
-                      images=searcher.episode_images(config.searchers.get(config.searcher, {})))
+                      images=searcher.episode_images(hp))
 
 
 class RunObserver:
@@ -87,13 +87,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         nominal_done = {o.episode_id for o in done if not o.perturbations}
         missing = [EpisodeRequest(i, (), episode_seed(config.seed, i))
                    for i in range(config.nominal_episodes) if i not in nominal_done]
-        for request in missing:
-            evaluator.submit(request)
-        remaining = len(missing)
-        while remaining:
-            arrived = evaluator.collect()
-            remaining -= len(arrived)
-            record(arrived)
+        evaluator.evaluate(missing, on_arrival=record)
         # 2. The search, caught up with any episodes of an interrupted run.
         outcomes = store.outcomes()
         perturbed = [o for o in outcomes if o.perturbations]

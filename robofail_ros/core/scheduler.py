@@ -176,16 +176,10 @@ class Scheduler:
                 with self._cond:
                     self._cond.wait(wait)
 
-    def run(self, requests: Sequence) -> list[EpisodeOutcome]:
-        """Runs episodes and returns their outcomes in the requests' order."""
-        for request in requests:
-            self.submit(request)
-        wanted = {r.episode_id for r in requests}
-        got: dict[int, EpisodeOutcome] = {}
-        while len(got) < len(wanted):
-            for outcome in self.collect():
-                got[outcome.episode_id] = outcome
-        return [got[r.episode_id] for r in requests]
+    def run(self, requests: Sequence, on_arrival: Callable | None = None) -> list[EpisodeOutcome]:
+        """Runs episodes and returns their outcomes in the requests' order; ``on_arrival`` sees
+        each group of outcomes as it comes in (the run store records them then)."""
+        return run_all(self, requests, on_arrival)
 
     def _dispatch(self) -> None:
         now = time.monotonic()
@@ -207,6 +201,20 @@ class Scheduler:
             job.tried_on.add(worker)
             self._busy[worker] = (job.request.episode_id, now + (self.timeout_s or float("inf")))
             self.transport.start(worker, job.request)
+
+
+def run_all(evaluator, requests: Sequence, on_arrival: Callable | None = None) -> list[EpisodeOutcome]:
+    """Submits every request to ``evaluator`` (anything with submit/collect) and collects until
+    each has its outcome; returns them in the requests' order."""
+    for request in requests:
+        evaluator.submit(request)
+    got: dict[int, EpisodeOutcome] = {}
+    while len(got) < len(requests):
+        arrived = evaluator.collect()
+        if on_arrival and arrived:
+            on_arrival(arrived)
+        got.update((o.episode_id, o) for o in arrived)
+    return [got[r.episode_id] for r in requests]
 
 
 class SynchronousEvaluator:

@@ -209,8 +209,8 @@ class Evaluator:
     def collect(self, timeout: float | None = None) -> list[EpisodeOutcome]:
         return self.scheduler.collect(timeout)
 
-    def evaluate(self, requests) -> list[EpisodeOutcome]:
-        return self.scheduler.run(requests)
+    def evaluate(self, requests, on_arrival=None) -> list[EpisodeOutcome]:
+        return self.scheduler.run(requests, on_arrival)
 
     def reference_image(self) -> np.ndarray:
         return self.transport.reference_image()

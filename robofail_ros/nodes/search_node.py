@@ -200,8 +200,9 @@ class SearchNode(Node, RunObserver):
         self.live = (searcher, catalog)
 
     def recorded(self, outcomes, store):
-        self.publish_status("running")
+        # One table per finished episode, shared by the status, the markers and the feedback.
         result = _result(self.out, self.live[1], self.live[0], self.config.goal)
+        self.publish_status("running", result=result)
         self.markers.publish(modes_to_markers([mode_to_msg(m, "empirical") for m in result["modes"]]))
         if self._goal is not None:  # one feedback per finished episode
             worst = [mode_to_msg(m, "empirical") for m in result["modes"] if m["name"] != "none" and m["trials"]][:5]
@@ -210,19 +211,15 @@ class SearchNode(Node, RunObserver):
                     episodes=result["episodes"] - k + 1, budget=self.active.budget + self.active.nominal_episodes,
                     failures=result["failures"], top_modes=worst))
 
-    def publish_status(self, state, message=""):
-        store = RunStore(self.out)
-        outcomes = store.outcomes() if (self.out / "run.json").exists() else []
-        worst = None
-        if self.live is not None and outcomes:
-            modes = [m for m in _result(self.out, self.live[1], self.live[0], self.config.goal)["modes"]
-                     if m["name"] != "none" and m["trials"]]
-            worst = {"name": modes[0]["name"], "p_fail": modes[0]["p_fail"]} if modes else None
+    def publish_status(self, state, message="", result=None):
+        if result is None and self.live is not None and (self.out / "run.json").exists():
+            result = _result(self.out, self.live[1], self.live[0], self.config.goal)
+        modes = [m for m in result["modes"] if m["name"] != "none" and m["trials"]] if result else []
+        worst = {"name": modes[0]["name"], "p_fail": modes[0]["p_fail"]} if modes else None
         self.status.publish(String(data=dumps({
-            "state": state, "run_id": self.run_id, "episodes": len(outcomes),
+            "state": state, "run_id": self.run_id, "episodes": result["episodes"] if result else 0,
             "budget": self.active.budget + self.active.nominal_episodes,
-            "failures": sum(o.failure for o in outcomes), "worst": worst, "message": message})))
-        store.close()
+            "failures": result["failures"] if result else 0, "worst": worst, "message": message})))
 
     # ------------------------------------------------------------------------ the service
     def serve(self, request, response):

@@ -13,7 +13,9 @@ from ..errors import ConfigError
 from .base import AskTellSearcher, register_searcher
 
 
-class _ArmCounts:
+class ArmCounts:
+    """Failures and successes of every single-perturbation episode, per perturbation."""
+
     def __init__(self, names):
         self.index = {n: i for i, n in enumerate(names)}
         self.failures = np.zeros(len(names))
@@ -82,7 +84,7 @@ class ThompsonSearcher(AskTellSearcher):
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
-        self.counts = _ArmCounts(names)
+        self.counts = ArmCounts(names)
 
     def _sample(self, n):
         return self.rng.beta(self.hp.prior_failures + self.counts.failures,
@@ -164,7 +166,7 @@ class LUCBSearcher(AskTellSearcher):
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
-        self.counts = _ArmCounts(names)
+        self.counts = ArmCounts(names)
         self._untried = list(self.rng.permutation(len(names)))
         self._turn = 0
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..episode import EpisodeOutcome
 from ..errors import ConfigError, lookup
+from ..scheduler import run_all
 from ..stats import Goal
 
 SEARCHERS: dict[str, type["Searcher"]] = {}
@@ -32,6 +33,19 @@ def make_searcher(name: str, names: Sequence[str], seed: int, hyperparameters: d
     """A searcher by registry name; unknown hyperparameters are refused with the accepted ones.
     Without a goal, the default one (top_k at most the number of perturbations)."""
     cls = lookup(SEARCHERS, "searcher", name)
+    hp = resolve_hyperparameters(name, hyperparameters)
+    if not names:
+        raise ConfigError("the perturbation list is empty; give at least one perturbation to search over")
+    if goal is None:
+        goal = Goal(top_k=max(1, min(Goal.top_k, len(names))))
+    goal.check_modes(len(names))
+    return cls(list(names), seed, hp, goal)
+
+
+def resolve_hyperparameters(name: str, hyperparameters: dict | None = None):
+    """A searcher's Hyperparameters from a config section: a ``preset`` (where the searcher has
+    PRESETS) under the keys given; unknown keys are refused with the accepted ones."""
+    cls = lookup(SEARCHERS, "searcher", name)
     hyperparameters = dict(hyperparameters or {})
     if "preset" in hyperparameters and hasattr(cls, "PRESETS"):
         preset = hyperparameters.pop("preset")
@@ -40,16 +54,10 @@ def make_searcher(name: str, names: Sequence[str], seed: int, hyperparameters: d
     unknown = sorted(set(hyperparameters) - fields)
     if unknown:
         raise ConfigError(f"searcher {name!r} has no hyperparameter(s) {unknown}; it takes {sorted(fields)}")
-    if not names:
-        raise ConfigError("the perturbation list is empty; give at least one perturbation to search over")
-    if goal is None:
-        goal = Goal(top_k=max(1, min(Goal.top_k, len(names))))
-    goal.check_modes(len(names))
     try:
-        hp = cls.Hyperparameters(**hyperparameters)
+        return cls.Hyperparameters(**hyperparameters)
     except TypeError as exc:
         raise ConfigError(f"searcher {name!r}: {exc}") from None
-    return cls(list(names), seed, hp, goal)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,15 +135,7 @@ class SearchContext:
         """Runs one episode per perturbation set; returns outcomes in the batch's order."""
         if self._check_cancel():
             raise SearchCancelled()
-        requests = [self._request(names) for names in batch]
-        for request in requests:
-            self.evaluator.submit(request)
-        got: dict[int, EpisodeOutcome] = {}
-        while len(got) < len(requests):
-            arrived = self.evaluator.collect()
-            self._record(arrived)
-            got.update((o.episode_id, o) for o in arrived)
-        return [got[r.episode_id] for r in requests]
+        return run_all(self.evaluator, [self._request(names) for names in batch], self._record)
 
     def stream(self, ask: Callable[[], Sequence[str] | None], tell: Callable) -> None:
         """Asks for one episode whenever a worker is free (``ask()`` returns perturbation names,
@@ -198,8 +198,9 @@ class Searcher:
         self.baseline = (0, 0)  # (failures, trials) unperturbed, from the SearchContext
 
     @classmethod
-    def episode_images(cls, hyperparameters: dict) -> bool:
-        """Whether outcomes must carry the perturbed scene image (workers render it)."""
+    def episode_images(cls, hp) -> bool:
+        """Whether outcomes must carry the perturbed scene image (workers render it), given the
+        searcher's resolved Hyperparameters."""
         return False
 
     def needs_reference_image(self) -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..stats import FAILS, UNDECIDED, UNTRIED, assess, wilson_bounds
-from .bandits import _ArmCounts
+from .bandits import ArmCounts
 from .base import AskTellSearcher, register_searcher
 
 
@@ -50,7 +50,7 @@ class IdentifySearcher(AskTellSearcher):
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
-        self.counts = _ArmCounts(names)
+        self.counts = ArmCounts(names)
         self._order = self.rng.permutation(len(names))  # the warm-up order
         self._credit = np.zeros(3)  # what each job (classify, rank, tighten) is owed, in episodes
         self._stop = None

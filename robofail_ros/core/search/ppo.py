@@ -86,9 +86,8 @@ class PPOSearcher(Searcher):
     horizon: int = 200
 
     @classmethod
-    def episode_images(cls, hyperparameters):
-        hp = {**cls.PRESETS.get(hyperparameters.get("preset", "default"), {}), **hyperparameters}
-        return hp.get("observation", "applied") == "image" and hp.get("max_perturbations", 1) > 1
+    def episode_images(cls, hp):
+        return hp.observation == "image" and hp.max_perturbations > 1
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
