@@ -1,4 +1,4 @@
-"""Every entry of the bundled Lift catalog, checked the same way: it applies, it changes what its
+"""Every entry of the bundled catalog, on every task with a scripted expert, checked the same way: it applies, it changes what its
 factor is for (and, for appearance factors, nothing of the scene's state), the next episode
 without it is the pristine scene again, and the same seed gives the same scene."""
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 from robofail_ros.core.perturbations import Catalog
 
 pytestmark = [pytest.mark.render]
-CATALOG = Catalog.load().for_task("Lift")
+TASKS = ("Lift", "Stack", "Reach", "Push")
+ENTRIES = [(task, name) for task in TASKS for name in Catalog.load().for_task(task).names]
 # Factors that change only how the scene looks (or what the policy's camera shows).
 APPEARANCE = {"table_color", "object_color", "robot_color", "wall_color", "floor_color", "table_texture",
               "object_texture", "light_color", "light_intensity", "light_direction", "camera_position",
@@ -27,13 +28,29 @@ def same(a, b):
     return all(np.array_equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("name", CATALOG.names)
-def test_every_catalog_entry_applies_changes_what_it_should_resets_cleanly_and_is_seeded(lift_scene, name):
-    factor = CATALOG[name].factor_name
-    pristine = snapshot(lift_scene, [])
-    first = snapshot(lift_scene, [name])
-    assert same(first, snapshot(lift_scene, [name])), "the same seed must give the same perturbed scene"
-    assert same(snapshot(lift_scene, []), pristine), "the next unperturbed episode must be the pristine scene"
+@pytest.fixture(scope="module")
+def scenes(lift_scene):
+    from robofail_ros.core.scenes import Scene
+    built = {"Lift": lift_scene}
+
+    def scene_of(task):
+        if task not in built:
+            built[task] = Scene(task, cameras=("agentview",))
+        return built[task]
+    yield scene_of
+    for task, scene in built.items():
+        if task != "Lift":
+            scene.close()
+
+
+@pytest.mark.parametrize("task,name", ENTRIES)
+def test_every_catalog_entry_applies_changes_what_it_should_resets_cleanly_and_is_seeded(scenes, task, name):
+    scene = scenes(task)
+    factor = scene.catalog[name].factor_name
+    pristine = snapshot(scene, [])
+    first = snapshot(scene, [name])
+    assert same(first, snapshot(scene, [name])), "the same seed must give the same perturbed scene"
+    assert same(snapshot(scene, []), pristine), "the next unperturbed episode must be the pristine scene"
     changed = {k for k in first if not np.array_equal(first[k], pristine[k])}
     if factor in APPEARANCE:
         assert "image" in changed, f"{name} must change what the camera sees"
@@ -42,10 +59,10 @@ def test_every_catalog_entry_applies_changes_what_it_should_resets_cleanly_and_i
         assert not changed, f"{name} acts on actions only, but changed {changed} at reset"
 
         def after_steps(names):
-            lift_scene.reset(names, seed=SEED)
+            scene.reset(names, seed=SEED)
             for _ in range(5):
-                lift_scene.step(np.full(lift_scene.action_dim, 0.5))
-            return lift_scene.data.qpos.copy()
+                scene.step(np.full(scene.action_dim, 0.5))
+            return scene.data.qpos.copy()
         assert not np.array_equal(after_steps([name]), after_steps([])), f"{name} must change what the arm does"
     else:
         assert changed & {"qpos", "low_dim", "dynamics"}, f"{name} must change the scene's state or dynamics"

@@ -35,6 +35,7 @@ def _import_robosuite():
 
     macros.IMAGE_CONVENTION = "opencv"
     logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
+    from . import goal_tasks  # noqa: F401  (registers Reach and Push with robosuite)
     return robosuite
 
 

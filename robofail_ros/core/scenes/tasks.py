@@ -38,6 +38,10 @@ register_task(Task("Lift", "Lift", lambda env: env.cube, "cube",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 register_task(Task("Stack", "Stack", lambda env: env.cubeA, "cubeA",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
+register_task(Task("Reach", "Reach", lambda env: env.cube, "cube",
+                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
+register_task(Task("Push", "Push", lambda env: env.cube, "cube",
+                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 register_task(Task("PickPlaceCan", "PickPlaceCan", lambda env: env.objects[0], "Can",
                    {**_COMMON_ROLES, "table": r"^bin\d(_leg\d_visual)?$"}))
 register_task(Task("NutAssemblySquare", "NutAssemblySquare", lambda env: env.nuts[0], "SquareNut",
