@@ -11,6 +11,7 @@ import json
 import sys
 
 from .core.errors import RoboFailError
+from .core.policies.training import ALGO_OBS, OBS_MODALITIES
 from .progress import progress_bar, tick
 
 
@@ -281,8 +282,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-policy", help="train a policy under test with robomimic")
     p.add_argument("--dataset", required=True)
-    p.add_argument("--algo", choices=["bc", "bc_rnn", "bcq"], default="bc_rnn")
-    p.add_argument("--obs", choices=["low_dim", "image", "image_proprio"], default="low_dim")
+    p.add_argument("--algo", choices=sorted(ALGO_OBS), default="bc_rnn")
+    p.add_argument("--obs", choices=sorted(OBS_MODALITIES), default="low_dim",
+                   help="; ".join(f"{a}: {', '.join(o)}" for a, o in sorted(ALGO_OBS.items())))
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=100)

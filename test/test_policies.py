@@ -115,3 +115,31 @@ def test_bundled_image_policy_reads_both_cameras_and_rolls_out(python):
         "print('rolled out', o.steps)\n")
     result = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "rolled out" in result.stdout, result.stderr[-2000:]
+
+
+def test_hbc_and_bcq_train_on_push_demos_and_load(tmp_path, python):
+    from robofail_ros.core.scenes import Scene
+    scene = Scene("Push")
+    demos = tmp_path / "push.hdf5"
+    write_demos(scene, load_policy("scripted", task="Push"), 3, demos, seed=1000)
+    for algo in ("hbc", "bcq"):
+        out = tmp_path / f"{algo}.pth"
+        result = subprocess.run([python, "-m", "robofail_ros.cli", "train-policy", "--dataset", str(demos), "--algo", algo,
+                                 "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "8", "--out", str(out)],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        policy = load_policy(str(out), task="Push")
+        assert policy.name == algo and "object" in policy.observation_keys
+        assert run_episode(scene, policy, [], seed=0).steps > 0
+        with pytest.raises(PolicyError, match="trained on task 'Push', not 'Lift'"):
+            load_policy(str(out), task="Lift")
+    scene.close()
+
+
+@pytest.mark.parametrize("algo,obs", [("hbc", "image"), ("bcq", "image_proprio")])
+def test_a_combination_robomimic_cannot_train_here_is_refused_before_any_work(tmp_path, python, algo, obs):
+    out = tmp_path / "x.pth"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "train-policy", "--dataset", str(tmp_path / "none.hdf5"),
+                             "--algo", algo, "--obs", obs, "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and f"--algo {algo} cannot be trained on --obs {obs}" in result.stderr
+    assert "bc or bc_rnn" in result.stderr and not list(tmp_path.iterdir())

@@ -18,7 +18,14 @@ import time
 from ..errors import ConfigError, lookup
 
 # robomimic algorithm config per --algo (bc_rnn is robomimic's BC with its RNN switched on).
-ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq"}
+ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq", "hbc": "hbc"}
+# What each algorithm can be trained on here. HBC's planner is a VAE that reconstructs the
+# subgoal observation (robomimic takes it from next_obs at the subgoal horizon); we give it
+# low-dim subgoals only. BCQ's critics and action VAE are trained on low-dim observations.
+ALGO_OBS = {"bc": ("low_dim", "image", "image_proprio"), "bc_rnn": ("low_dim", "image", "image_proprio"),
+            "bcq": ("low_dim",), "hbc": ("low_dim",)}
+# Algorithms that learn from next_obs (the dataset must carry it).
+NEEDS_NEXT_OBS = {"bcq", "hbc"}
 # Low-dim observation keys and whether camera images are read, per --obs (the dataset must
 # hold them: see demos.LOW_DIM_KEYS and `robofail demos --cameras`).
 PROPRIO = ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"]
@@ -27,6 +34,15 @@ OBS_MODALITIES = {
     "image": {"low_dim": [], "images": True},
     "image_proprio": {"low_dim": PROPRIO, "images": True},
 }
+
+
+def check_combination(algo: str, obs: str) -> None:
+    """Refuses, before any work, an algorithm/observation pair this project cannot train."""
+    lookup(ALGOS, "algorithm", algo)
+    lookup(OBS_MODALITIES, "observation modality", obs)
+    if obs not in ALGO_OBS[algo]:
+        raise ConfigError(f"--algo {algo} cannot be trained on --obs {obs} here: {algo} takes "
+                          f"{' or '.join(ALGO_OBS[algo])}. For camera images use --algo bc or bc_rnn")
 
 
 def observation_keys(obs: str, cameras=("agentview",)) -> dict:
@@ -81,8 +97,13 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
         config.train.hdf5_cache_mode = "all"
         config.train.num_data_workers = data_workers
         config.train.hdf5_filter_key = "train"
-        config.observation.modalities.obs.low_dim = modalities["low_dim"]
-        config.observation.modalities.obs.rgb = modalities["rgb"]
+        if algo == "hbc":  # a planner and an actor, each with its own observation config
+            config.observation.planner.modalities.obs.low_dim = modalities["low_dim"]
+            config.observation.planner.modalities.subgoal.low_dim = modalities["low_dim"]
+            config.observation.actor.modalities.obs.low_dim = modalities["low_dim"]
+        else:
+            config.observation.modalities.obs.low_dim = modalities["low_dim"]
+            config.observation.modalities.obs.rgb = modalities["rgb"]
         if modalities["rgb"]:
             # A shallow conv + spatial softmax keeps checkpoints small (ResNet18 alone is 45 MB).
             config.observation.encoder.rgb.core_kwargs.backbone_class = "ShallowConv"
@@ -102,7 +123,8 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
             # The scripted expert is deterministic (one mode); robomimic's 5-mode GMM head
             # learned input-independent modes on it in 10k steps, while a plain head fits quickly.
             config.algo.gmm.enabled = False
-        for optim in config.algo.optim_params.values():
+        algo_parts = [config.algo.planner, config.algo.actor] if algo == "hbc" else [config.algo]
+        for optim in (o for part in algo_parts for o in part.optim_params.values()):
             if learning_rate is not None:
                 optim.learning_rate.initial = learning_rate
             optim.learning_rate.epoch_schedule = sorted(lr_decay_epochs)  # x decay_factor (0.1) at each
@@ -129,8 +151,8 @@ def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc"):
     if missing:
         raise ConfigError(f"dataset {path} lacks observation keys {missing} needed for --obs {obs} (it has "
                           f"{sorted(have)}); record them with `robofail demos --cameras {' '.join(cameras) or 'agentview'}`")
-    if algo == "bcq" and not has_next_obs:
-        raise ConfigError(f"dataset {path} has no next_obs, which bcq learns from; record demos without --exclude-next-obs")
+    if algo in NEEDS_NEXT_OBS and not has_next_obs:
+        raise ConfigError(f"dataset {path} has no next_obs, which {algo} learns from; record demos without --exclude-next-obs")
 
 
 def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_epoch: int = 100,
@@ -143,6 +165,7 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     out = pathlib.Path(out)
     if out.exists():
         raise ConfigError(f"{out} exists; checkpoints are never overwritten. Choose another --out")
+    check_combination(algo, obs)
     check_dataset(dataset, obs, cameras, algo)
     work = out.parent / (out.stem + ".training")
     if any(not 0 < e < epochs for e in lr_decay_epochs):
