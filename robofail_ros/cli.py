@@ -193,6 +193,34 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_zoo(args) -> int:
+    from .core import zoo
+    roster = zoo.Roster.load(args.roster)
+    if args.action == "list":
+        built = zoo.Zoo(args.zoo)
+        from .core.policies.bundled import bundled_policies
+        bundled = {b["name"]: b for b in bundled_policies()}
+        for m in roster.models:
+            entry = built.entries.get(m.name)
+            state = "bundled" if m.name in bundled else "built" if entry else "not built"
+            rate = bundled[m.name]["nominal_success"] if m.name in bundled else entry.nominal_success if entry else None
+            print(f"{m.name:34s} {m.task:6s} {m.algo:7s} {m.obs:14s} {state:10s} "
+                  + (f"nominal success {rate:.0%}" if rate is not None else ""))
+        return 0
+    if not args.task:
+        raise RoboFailError("`robofail zoo build` needs a task, e.g. `robofail zoo build Push`")
+    zoo.build(args.task, args.zoo, roster, device=args.device, evaluate=not args.no_evaluate, jobs=args.jobs,
+              observations=tuple(args.obs), say=lambda text: print(text, flush=True))
+    return 0
+
+
+def cmd_reproduce_paper(args) -> int:
+    from .core.paper import PaperConfig, reproduce
+    index = reproduce(PaperConfig.load(args.config), args.out, say=lambda text: print(text, file=sys.stderr, flush=True))
+    print(f"wrote {index} (per-task figures in {index.parent}/<task>/, the entropy table in {index.parent}/figures.json)")
+    return 0
+
+
 def cmd_replay(args) -> int:
     import pathlib
 
@@ -303,6 +331,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_policies)
 
     from .core.config import DEFAULT_SEARCH_CONFIG
+    from .core.zoo import DEFAULT_ROSTER as DEFAULT_ZOO_ROSTER
     for name, func, text in (("search", cmd_search, "search for failure modes (the main job)"),
                              ("evaluate", cmd_evaluate, "Monte Carlo over every perturbation: the ground truth")):
         p = sub.add_parser(name, help=text)
@@ -340,6 +369,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-gallery", action="store_true")
     p.add_argument("--json", action="store_true", help="print each run's result as JSON")
     p.set_defaults(func=cmd_compare, policy=None)
+
+    p = sub.add_parser("zoo", help="build the paper's model roster (config/zoo.yaml) for a task, or list it")
+    p.add_argument("action", choices=["build", "list"])
+    p.add_argument("task", nargs="?", help="task to build (build only)")
+    p.add_argument("--zoo", default="zoo", help="folder of built models and their index.yaml")
+    p.add_argument("--roster", default=str(DEFAULT_ZOO_ROSTER), help="the roster file")
+    p.add_argument("--obs", nargs="+", default=[], choices=sorted(OBS_MODALITIES), help="only these observation kinds")
+    p.add_argument("--device", default="cpu", help="where robomimic trains (cpu or cuda)")
+    p.add_argument("--jobs", type=int, default=1, help="trainings at once")
+    p.add_argument("--no-evaluate", action="store_true", help="skip measuring nominal success (a later build does it)")
+    p.set_defaults(func=cmd_zoo)
+
+    from .core.paper import DEFAULT_PAPER_CONFIG
+    p = sub.add_parser("reproduce-paper", help="the paper's model comparison over its tasks: figures and entropy table")
+    p.add_argument("--config", default=str(DEFAULT_PAPER_CONFIG), help="which models, which search (config/paper.yaml)")
+    p.add_argument("--out", required=True, help="folder for one run per model (runs/) and the report (report/)")
+    p.set_defaults(func=cmd_reproduce_paper)
 
     p = sub.add_parser("replay", help="run a recorded episode again from its seed and write a clip")
     p.add_argument("run", help="run folder")

@@ -6,6 +6,7 @@
 #
 #   bash tools/device.sh pack     # here: wheels, a Lift-only robosuite, EGL loaders
 #   bash tools/device.sh run      # there (carry .device): install to /tmp, run the benches, JSON to $OUT
+#   bash tools/device.sh zoo      # there (carry .device and zoo/datasets): train the low-dim roster
 #
 # With the `device` tool: run(command="bash tools/device.sh run", carry=[".device"]).
 # WORKERS and EPISODES (environment) change the low-dim scaling sweep.
@@ -74,5 +75,24 @@ case "${1:-}" in
       --episodes "${IMAGE_EPISODES:-32}" --perturbations red_table dim_light heavy_cube camera_left \
       --json "$out/pool_scaling_image_cuda.json"
     ;;
-  *) echo "usage: bash tools/device.sh pack | run" >&2; exit 2 ;;
+  zoo)
+    # Trains the low-dim roster of TASKS (default: all four) on the GPU from demos carried in
+    # zoo/datasets (`robofail demos` here; carry zoo/datasets). Checkpoints, index.yaml and logs
+    # land in $OUT/zoo as each finishes; `robofail zoo build TASK --zoo <that folder>` here then
+    # measures their nominal success.
+    install_there
+    cd "$ROOT"
+    out="${OUT:-$DEV/results}/zoo"
+    mkdir -p "$out" && ln -sfn "$ROOT/zoo/datasets" "$out/datasets"
+    export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+    nvidia-smi --query-gpu=name --format=csv,noheader || true
+    for task in ${TASKS:-Lift Stack Push Reach}; do
+      python3 -m robofail_ros.cli zoo build "$task" --obs low_dim --device cuda --jobs 4 --no-evaluate \
+        --zoo "$out" > "$out/build_$task.log" 2>&1 &
+    done
+    wait
+    rm "$out/datasets"
+    tail -n 3 "$out"/build_*.log
+    ;;
+  *) echo "usage: bash tools/device.sh pack | run | zoo" >&2; exit 2 ;;
 esac

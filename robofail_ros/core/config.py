@@ -179,3 +179,23 @@ def config_from_params(params: dict, where: str = "parameters") -> SearchConfig:
         return SearchConfig(**plain, searchers=searchers)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def strict_fields(cls, values: dict, where: str):
+    """``cls(**values)`` for a dataclass of plain settings, refusing unknown keys (with the closest
+    known name) and values of the wrong type (lists are taken for tuples)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            raise ConfigError(f"{where}: unknown key {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                              + f" Known: {', '.join(sorted(fields))}")
+        default = fields[key].default
+        kind = tuple if isinstance(default, tuple) else float if isinstance(default, float) else type(default)
+        ok = isinstance(value, (list, tuple)) if kind is tuple else (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                            if kind is float else isinstance(value, kind))
+        if not ok:
+            raise ConfigError(f"{where}: {key} must be {kind.__name__ if kind is not tuple else 'a list'}, got {value!r}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
