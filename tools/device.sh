@@ -4,7 +4,7 @@
 # (ignored by git; ~19 MB, so that with the tracked tree it fits the 64 MiB a call carries)
 # and runs the scaling and GPU benchmarks there.
 #
-#   bash tools/device.sh pack     # here: wheels, a Lift-only robosuite, EGL loaders
+#   bash tools/device.sh pack     # here: wheels, a robosuite of our four tasks only, EGL loaders
 #   bash tools/device.sh run      # there (carry .device): install to /tmp, run the benches, JSON to $OUT
 #   bash tools/device.sh zoo      # there (carry .device and zoo/datasets): train the low-dim roster
 #
@@ -12,9 +12,9 @@
 # WORKERS and EPISODES (environment) change the low-dim scaling sweep.
 #
 # pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
-# pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift
-# scene with every catalog perturbation opens (traced with strace: 46 MB -> 8.7 MB with xz, of
-# 531 MB installed); the Debian GL loader packages that MuJoCo's EGL renderer needs.
+# pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift,
+# Stack, Reach and Push scenes with every catalog perturbation opens (traced with strace: about
+# 9 MB with xz, of 531 MB installed); the Debian GL loader packages that MuJoCo's EGL renderer needs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEV="$ROOT/.device"
@@ -31,19 +31,20 @@ pack() {
   strace -f -e trace=openat,newfstatat -o "$DEV/trace.log" "$py" - <<'PY'
 from robofail_ros.core.perturbations import DEFAULT_CATALOG, Catalog
 from robofail_ros.core.scenes import Scene
-catalog = Catalog.load(DEFAULT_CATALOG).for_task("Lift")
-for cameras in (("agentview", "robot0_eye_in_hand"), ()):
-    scene = Scene("Lift", catalog=catalog, cameras=cameras)
-    for name in catalog.names:
-        scene.reset([name], seed=1)
-        scene.render("agentview", 84)
-    scene.close()
+for task in ("Lift", "Stack", "Reach", "Push"):
+    catalog = Catalog.load(DEFAULT_CATALOG).for_task(task)
+    for cameras in (("agentview", "robot0_eye_in_hand"), ()):
+        scene = Scene(task, catalog=catalog, cameras=cameras)
+        for name in catalog.names:
+            scene.reset([name], seed=1)
+            scene.render("agentview", 84)
+        scene.close()
 PY
   (cd "$site" && {
     find robosuite -type f ! -path "robosuite/models/assets/*" ! -path "*/__pycache__/*"
     grep -o "$site/robosuite/models/assets/[^\"]*" "$DEV/trace.log" | sed "s#$site/##" | sort -u | while read -r f; do [[ -f "$f" ]] && echo "$f"; done
     find robosuite/models/assets/objects robosuite/models/assets/arenas -type f
-  } | sort -u | tar -cf - -T - | xz -6 -T0 > "$DEV/robosuite-lift.tar.xz")
+  } | sort -u | tar -cf - -T - | xz -6 -T0 > "$DEV/robosuite-tasks.tar.xz")
   rm "$DEV/trace.log"
   mkdir -p /tmp/amd64/partial
   local o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
@@ -55,7 +56,7 @@ install_there() {
   for f in "$DEV"/gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEV"/whl/*.whl
-  tar -xJf "$DEV/robosuite-lift.tar.xz" -C /tmp/site
+  tar -xJf "$DEV/robosuite-tasks.tar.xz" -C /tmp/site
   export PYTHONPATH="/tmp/site:$ROOT" MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
 }
 
@@ -76,14 +77,14 @@ case "${1:-}" in
       --json "$out/pool_scaling_image_cuda.json"
     ;;
   zoo)
-    # Trains the low-dim roster of TASKS (default: all four) on the GPU from demos carried in
-    # zoo/datasets (`robofail demos` here; carry zoo/datasets). Checkpoints, index.yaml and logs
-    # land in $OUT/zoo as each finishes; `robofail zoo build TASK --zoo <that folder>` here then
-    # measures their nominal success.
+    # Writes the demos and trains the low-dim roster of TASKS (default: all four) on the GPU, one
+    # `robofail zoo build` per task at once. Checkpoints, index.yaml and logs land in $OUT/zoo as
+    # each finishes (the datasets stay there); `robofail zoo build TASK --zoo <that folder>` here
+    # then measures their nominal success.
     install_there
     cd "$ROOT"
     out="${OUT:-$DEV/results}/zoo"
-    mkdir -p "$out" && ln -sfn "$ROOT/zoo/datasets" "$out/datasets"
+    mkdir -p "$out" /tmp/zoo-datasets && ln -sfn /tmp/zoo-datasets "$out/datasets"
     export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
     nvidia-smi --query-gpu=name --format=csv,noheader || true
     for task in ${TASKS:-Lift Stack Push Reach}; do

@@ -1,0 +1,116 @@
+"""The model zoo (robofail zoo build) and the paper's comparison (robofail reproduce-paper), on a
+roster small enough to train here in seconds: real demos, real robomimic training, real searches."""
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from robofail_ros.core.errors import ConfigError, RoboFailError
+from robofail_ros.core.paper import PaperConfig
+from robofail_ros.core.zoo import Roster, Zoo
+
+pytestmark = [pytest.mark.slow]
+TINY = """
+demos: {episodes: 3, seed: 1000}
+evaluation: {episodes: 2, seed: 0}
+training:
+  bc: {epochs: 1, steps_per_epoch: 3, batch_size: 8}
+  hbc: {epochs: 1, steps_per_epoch: 3, batch_size: 8}
+models:
+  - {task: Reach, algo: bc, obs: low_dim}
+  - {task: Reach, algo: hbc, obs: low_dim}
+"""
+
+
+def cli(python, *args, cwd):
+    return subprocess.run([python, "-m", "robofail_ros.cli", *args], capture_output=True, text=True, timeout=900, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, python):
+    folder = tmp_path_factory.mktemp("zoo")
+    (folder / "roster.yaml").write_text(TINY)
+    result = cli(python, "zoo", "build", "Reach", "--roster", "roster.yaml", "--zoo", "zoo", cwd=folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder, result
+
+
+def test_zoo_build_trains_records_and_evaluates_every_model_of_the_task(built):
+    folder, result = built
+    index = {e["name"]: e for e in yaml.safe_load((folder / "zoo" / "index.yaml").read_text())}
+    assert set(index) == {"reach_bc_low_dim", "reach_hbc_low_dim"}
+    for name, entry in index.items():
+        assert (folder / "zoo" / entry["file"]).is_file() and len(entry["sha256"]) == 64
+        assert entry["command"].startswith("robofail train-policy --dataset zoo/datasets/reach_low_dim_3.hdf5")
+        assert f"--algo {entry['algo']}" in entry["command"] and entry["nominal_episodes"] == 2
+        assert 0.0 <= entry["nominal_success"] <= 1.0 and entry["nominal_seeds"] == "0-1"
+    assert "nominal success" in result.stdout
+
+
+def test_a_second_build_keeps_what_is_built_and_a_changed_checkpoint_is_refused(built, python):
+    folder, _ = built
+    again = cli(python, "zoo", "build", "Reach", "--roster", "roster.yaml", "--zoo", "zoo", cwd=folder)
+    assert again.returncode == 0 and again.stdout.count("built, kept") == 2 and "training" not in again.stdout
+    zoo = Zoo(folder / "zoo")
+    assert zoo.resolve("reach_bc_low_dim").endswith("reach_bc_low_dim.pth")
+    assert zoo.resolve("lift_bc_low_dim") == "lift_bc_low_dim"  # bundled: by name
+    with pytest.raises(ConfigError, match="neither bundled nor built.*robofail zoo build Push"):
+        zoo.resolve("push_bc_low_dim")
+    checkpoint = folder / "zoo" / "reach_bc_low_dim.pth"
+    original = checkpoint.read_bytes()
+    checkpoint.write_bytes(original + b"x")
+    try:
+        changed = cli(python, "zoo", "build", "Reach", "--roster", "roster.yaml", "--zoo", "zoo", cwd=folder)
+        assert changed.returncode == 2 and "does not match the sha256" in changed.stderr and "delete it" in changed.stderr
+        with pytest.raises(ConfigError, match="does not match the sha256"):
+            zoo.resolve("reach_bc_low_dim")
+    finally:
+        checkpoint.write_bytes(original)
+
+
+def test_reproduce_paper_runs_every_model_and_writes_per_task_figures_and_the_entropy_table(built, python):
+    folder, _ = built
+    (folder / "paper.yaml").write_text(
+        "searcher: uniform\nbudget: 4\nnominal_episodes: 1\nnum_workers: 1\nzoo: zoo\n"
+        "tasks:\n  Reach: [reach_bc_low_dim, reach_hbc_low_dim]\n")
+    result = cli(python, "reproduce-paper", "--config", "paper.yaml", "--out", "paper", cwd=folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = folder / "paper" / "report"
+    summary = json.loads((report / "figures.json").read_text())
+    assert [r["model"] for r in summary["models"]] == ["reach_bc_low_dim", "reach_hbc_low_dim"]
+    assert {r["algo"] for r in summary["models"]} == {"bc", "hbc"} and all(r["episodes"] == 5 for r in summary["models"])
+    task = json.loads((report / "Reach" / "figures.json").read_text())
+    names = {f["png"].split("/")[-1] for f in task["figures"]}
+    assert {"stacked_failure_modes.png", "heatmap.png", "grouped_bars.png"} <= names
+    assert sum(n.startswith("radar_") for n in names) == 2
+    assert (report / "figures" / "entropy_vs_vulnerability.png").is_file() and (report / "index.html").is_file()
+    again = cli(python, "reproduce-paper", "--config", "paper.yaml", "--out", "paper", cwd=folder)
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+
+
+@pytest.mark.parametrize("text,message", [
+    ("training: {bc: {epochs: 1, epoks: 2}}\nmodels: [{task: Lift, algo: bc}]", "unknown key 'epoks'.*'epochs'"),
+    ("models: [{task: Lift, algo: hbc, obs: image}]", "--algo hbc cannot be trained on --obs image"),
+    ("models: [{task: Lfit, algo: bc}]", "unknown task 'Lfit'.*Lift"),
+    ("training: {bc: {epochs: many}}\nmodels: [{task: Lift, algo: bc}]", "epochs must be int"),
+])
+def test_a_bad_roster_is_refused_with_what_to_fix(tmp_path, text, message):
+    path = tmp_path / "roster.yaml"
+    path.write_text(text)
+    with pytest.raises(RoboFailError, match=message):
+        Roster.load(path)
+
+
+def test_the_bundled_configs_load_and_the_paper_compares_at_least_8_models_over_3_tasks(tmp_path):
+    roster, paper = Roster.load(), PaperConfig.load()
+    names = {m.name for m in roster.models}
+    assert all(name in names for models in paper.tasks.values() for name in models)
+    assert sum(len(m) for m in paper.tasks.values()) >= 8 and len(paper.tasks) >= 3
+    bad = tmp_path / "paper.yaml"
+    bad.write_text("budgt: 3\ntasks: {Lift: [lift_bc_low_dim]}\n")
+    with pytest.raises(ConfigError, match="unknown key 'budgt'.*'budget'"):
+        PaperConfig.load(bad)
+    bad.write_text("tasks: {Lift: lift_bc_low_dim}\n")
+    with pytest.raises(ConfigError, match="tasks.Lift must be a non-empty list"):
+        PaperConfig.load(bad)
