@@ -210,7 +210,7 @@ def cmd_zoo(args) -> int:
     if not args.task:
         raise RoboFailError("`robofail zoo build` needs a task, e.g. `robofail zoo build Push`")
     zoo.build(args.task, args.zoo, roster, device=args.device, evaluate=not args.no_evaluate, jobs=args.jobs,
-              observations=tuple(args.obs), say=lambda text: print(text, flush=True))
+              observations=tuple(args.obs), only=tuple(args.only), say=lambda text: print(text, flush=True))
     return 0
 
 
@@ -376,6 +376,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--zoo", default="zoo", help="folder of built models and their index.yaml")
     p.add_argument("--roster", default=str(DEFAULT_ZOO_ROSTER), help="the roster file")
     p.add_argument("--obs", nargs="+", default=[], choices=sorted(OBS_MODALITIES), help="only these observation kinds")
+    p.add_argument("--only", nargs="+", default=[], metavar="MODEL", help="only these roster models (`robofail zoo list`)")
     p.add_argument("--device", default="cpu", help="where robomimic trains (cpu or cuda)")
     p.add_argument("--jobs", type=int, default=1, help="trainings at once")
     p.add_argument("--no-evaluate", action="store_true", help="skip measuring nominal success (a later build does it)")

@@ -57,6 +57,10 @@ install_there() {
   ldconfig
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEV"/whl/*.whl
   tar -xJf "$DEV/robosuite-tasks.tar.xz" -C /tmp/site
+  # config/ and data/ where a pip install puts them (core/resources.py looks there)
+  local share
+  share="$(python3 -c 'import sys; print(sys.prefix)')/share/robofail_ros"
+  mkdir -p "$share" && ln -sfn "$ROOT/config" "$share/config" && ln -sfn "$ROOT/data" "$share/data"
   export PYTHONPATH="/tmp/site:$ROOT" MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
 }
 
@@ -83,17 +87,19 @@ case "${1:-}" in
     # then measures their nominal success.
     install_there
     cd "$ROOT"
-    out="${OUT:-$DEV/results}/zoo"
-    mkdir -p "$out" /tmp/zoo-datasets && ln -sfn /tmp/zoo-datasets "$out/datasets"
+    # The zoo lives in /tmp/zoo, which outlives a call while the machine stays warm: a second call
+    # resumes it (`zoo build` keeps what is built). $OUT gets one tar (a call returns few files).
+    out=/tmp/zoo
+    mkdir -p "$out"
     export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
     nvidia-smi --query-gpu=name --format=csv,noheader || true
     for task in ${TASKS:-Lift Stack Push Reach}; do
-      python3 -m robofail_ros.cli zoo build "$task" --obs low_dim --device cuda --jobs 4 --no-evaluate \
-        --zoo "$out" > "$out/build_$task.log" 2>&1 &
+      timeout "${ZOO_SECONDS:-520}" python3 -m robofail_ros.cli zoo build "$task" --obs low_dim --device cuda \
+        --jobs 4 --no-evaluate --zoo "$out" > "$out/build_$task.log" 2>&1 &
     done
-    wait
-    rm "$out/datasets"
-    tail -n 3 "$out"/build_*.log
+    wait || true
+    tail -n 4 "$out"/build_*.log
+    tar -C /tmp -cf "${OUT:-$DEV/results}/zoo.tar" --exclude=zoo/datasets --exclude='*.training' zoo
     ;;
   *) echo "usage: bash tools/device.sh pack | run | zoo" >&2; exit 2 ;;
 esac

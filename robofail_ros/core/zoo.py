@@ -12,6 +12,7 @@ Bundled policies (data/policies) are part of the roster too and are never rebuil
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 import shlex
@@ -154,10 +155,15 @@ class Zoo:
     def checkpoint(self, name: str) -> pathlib.Path:
         return self.folder / f"{name}.pth"
 
-    def save(self) -> None:
-        tmp = self.index_path.with_suffix(".yaml.partial")
-        tmp.write_text(yaml.safe_dump([dataclasses.asdict(e) for e in self.entries.values()], sort_keys=False))
-        os.replace(tmp, self.index_path)
+    def save(self, entry: ZooEntry) -> None:
+        """Records ``entry``; builds of other tasks may share the index, so it is re-read under a lock."""
+        import fcntl
+        with open(self.folder / ".index.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.entries = {**Zoo(self.folder).entries, entry.name: entry}
+            tmp = self.index_path.with_suffix(".yaml.partial")
+            tmp.write_text(yaml.safe_dump([dataclasses.asdict(e) for e in self.entries.values()], sort_keys=False))
+            os.replace(tmp, self.index_path)
 
     def resolve(self, name: str) -> str:
         """A policy spec for a roster name: the bundled name, or the zoo checkpoint's path."""
@@ -180,8 +186,9 @@ def _cli(args: list[str]) -> str:
 
 
 def build(task: str, zoo_dir, roster: Roster | None = None, device: str = "cpu", evaluate: bool = True,
-          jobs: int = 1, observations=(), say: Callable[[str], None] = print) -> Zoo:
-    """Builds every roster model of ``task`` not built yet in ``zoo_dir`` (see the module doc)."""
+          jobs: int = 1, observations=(), only=(), say: Callable[[str], None] = print) -> Zoo:
+    """Builds every roster model of ``task`` not built yet in ``zoo_dir`` (see the module doc);
+    ``observations`` and ``only`` (model names) narrow the roster."""
     from .policies.bundled import bundled_policies
     roster = roster or Roster.load()
     zoo = Zoo(zoo_dir)
@@ -189,6 +196,10 @@ def build(task: str, zoo_dir, roster: Roster | None = None, device: str = "cpu",
     bundled = {b["name"] for b in bundled_policies()}
     todo = []
     models = roster.for_task(task, observations)
+    unknown = sorted(set(only) - {m.name for m in models})
+    if unknown:
+        raise ConfigError(f"--only {' '.join(unknown)}: not in the roster of {task}; it has {[m.name for m in models]}")
+    models = [m for m in models if not only or m.name in only]
     for model in models:
         path, entry = zoo.checkpoint(model.name), zoo.entries.get(model.name)
         if model.name in bundled:
@@ -197,9 +208,14 @@ def build(task: str, zoo_dir, roster: Roster | None = None, device: str = "cpu",
             if sha256_of(path) != entry.sha256:
                 raise ConfigError(f"{path} does not match the sha256 in {zoo.index_path}; delete it to rebuild it")
             say(f"{model.name}: built, kept")
+        elif path.is_file() and path.with_suffix(".train.json").is_file():
+            # trained, but the build stopped before recording it: train-policy writes the
+            # checkpoint, then its .train.json, so both mean a complete training
+            meta = json.loads(path.with_suffix(".train.json").read_text())
+            _record(model, model.train_args(meta["dataset"], path, meta["device"]), zoo, say)
+        elif path.is_file():
+            raise ConfigError(f"{path} exists but {zoo.index_path} does not record it; delete it to rebuild it")
         else:
-            if path.is_file():
-                raise ConfigError(f"{path} exists but {zoo.index_path} does not record it; delete it to rebuild it")
             todo.append(model)
     running = []
     for model in todo:
@@ -226,7 +242,10 @@ def _demos(task: str, model: ZooModel, roster: Roster, zoo: Zoo, say) -> pathlib
                 "--out", str(dataset)]
         args += ["--cameras", *model.cameras, "--exclude-next-obs"] if model.images else ["--cameras"]  # none
         say(f"{task}: demonstrations: {_cli(args)}")
-        subprocess.run([sys.executable, "-m", "robofail_ros.cli", *args], check=True, stdout=subprocess.DEVNULL)
+        dataset.parent.mkdir(parents=True, exist_ok=True)
+        with open(dataset.with_suffix(".log"), "w") as log:
+            if subprocess.run([sys.executable, "-m", "robofail_ros.cli", *args], stdout=log, stderr=log).returncode:
+                raise ConfigError(f"writing the {task} demonstrations failed; see {dataset.with_suffix('.log')}")
     return dataset
 
 
@@ -234,13 +253,17 @@ def _finish(job, zoo: Zoo, say) -> None:
     model, args, process, log = job
     code = process.wait()
     log.close()
-    path = zoo.checkpoint(model.name)
-    if code != 0 or not path.is_file():
+    if code != 0 or not zoo.checkpoint(model.name).is_file():
         raise ConfigError(f"training {model.name} failed (exit {code}); see {zoo.folder / (model.name + '.log')}")
-    zoo.entries[model.name] = ZooEntry(model.name, model.task, model.algo, model.obs, path.name, sha256_of(path),
-                                       _cli(args), model.seed, list(model.cameras) if model.images else [])
-    zoo.save()
-    say(f"{model.name}: trained, sha256 {zoo.entries[model.name].sha256[:16]}")
+    _record(model, args, zoo, say)
+
+
+def _record(model: ZooModel, args: list[str], zoo: Zoo, say) -> None:
+    path = zoo.checkpoint(model.name)
+    entry = ZooEntry(model.name, model.task, model.algo, model.obs, path.name, sha256_of(path), _cli(args),
+                     model.seed, list(model.cameras) if model.images else [])
+    zoo.save(entry)
+    say(f"{model.name}: trained, sha256 {entry.sha256[:16]}")
 
 
 def _evaluate(entry: ZooEntry, zoo: Zoo, roster: Roster, say) -> None:
@@ -256,5 +279,5 @@ def _evaluate(entry: ZooEntry, zoo: Zoo, roster: Roster, say) -> None:
         scene.close()
     entry.nominal_success = wins / len(seeds)
     entry.nominal_episodes, entry.nominal_seeds = len(seeds), f"{seeds[0]}-{seeds[-1]}"
-    zoo.save()
+    zoo.save(entry)
     say(f"{entry.name}: nominal success {wins}/{len(seeds)}")
