@@ -143,7 +143,7 @@ def _run_and_print(args, config, out) -> int:
               "(and the same options)", file=sys.stderr)
         return 130
     bar.close()
-    print(json.dumps(result, indent=2, default=str) if args.json else format_table(result))
+    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else format_table(result))
     return 0
 
 

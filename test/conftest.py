@@ -33,12 +33,3 @@ def lift_lowdim():
 @pytest.fixture(scope="session")
 def python():
     return sys.executable
-
-
-def pytest_collection_modifyitems(items):
-    """Pixel tests of the scene first. After the ROS and run-store tests had run in this pytest
-    process, the first offscreen renders of a new Scene came out upside down and unperturbed
-    (a GL context left current by earlier work; see README, "one rendering Scene per process").
-    Until that is fixed at its root, the pixel tests get a fresh process's GL state."""
-    pixel_tests = {"test/test_scene.py", "test/test_every_perturbation.py"}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in pixel_tests)

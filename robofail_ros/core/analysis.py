@@ -83,6 +83,46 @@ class FailureTable:
                 "threshold": self.threshold, "top": self.top, "top_settled": self.top_settled,
                 "classes": self.classes, "composites": [dataclasses.asdict(m) for m in self.composites]}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "FailureTable":
+        return cls([FailureMode(**m) for m in d["modes"]], Goal(**d["goal"]), d["threshold"], list(d["top"]),
+                   d["top_settled"], dict(d["classes"]), [CompositeMode(**m) for m in d.get("composites", [])])
+
+    def mode(self, name: str) -> FailureMode | None:
+        return next((m for m in self.modes if m.name == name), None)
+
+    @property
+    def perturbed(self) -> list[FailureMode]:
+        """The modes of perturbations (not the unperturbed baseline), worst first."""
+        return [m for m in self.modes if m.name != NOMINAL]
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a search found: its failure table and the counts and facts of the run behind it.
+    ``to_dict()`` is the run's summary.json; ``from_dict()`` reads it back."""
+    run: str  # the run folder
+    table: FailureTable
+    episodes: int
+    failures: int  # policy failures (simulator errors are not failures)
+    sim_errors: int
+    pi_entropy: float | None  # of the searcher's pi, in nats (the paper's number)
+    p_fail_entropy: float | None  # of the normalised failure rates, in nats
+    search_seconds: float | None = None
+    stop_reason: str | None = None  # why the searcher stopped before the budget, if it did
+    cancelled: bool = False  # stopped on request: unfinished, resumable
+    report: str | None = None  # the report's index.html, once written
+
+    def to_dict(self) -> dict:
+        d = {"run": self.run, **self.table.to_dict()}
+        d.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("run", "table")})
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunResult":
+        extra = {f.name: d[f.name] for f in dataclasses.fields(cls) if f.name not in ("run", "table") and f.name in d}
+        return cls(run=d["run"], table=FailureTable.from_dict(d), **extra)
+
 
 def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goal = Goal(),
                   pi_p_fail: dict | None = None) -> FailureTable:
@@ -135,67 +175,62 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
                         composites)
 
 
-def summary(modes: list[FailureMode], outcomes: Sequence) -> dict:
-    """Entropies of a ranked failure-mode list, and the counts of the episodes behind it."""
-    perturbed = [m for m in modes if m.name != NOMINAL]
-    pi = [m.pi for m in perturbed if m.pi is not None]
-    rates = [m.p_fail for m in perturbed if m.trials]
-    return {
-        "pi_entropy": entropy(pi) if pi else None,
-        "p_fail_entropy": entropy(rates) if rates else None,
-        "episodes": len(outcomes),
-        "failures": sum(o.failure for o in outcomes),
-        "sim_errors": sum(bool(o.sim_error) for o in outcomes),
-    }
+def run_result(run: str, table: FailureTable, outcomes: Sequence) -> RunResult:
+    """A run's result: its table, the entropies of its failure modes, the counts of its episodes."""
+    pi = [m.pi for m in table.perturbed if m.pi is not None]
+    rates = [m.p_fail for m in table.perturbed if m.trials]
+    return RunResult(run, table, episodes=len(outcomes), failures=sum(o.failure for o in outcomes),
+                     sim_errors=sum(bool(o.sim_error) for o in outcomes),
+                     pi_entropy=entropy(pi) if pi else None, p_fail_entropy=entropy(rates) if rates else None)
 
 
-def format_table(result: dict) -> str:
+def format_table(result: RunResult) -> str:
     """The failure-mode table of a run result, as printed at the end of a search."""
-    goal = result["goal"]
-    level = f"{goal['confidence']:.0%}"
-    has_readout = any(m.get("pi_p_fail") is not None for m in result["modes"])
+    table = result.table
+    level = f"{table.goal.confidence:.0%}"
+    has_readout = any(m.pi_p_fail is not None for m in table.modes)
     lines = [f"{'failure mode':<20} {'factor':<18} {'status':<9} {'rank':>4} {'P(fail)':>7} {'95% Wilson':>13} "
              f"{'anytime ' + level:>13} {'trials':>6} {'fails':>5} {'sim err':>7} {'severity':>8} {'pi':>6}"
              + (f" {'P(fail) from pi':>15}" if has_readout else "")]
-    for m in result["modes"]:
-        tried = m["trials"] > 0
-        p = f"{m['p_fail']:.3f}" if tried else "-"
-        wilson = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]" if tried else "-"
-        anytime = f"[{m['cs_low']:.2f}, {m['cs_high']:.2f}]" if tried and m["name"] != NOMINAL else "-"
-        pi = "" if m["pi"] is None else f"{m['pi']:.3f}"
-        line = (f"{m['name']:<20} {m['factor']:<18} {m['status']:<9} {m['rank'] or '':>4} {p:>7} {wilson:>13} "
-                f"{anytime:>13} {m['trials']:>6} {m['failures']:>5} {m['sim_errors']:>7} {m['severity']:>8.2f} {pi:>6}")
+    for m in table.modes:
+        tried = m.trials > 0
+        p = f"{m.p_fail:.3f}" if tried else "-"
+        wilson = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if tried else "-"
+        anytime = f"[{m.cs_low:.2f}, {m.cs_high:.2f}]" if tried and m.name != NOMINAL else "-"
+        pi = "" if m.pi is None else f"{m.pi:.3f}"
+        line = (f"{m.name:<20} {m.factor:<18} {m.status:<9} {m.rank or '':>4} {p:>7} {wilson:>13} "
+                f"{anytime:>13} {m.trials:>6} {m.failures:>5} {m.sim_errors:>7} {m.severity:>8.2f} {pi:>6}")
         if has_readout:
-            line += f" {'' if m.get('pi_p_fail') is None else format(m['pi_p_fail'], '.3f'):>15}"
+            line += f" {'' if m.pi_p_fail is None else format(m.pi_p_fail, '.3f'):>15}"
         lines.append(line)
-    if result.get("composites"):
+    if table.composites:
         lines.append("composite failure modes (perturbations applied together):")
-        for m in result["composites"]:
-            p = f"{m['p_fail']:.3f}" if m["trials"] else "-"
-            lines.append(f"  {m['name']:<45} P(fail) {p:>6} [{m['ci_low']:.2f}, {m['ci_high']:.2f}] "
-                         f"{m['failures']}/{m['trials']} ({m['sim_errors']} sim err)")
-    lines.append(verdict_text(result))
-    pe = result.get("pi_entropy")
-    lines.append(f"{result['episodes']} episodes, {result['failures']} policy failures, {result['sim_errors']} simulator "
-                 f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result['run']}")
-    if result.get("stop_reason"):
-        lines.append(f"stopped before the budget: {result['stop_reason']}")
-    if result.get("report"):
-        lines.append(f"report: {result['report']}")
+        for m in table.composites:
+            p = f"{m.p_fail:.3f}" if m.trials else "-"
+            lines.append(f"  {m.name:<45} P(fail) {p:>6} [{m.ci_low:.2f}, {m.ci_high:.2f}] "
+                         f"{m.failures}/{m.trials} ({m.sim_errors} sim err)")
+    lines.append(verdict_text(table))
+    pe = result.pi_entropy
+    lines.append(f"{result.episodes} episodes, {result.failures} policy failures, {result.sim_errors} simulator "
+                 f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result.run}")
+    if result.stop_reason:
+        lines.append(f"stopped before the budget: {result.stop_reason}")
+    if result.report:
+        lines.append(f"report: {result.report}")
     return "\n".join(lines)
 
 
-def verdict_text(result: dict) -> str:
+def verdict_text(table: FailureTable) -> str:
     """What the anytime-valid bounds decided, in words (the table's footer, the service's verdict)."""
-    goal, classes = result["goal"], result["classes"]
+    goal, classes = table.goal, table.classes
     counts = ", ".join(f"{classes[c]} {c}" for c in (FAILS, SAFE, UNDECIDED, UNTRIED) if classes.get(c))
-    head = (f"a mode fails above P(fail) {result['threshold']:.2f} (unperturbed rate + margin {goal['margin']:.2f}); "
+    head = (f"a mode fails above P(fail) {table.threshold:.2f} (unperturbed rate + margin {goal.margin:.2f}); "
             f"modes: {counts or 'none'}")
-    if not result["top"]:
+    if not table.top:
         return head + "; no mode is known to fail yet" if classes.get(UNDECIDED) or classes.get(UNTRIED) \
             else head + "; no mode fails"
-    top = ", ".join(result["top"])
-    if result["top_settled"]:
-        return (head + f"\ntop-{len(result['top'])} failing modes: {top}: settled (with {goal['confidence']:.0%} confidence, "
-                f"anytime-valid over every mode, they fail more often than every other mode, to within {goal['tolerance']:.2f})")
-    return head + f"\ntop-{goal['top_k']} failing modes so far: {top}: not settled (more episodes would be needed to be sure)"
+    top = ", ".join(table.top)
+    if table.top_settled:
+        return (head + f"\ntop-{len(table.top)} failing modes: {top}: settled (with {goal.confidence:.0%} confidence, "
+                f"anytime-valid over every mode, they fail more often than every other mode, to within {goal.tolerance:.2f})")
+    return head + f"\ntop-{goal.top_k} failing modes so far: {top}: not settled (more episodes would be needed to be sure)"

@@ -109,7 +109,7 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print) -> p
 def entropy_table(folders: dict) -> list[dict]:
     """Per model: task, algorithm, observations, nominal success, the two entropies, and how
     broadly it fails (mean P(fail) over the perturbations, modes classified as failing)."""
-    from .analysis import NOMINAL
+    from .stats import FAILS
     from .report import align, load_run, model_table
     from .zoo import Roster
     roster = {m.name: m for m in Roster.load().models}
@@ -117,15 +117,15 @@ def entropy_table(folders: dict) -> list[dict]:
     for task, runs in folders.items():
         loaded = [load_run(f) for f in runs]
         for run, row in zip(loaded, model_table(loaded, align(loaded)[0])):
-            modes = [m for m in run.result["modes"] if m["name"] != NOMINAL and m["trials"]]
+            modes = [m for m in run.result.table.perturbed if m.trials]
             model = roster.get(run.folder.name)
             rows.append({
                 "task": task, "model": run.folder.name, "algo": model.algo if model else run.meta["policy"].get("algo"),
                 "obs": model.obs if model else None,
                 "sha256": row["sha256"], "nominal_success": row["nominal_success"], "episodes": row["episodes"],
                 "pi_entropy": row["pi_entropy"], "p_fail_entropy": row["p_fail_entropy"],
-                "mean_p_fail": float(np.mean([m["p_fail"] for m in modes])) if modes else None,
-                "failing_modes": sum(m.get("status") == "fails" for m in modes),
+                "mean_p_fail": float(np.mean([m.p_fail for m in modes])) if modes else None,
+                "failing_modes": sum(m.status == FAILS for m in modes),
                 "worst_mode": row["worst_mode"], "worst_p_fail": row["worst_p_fail"]})
     return rows
 

@@ -21,7 +21,7 @@ import shutil
 
 import numpy as np
 
-from .analysis import NOMINAL, verdict_text
+from .analysis import NOMINAL, RunResult, verdict_text
 from .errors import ConfigError
 from .store import RunStore
 
@@ -35,11 +35,11 @@ class RunData:
     folder: pathlib.Path
     label: str
     meta: dict
-    result: dict
+    result: RunResult
 
     @property
     def modes(self) -> dict[str, dict]:
-        return {m["name"]: m for m in self.result["modes"]}
+        return {m.name: m for m in self.result.table.modes}
 
 
 def load_run(folder) -> RunData:
@@ -54,7 +54,11 @@ def load_run(folder) -> RunData:
     if not meta.get("finished") or not (store.folder / "summary.json").is_file():
         raise ConfigError(f"run {folder} is unfinished ({episodes} episodes so far); finish it with "
                           f"`robofail search --resume --out {folder}` before reporting on it")
-    result = json.loads((store.folder / "summary.json").read_text())
+    try:
+        result = RunResult.from_dict(json.loads((store.folder / "summary.json").read_text()))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"run {folder}: its summary.json is not one this robofail writes ({exc}); a run from an "
+                          f"older robofail needs that version to report on it") from None
     return RunData(store.folder, meta["policy"]["name"], meta, result)
 
 
@@ -71,7 +75,7 @@ def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
             r.label = f"{r.label} ({r.folder.name})"
     from .perturbations import DEFAULT_CATALOG, Catalog
     catalog = Catalog.load(runs[0].meta["config"].get("catalog") or DEFAULT_CATALOG).names
-    names = [[m["name"] for m in r.result["modes"] if m["name"] != NOMINAL] for r in runs]
+    names = [[m.name for m in r.result.table.perturbed] for r in runs]
     shared = sorted((n for n in names[0] if all(n in other for other in names[1:])),
                     key=lambda n: catalog.index(n) if n in catalog else len(catalog))
     notes = []
@@ -106,14 +110,14 @@ def _save(fig, folder: pathlib.Path, name: str) -> dict:
 def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> dict:
     """Two radar panels for one run: calibrated P(fail) with its 95% interval, and the paper's pi(a|o)."""
     modes = run.modes
-    tried = [n for n in perturbations if modes[n]["trials"]]
+    tried = [n for n in perturbations if modes[n].trials]
     # The highest rates first; among equal rates the best-measured (most trials).
-    spokes = sorted(tried, key=lambda n: (-modes[n]["p_fail"], -modes[n]["trials"]))[:RADAR_SPOKES]
+    spokes = sorted(tried, key=lambda n: (-modes[n].p_fail, -modes[n].trials))[:RADAR_SPOKES]
     spokes = [n for n in perturbations if n in spokes]  # catalog order keeps related factors together
-    has_pi = all(modes[n]["pi"] is not None for n in perturbations)
-    data = {"run": run.label, "perturbations": spokes, "p_fail": [modes[n]["p_fail"] for n in spokes],
-            "ci_low": [modes[n]["ci_low"] for n in spokes], "ci_high": [modes[n]["ci_high"] for n in spokes],
-            "pi": [modes[n]["pi"] for n in spokes] if has_pi else None,
+    has_pi = all(modes[n].pi is not None for n in perturbations)
+    data = {"run": run.label, "perturbations": spokes, "p_fail": [modes[n].p_fail for n in spokes],
+            "ci_low": [modes[n].ci_low for n in spokes], "ci_high": [modes[n].ci_high for n in spokes],
+            "pi": [modes[n].pi for n in spokes] if has_pi else None,
             "left_out": len(tried) - len(spokes), "untried": len(perturbations) - len(tried)}
     plt = _plt()
     panels = 2 if has_pi else 1
@@ -153,7 +157,7 @@ def distribution(runs: list[RunData], perturbations: list[str]) -> tuple[list[st
     distribution, the calibrated counterpart of pi), with all but the top modes summed as 'other'."""
     shares = {}
     for r in runs:
-        rates = np.array([r.modes[n]["p_fail"] if r.modes[n]["trials"] else 0.0 for n in perturbations])
+        rates = np.array([r.modes[n].p_fail if r.modes[n].trials else 0.0 for n in perturbations])
         shares[r.label] = rates / rates.sum() if rates.sum() > 0 else rates
     mean = np.mean(list(shares.values()), axis=0)
     top = [perturbations[i] for i in np.argsort(-mean, kind="stable")[:TOP_MODES] if mean[i] > 0]
@@ -182,8 +186,8 @@ def stacked_bars(runs, perturbations, folder) -> dict:
 
 
 def heatmap(runs, perturbations, folder) -> dict:
-    columns = [n for n in perturbations if any(r.modes[n]["trials"] for r in runs)]
-    matrix = np.array([[r.modes[n]["p_fail"] if r.modes[n]["trials"] else np.nan for n in columns] for r in runs])
+    columns = [n for n in perturbations if any(r.modes[n].trials for r in runs)]
+    matrix = np.array([[r.modes[n].p_fail if r.modes[n].trials else np.nan for n in columns] for r in runs])
     order = np.argsort(-np.nan_to_num(np.nanmean(np.where(np.isnan(matrix), -1, matrix), axis=0)), kind="stable")
     columns, matrix = [columns[i] for i in order], matrix[:, order]
     plt = _plt()
@@ -207,13 +211,13 @@ def grouped_bars(runs, perturbations, folder) -> dict:
     data = {"modes": names, "models": {}}
     for k, r in enumerate(runs):
         ms = [r.modes[n] for n in names]
-        p = np.array([m["p_fail"] if m["trials"] else 0.0 for m in ms])
-        low = np.array([m["ci_low"] for m in ms])
-        high = np.array([m["ci_high"] for m in ms])
+        p = np.array([m.p_fail if m.trials else 0.0 for m in ms])
+        low = np.array([m.ci_low for m in ms])
+        high = np.array([m.ci_high for m in ms])
         x = np.arange(len(names)) + (k - (len(runs) - 1) / 2) * width
         ax.bar(x, p, width, label=r.label, yerr=[np.maximum(p - low, 0), np.maximum(high - p, 0)], capsize=2)
         data["models"][r.label] = {"p_fail": p.tolist(), "ci_low": low.tolist(), "ci_high": high.tolist(),
-                                   "trials": [m["trials"] for m in ms]}
+                                   "trials": [m.trials for m in ms]}
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("P(fail) with 95% interval")
@@ -226,18 +230,18 @@ def model_table(runs, perturbations) -> list[dict]:
     """Entropy and severity per model: the paper's comparison number and the calibrated ones."""
     rows = []
     for r in runs:
-        nominal = r.modes.get(NOMINAL, {"trials": 0, "failures": 0})
-        tried = [r.modes[n] for n in perturbations if r.modes[n]["trials"]]
-        worst = max(tried, key=lambda m: (m["p_fail"], m["trials"]), default=None)
+        nominal = r.modes.get(NOMINAL)
+        tried = [r.modes[n] for n in perturbations if r.modes[n].trials]
+        worst = max(tried, key=lambda m: (m.p_fail, m.trials), default=None)
         rows.append({
             "model": r.label, "sha256": r.meta["policy"].get("sha256"), "searcher": r.meta["config"]["searcher"],
-            "episodes": r.result["episodes"], "failures": r.result["failures"], "sim_errors": r.result["sim_errors"],
-            "nominal_success": (1 - nominal["failures"] / nominal["trials"]) if nominal["trials"] else None,
-            "nominal_trials": nominal["trials"],
-            "pi_entropy": r.result.get("pi_entropy"), "p_fail_entropy": r.result.get("p_fail_entropy"),
-            "mean_severity": float(np.mean([m["severity"] for m in tried])) if tried else None,
-            "worst_mode": worst["name"] if worst else None,
-            "worst_p_fail": worst["p_fail"] if worst else None})
+            "episodes": r.result.episodes, "failures": r.result.failures, "sim_errors": r.result.sim_errors,
+            "nominal_success": (1 - nominal.failures / nominal.trials) if nominal and nominal.trials else None,
+            "nominal_trials": nominal.trials if nominal else 0,
+            "pi_entropy": r.result.pi_entropy, "p_fail_entropy": r.result.p_fail_entropy,
+            "mean_severity": float(np.mean([m.severity for m in tried])) if tried else None,
+            "worst_mode": worst.name if worst else None,
+            "worst_p_fail": worst.p_fail if worst else None})
     return rows
 
 
@@ -247,7 +251,7 @@ def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> l
     the perturbed scene, a frame strip, and whether the replay reproduced the recorded outcome."""
     import imageio.v2 as imageio
     from .replay import Replayer, frame_strip, replay_command
-    ranked = [m for m in run.result["modes"] if m["name"] != NOMINAL and m["failures"]][:modes]
+    ranked = [m for m in run.result.table.perturbed if m.failures][:modes]
     if not ranked:
         return []
     folder.mkdir(parents=True, exist_ok=True)
@@ -257,14 +261,14 @@ def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> l
         failing = [o for o in replayer.recorded.values() if o.failure and o.perturbations]
         for mode in ranked:
             # Prefer an episode with this perturbation alone: it shows this failure mode, not a mix.
-            episode = min((o for o in failing if mode["name"] in o.perturbations),
+            episode = min((o for o in failing if mode.name in o.perturbations),
                           key=lambda o: (len(o.perturbations), o.episode_id))
             replay = replayer.replay(episode.episode_id)
-            stem = f"{_slug(run.label)}_{mode['name']}_{episode.episode_id}"
+            stem = f"{_slug(run.label)}_{mode.name}_{episode.episode_id}"
             imageio.imwrite(folder / f"{stem}_scene.png", replay.frames[0])
             imageio.imwrite(folder / f"{stem}_strip.png", frame_strip(replay.frames))
-            items.append({"run": run.label, "mode": mode["name"], "label": mode["label"], "p_fail": mode["p_fail"],
-                          "trials": mode["trials"], "episode_id": episode.episode_id, "seed": episode.seed,
+            items.append({"run": run.label, "mode": mode.name, "label": mode.label, "p_fail": mode.p_fail,
+                          "trials": mode.trials, "episode_id": episode.episode_id, "seed": episode.seed,
                           "perturbations": list(episode.perturbations), "steps": episode.steps,
                           "reproduced": replay.reproduced, "replay_success": replay.outcome.success,
                           "replay_steps": replay.outcome.steps,
@@ -375,32 +379,31 @@ P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
                  "(simultaneous over every mode, valid under adaptive sampling); the 95% Wilson interval describes each "
                  "mode alone. Untried modes show no rate.</p>")
     for r in runs:
-        readout = any(m.get("pi_p_fail") is not None for m in r.result["modes"])
+        readout = any(m.pi_p_fail is not None for m in r.result.table.modes)
         parts.append(f"<h3>{e(r.label)}</h3>")
-        if "threshold" in r.result:
-            parts.append(f"<p>{e(verdict_text(r.result))}</p>")
+        parts.append(f"<p>{e(verdict_text(r.result.table))}</p>")
         parts.append("<table><tr><th>perturbation</th><th>factor</th><th>status</th><th>rank</th><th>P(fail)</th>"
                      "<th>95% Wilson</th><th>anytime-valid</th><th>trials</th><th>failures</th><th>sim errors</th>"
                      "<th>severity</th><th>π(a|o)</th>" + ("<th>P(fail) from π</th>" if readout else "") + "</tr>")
-        for m in r.result["modes"]:
-            if m["name"] != NOMINAL and m["name"] not in perturbations:
+        for m in r.result.table.modes:
+            if m.name != NOMINAL and m.name not in perturbations:
                 continue
-            tried = m["trials"] > 0
-            anytime = f"[{m['cs_low']:.2f}, {m['cs_high']:.2f}]" if tried and "cs_low" in m and m["name"] != NOMINAL else "–"
-            wilson = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]" if tried else "–"
-            parts.append(f"<tr><td>{e(m['name'])}</td><td>{e(m['factor'])}</td><td>{e(m.get('status', '–'))}</td>"
-                         f"<td>{m.get('rank') or ''}</td><td>{_fmt(m['p_fail'] if tried else None)}</td>"
+            tried = m.trials > 0
+            anytime = f"[{m.cs_low:.2f}, {m.cs_high:.2f}]" if tried and m.name != NOMINAL else "–"
+            wilson = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if tried else "–"
+            parts.append(f"<tr><td>{e(m.name)}</td><td>{e(m.factor)}</td><td>{e(m.status)}</td>"
+                         f"<td>{m.rank or ''}</td><td>{_fmt(m.p_fail if tried else None)}</td>"
                          f"<td>{wilson}</td><td>{anytime}</td>"
-                         f"<td>{m['trials']}</td><td>{m['failures']}</td><td>{m['sim_errors']}</td><td>{m['severity']:.2f}</td>"
-                         f"<td>{_fmt(m['pi'])}</td>" + (f"<td>{_fmt(m.get('pi_p_fail'))}</td>" if readout else "") + "</tr>")
+                         f"<td>{m.trials}</td><td>{m.failures}</td><td>{m.sim_errors}</td><td>{m.severity:.2f}</td>"
+                         f"<td>{_fmt(m.pi)}</td>" + (f"<td>{_fmt(m.pi_p_fail)}</td>" if readout else "") + "</tr>")
         parts.append("</table>")
-        if r.result.get("composites"):
+        if r.result.table.composites:
             parts.append("<p>Composite failure modes (perturbations applied together):</p><table><tr><th>perturbations</th>"
                          "<th>P(fail)</th><th>95% Wilson</th><th>trials</th><th>failures</th><th>sim errors</th></tr>")
-            for m in r.result["composites"]:
-                parts.append(f"<tr><td>{e(m['name'])}</td><td>{_fmt(m['p_fail'] if m['trials'] else None)}</td>"
-                             f"<td>[{m['ci_low']:.2f}, {m['ci_high']:.2f}]</td><td>{m['trials']}</td><td>{m['failures']}</td>"
-                             f"<td>{m['sim_errors']}</td></tr>")
+            for m in r.result.table.composites:
+                parts.append(f"<tr><td>{e(m.name)}</td><td>{_fmt(m.p_fail if m.trials else None)}</td>"
+                             f"<td>[{m.ci_low:.2f}, {m.ci_high:.2f}]</td><td>{m.trials}</td><td>{m.failures}</td>"
+                             f"<td>{m.sim_errors}</td></tr>")
             parts.append("</table>")
     parts.append("<h2>Run metadata</h2>")
     for r in runs:
@@ -413,7 +416,7 @@ P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
                 "seed": c["seed"], "horizon": c["horizon"], "workers": c["num_workers"],
                 "catalog": c.get("catalog") or "default", "config hash": r.meta.get("config_hash"),
                 "started": r.meta.get("started"), "finished": r.meta.get("finished"),
-                "search seconds": r.result.get("search_seconds"),
+                "search seconds": r.result.search_seconds,
                 **{f"version: {k}": v for k, v in r.meta.get("versions", {}).items()}}
         parts.append(f"<h3>{e(r.label)}</h3><table>" + "".join(
             f"<tr><td>{e(k)}</td><td style='text-align:left'><code>{e(str(v))}</code></td></tr>" for k, v in rows.items())

@@ -6,7 +6,7 @@ import pathlib
 import sys
 import time
 
-from .analysis import failure_table, summary
+from .analysis import RunResult, failure_table, run_result
 from .config import SearchConfig
 from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
@@ -58,7 +58,7 @@ class RunObserver:
 
 
 def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
-               observer: RunObserver | None = None) -> dict:
+               observer: RunObserver | None = None) -> RunResult:
     """Runs (or resumes) a search and returns its result (also written to ``out/summary.json``).
 
     ``evaluator`` defaults to worker processes (or this process for one worker); the ROS search
@@ -105,9 +105,8 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         except SearchCancelled:
             pass
         result = result_of(store, catalog, searcher, config.goal)
-        result["search_seconds"] = round(time.time() - start, 1)
-        result["stop_reason"] = ctx.stop_reason
-        result["cancelled"] = ctx.cancelled
+        result.search_seconds = round(time.time() - start, 1)
+        result.stop_reason, result.cancelled = ctx.stop_reason, ctx.cancelled
         if ctx.cancelled:
             return result  # unfinished on purpose: `--resume` continues it
         store.finish(result)
@@ -117,7 +116,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
             evaluator.close()
         store.close()
     if config.report:  # after the workers are gone: the gallery replays build scenes of their own
-        result["report"] = _report(out)
+        result.report = _report(out)
     return result
 
 
@@ -132,11 +131,11 @@ def _report(out) -> str | None:
         return None
 
 
-def result_of(store: RunStore, catalog: Catalog, searcher, goal: Goal) -> dict:
+def result_of(store: RunStore, catalog: Catalog, searcher, goal: Goal) -> RunResult:
     """The failure-mode table and summary of the episodes in ``store`` so far (``searcher``: the
     live searcher whose pi goes with the table, or None for a stored run)."""
     outcomes = store.outcomes()
     pi = searcher.pi() if searcher is not None else None
     readout = searcher.pi_p_fail() if searcher is not None else None
     table = failure_table(outcomes, catalog, pi, goal, readout)
-    return {"run": str(store.folder), **table.to_dict(), **summary(table.modes, outcomes)}
+    return run_result(str(store.folder), table, outcomes)

@@ -87,8 +87,9 @@ class RunStore:
     def meta(self) -> dict:
         return json.loads((self.folder / "run.json").read_text())
 
-    def finish(self, summary: dict) -> None:
-        (self.folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    def finish(self, result) -> None:
+        """Writes the run's RunResult as summary.json and marks the run finished."""
+        (self.folder / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
         meta = self.meta
         meta["finished"] = _now()
         (self.folder / "run.json").write_text(json.dumps(meta, indent=2, default=str))

@@ -85,19 +85,18 @@ def msg_to_outcome(msg: EpisodeResult) -> EpisodeOutcome:
                           msg.episode_id, msg.worker, msg_to_image(msg.image) if msg.image.height else None)
 
 
-def mode_to_msg(mode: dict, method: str) -> FailureMode:
-    """One failure mode of a run result; ``method`` "pi" reports pi, "empirical" P(fail) and its interval."""
+def mode_to_msg(mode, method: str) -> FailureMode:
+    """One core FailureMode as a message; ``method`` "pi" reports pi, "empirical" P(fail) and its interval."""
     if method == "pi":
-        p = mode["pi"] if mode["pi"] is not None else 0.0
+        p = mode.pi if mode.pi is not None else 0.0
         low = high = p
     else:
-        p = mode["p_fail"] if mode["trials"] else 0.0
-        low, high = mode["ci_low"], mode["ci_high"]
-    return FailureMode(name=mode["name"], factor=mode["factor"], probability=float(p), ci_low=float(low),
-                       ci_high=float(high), trials=mode["trials"], failures=mode["failures"], sim_errors=mode["sim_errors"],
-                       status=mode["status"], cs_low=float(mode["cs_low"]), cs_high=float(mode["cs_high"]),
-                       rank=mode["rank"] or 0,
-                       pi_p_fail=float("nan") if mode.get("pi_p_fail") is None else float(mode["pi_p_fail"]))
+        p = mode.p_fail if mode.trials else 0.0
+        low, high = mode.ci_low, mode.ci_high
+    return FailureMode(name=mode.name, factor=mode.factor, probability=float(p), ci_low=float(low),
+                       ci_high=float(high), trials=mode.trials, failures=mode.failures, sim_errors=mode.sim_errors,
+                       status=mode.status, cs_low=float(mode.cs_low), cs_high=float(mode.cs_high), rank=mode.rank or 0,
+                       pi_p_fail=float("nan") if mode.pi_p_fail is None else float(mode.pi_p_fail))
 
 
 def modes_to_markers(modes: list[FailureMode], frame_id: str = "robofail", top: int = 15) -> MarkerArray:

@@ -25,7 +25,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from ..core.analysis import format_table, verdict_text
+from ..core.analysis import RunResult, format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import PolicyError, RoboFailError
 from ..core.provenance import PolicyAnnouncements
@@ -144,7 +144,7 @@ class SearchNode(Node, RunObserver):
             self.publish_status("running")
             self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self)
             print(format_table(self.result), flush=True)
-            self.publish_status("cancelled" if self.result.get("cancelled") else "finished")
+            self.publish_status("cancelled" if self.result.cancelled else "finished")
             return self.result
         except Exception as exc:  # reported on the status topic and the log; the service keeps answering
             self.exit_code = 2
@@ -186,10 +186,10 @@ class SearchNode(Node, RunObserver):
         finally:
             self._goal = None
         fill_table(result, self.result, "empirical")
-        result.run_id, result.cancelled = self.run_id, bool(self.result.get("cancelled"))
+        result.run_id, result.cancelled = self.run_id, self.result.cancelled
         result.success = not result.cancelled
-        result.message = (f"cancelled after {self.result['episodes']} episodes; resume with out: {self.out}, resume: true"
-                          if result.cancelled else f"finished: {self.result['episodes']} episodes in run {self.run_id!r}")
+        result.message = (f"cancelled after {self.result.episodes} episodes; resume with out: {self.out}, resume: true"
+                          if result.cancelled else f"finished: {self.result.episodes} episodes in run {self.run_id!r}")
         goal_handle.canceled() if result.cancelled else goal_handle.succeed()
         return result
 
@@ -203,23 +203,23 @@ class SearchNode(Node, RunObserver):
         # One table per finished episode, shared by the status, the markers and the feedback.
         result = _result(self.out, self.live[1], self.live[0], self.config.goal)
         self.publish_status("running", result=result)
-        self.markers.publish(modes_to_markers([mode_to_msg(m, "empirical") for m in result["modes"]]))
+        self.markers.publish(modes_to_markers([mode_to_msg(m, "empirical") for m in result.table.modes]))
         if self._goal is not None:  # one feedback per finished episode
-            worst = [mode_to_msg(m, "empirical") for m in result["modes"] if m["name"] != "none" and m["trials"]][:5]
+            worst = [mode_to_msg(m, "empirical") for m in result.table.perturbed if m.trials][:5]
             for k in range(len(outcomes), 0, -1):
                 self._goal.publish_feedback(RunSearch.Feedback(
-                    episodes=result["episodes"] - k + 1, budget=self.active.budget + self.active.nominal_episodes,
-                    failures=result["failures"], top_modes=worst))
+                    episodes=result.episodes - k + 1, budget=self.active.budget + self.active.nominal_episodes,
+                    failures=result.failures, top_modes=worst))
 
     def publish_status(self, state, message="", result=None):
         if result is None and self.live is not None and (self.out / "run.json").exists():
             result = _result(self.out, self.live[1], self.live[0], self.config.goal)
-        modes = [m for m in result["modes"] if m["name"] != "none" and m["trials"]] if result else []
+        modes = [m for m in result.table.perturbed if m.trials] if result else []
         worst = {"name": modes[0]["name"], "p_fail": modes[0]["p_fail"]} if modes else None
         self.status.publish(String(data=dumps({
-            "state": state, "run_id": self.run_id, "episodes": result["episodes"] if result else 0,
+            "state": state, "run_id": self.run_id, "episodes": result.episodes if result else 0,
             "budget": self.active.budget + self.active.nominal_episodes,
-            "failures": result["failures"] if result else 0, "worst": worst, "message": message})))
+            "failures": result.failures if result else 0, "worst": worst, "message": message})))
 
     # ------------------------------------------------------------------------ the service
     def serve(self, request, response):
@@ -237,10 +237,10 @@ class SearchNode(Node, RunObserver):
         except RoboFailError as exc:
             response.message = str(exc)
             return response
-        if result is None or not result["episodes"]:
+        if result is None or not result.episodes:
             response.message = f"run {run_id!r} has no episodes yet; ask again once the search has run some"
             return response
-        if method == "pi" and any(m["pi"] is None for m in result["modes"] if m["name"] != "none"):
+        if method == "pi" and any(m.pi is None for m in result.table.perturbed):
             response.message = f"run {run_id!r} has no pi(a|o) recorded yet (it is written when the run finishes)"
             return response
         fill_table(response, result, method)
@@ -259,7 +259,7 @@ class SearchNode(Node, RunObserver):
             raise RoboFailError(f"unknown run id {run_id!r}: no run folder {folder}; this node serves {self.run_id!r}")
         summary = folder / "summary.json"
         if summary.is_file():
-            return json.loads(summary.read_text())
+            return RunResult.from_dict(json.loads(summary.read_text()))
         from ..core.config import config_from_params
         from ..core.run import resolve_catalog
         stored = dict(RunStore.open(folder).meta["config"])
@@ -270,19 +270,18 @@ class SearchNode(Node, RunObserver):
         pass
 
 
-def fill_table(target, result: dict, method: str) -> None:
+def fill_table(target, result: RunResult, method: str) -> None:
     """The failure-mode table of a result into a service response or an action result."""
-    modes = [m for m in result["modes"] if m["name"] != "none"]
-    if method == "pi":
-        modes = sorted(modes, key=lambda m: -m["pi"])
-    target.entropy = float((result["pi_entropy"] if method == "pi" else result["p_fail_entropy"]) or 0.0)
+    table = result.table
+    modes = sorted(table.perturbed, key=lambda m: -m.pi) if method == "pi" else table.perturbed
+    target.entropy = float((result.pi_entropy if method == "pi" else result.p_fail_entropy) or 0.0)
     target.modes = [mode_to_msg(m, method) for m in modes]
-    target.episodes = int(result["episodes"])
-    target.top_modes = list(result["top"])
-    target.top_settled = bool(result["top_settled"])
-    target.confidence = float(result["goal"]["confidence"])
-    target.threshold = float(result["threshold"])
-    target.verdict = verdict_text(result)
+    target.episodes = result.episodes
+    target.top_modes = list(table.top)
+    target.top_settled = table.top_settled
+    target.confidence = float(table.goal.confidence)
+    target.threshold = float(table.threshold)
+    target.verdict = verdict_text(table)
 
 
 def _result(folder, catalog, searcher, goal):

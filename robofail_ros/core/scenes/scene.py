@@ -259,6 +259,7 @@ class Scene:
     def reset(self, perturbations: Sequence[str] = (), seed: int = 0) -> dict:
         """Starts an episode with these perturbations (catalog names) applied; returns the first observation."""
         chosen = self.apply(perturbations)
+        self._make_current()
         # One seed fixes everything random: robosuite's placement and robot-noise generator
         # (shared by reference, so it is re-seeded in place) and our factors' generator.
         self.env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
@@ -297,6 +298,7 @@ class Scene:
             raise RuntimeError("step() after the episode ended; call reset() first")
         for p, memory in zip(self._active, self._memories):
             action = p.factor.act(action, self._rng, memory)
+        self._make_current()
         try:
             obs, _, _, _ = self.env.step(action)
         except Exception as exc:  # MuJoCo raises on unrecoverable states
@@ -308,6 +310,13 @@ class Scene:
         if self.sim_error is None:
             self.success = bool(self.env._check_success())
         return self._observe(obs) if obs else obs
+
+    def _make_current(self):
+        """Makes this scene's GL context the current one: robosuite renders into whichever context
+        is current, which after another scene (or another model of this one) was built is not ours."""
+        context = getattr(self.env.sim, "_render_context_offscreen", None)
+        if context is not None:
+            context.gl_ctx.make_current()
 
     def _warning_counts(self) -> np.ndarray:
         import mujoco
@@ -337,6 +346,7 @@ class Scene:
     def render(self, camera: str = "agentview", size: int = 256) -> np.ndarray:
         """An RGB image (size x size, upright) of the current state, with image perturbations applied."""
         self.camera_id(camera)
+        self._make_current()
         img = self.env.sim.render(camera_name=camera, width=size, height=size)[::-1].copy()
         images = {camera: img}
         for p in self._active:
