@@ -77,8 +77,9 @@ def plan(config: PaperConfig) -> list[tuple[str, str, str]]:
     return [(task, name, zoo.resolve(name)) for task, names in config.tasks.items() for name in names]
 
 
-def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print) -> pathlib.Path:
-    """Runs every search not finished yet under ``out/runs``, then writes ``out/report``."""
+def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, observer=None) -> pathlib.Path:
+    """Runs every search not finished yet under ``out/runs``, then writes ``out/report``;
+    ``observer`` (a RunObserver class) watches each search."""
     from .report import write_report
     from .run import run_search
     out = pathlib.Path(out)
@@ -95,7 +96,7 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print) -> p
             continue
         search = config.search_config(task, spec)
         say(f"[{i}/{len(jobs)}] {name} on {task}: {search.searcher}, {search.budget} episodes -> {folder}")
-        run_search(search, folder, resume=(folder / "run.json").is_file())
+        run_search(search, folder, resume=(folder / "run.json").is_file(), observer=observer() if observer else None)
     partial = out / ".report.partial"
     import shutil
     shutil.rmtree(partial, ignore_errors=True)

@@ -105,14 +105,19 @@ def _process_main(spec: WorkerSpec, worker: str, conn) -> None:
     except Exception as exc:
         conn.send(("broken", _describe(exc)))
         return
-    conn.send(("ready",))
-    while (request := conn.recv()) is not None:
-        try:
-            conn.send(("finished", request.episode_id, runner.run(request), None))
-        except Exception as exc:  # noqa: BLE001  (any error is the worker's to report, not to die of)
-            conn.send(("finished", request.episode_id, None, _describe(exc)))
+    try:
         conn.send(("ready",))
-    runner.close()
+        while (request := conn.recv()) is not None:
+            try:
+                outcome, error = runner.run(request), None
+            except Exception as exc:  # noqa: BLE001  (any error is the worker's to report, not to die of)
+                outcome, error = None, _describe(exc)
+            conn.send(("finished", request.episode_id, outcome, error))
+            conn.send(("ready",))
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        pass  # the parent is gone (killed): nobody is left to report to
+    finally:
+        runner.close()
 
 
 class ProcessTransport:
