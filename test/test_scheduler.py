@@ -179,3 +179,37 @@ def test_a_killed_worker_process_has_its_episode_run_again(tmp_path):
         evaluator.close()
     assert sorted(o.episode_id for o in got) == list(range(6))
     assert all(o.sim_error is None for o in got)
+
+
+PARENT = """
+import sys, time
+from robofail_ros.core.perturbations import DEFAULT_CATALOG
+from robofail_ros.core.search.base import EpisodeRequest
+from robofail_ros.core.workers import Evaluator, ProcessTransport, WorkerSpec
+spec = WorkerSpec(task="Lift", policy="scripted", catalog=str(DEFAULT_CATALOG), horizon=200)
+transport = ProcessTransport(spec, 2)
+evaluator = Evaluator(transport, 2)
+for i in range(40):
+    evaluator.submit(EpisodeRequest(i, ("heavy_cube",), i))
+evaluator.collect(timeout=120)
+print(" ".join(str(p.pid) for p, _ in transport._processes.values()), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_worker_processes_exit_quietly_when_their_parent_is_killed(python):
+    import subprocess
+    parent = subprocess.Popen([python, "-c", PARENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2, parent.stderr.read()
+    parent.kill()  # mid-search: the workers are running or about to be handed episodes
+    parent.wait()
+    stderr = parent.stderr.read()  # EOF once every process holding the pipe (the workers too) is gone
+    for pid in workers:  # gone, or a zombie that only waits to be reaped by whoever adopted it
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            state = "gone"
+        assert state in ("gone", "Z", "X"), f"worker {pid} still runs (state {state})"
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr[-2000:]
