@@ -215,7 +215,7 @@ class SearchNode(Node, RunObserver):
         if result is None and self.live is not None and (self.out / "run.json").exists():
             result = _result(self.out, self.live[1], self.live[0], self.config.goal)
         modes = [m for m in result.table.perturbed if m.trials] if result else []
-        worst = {"name": modes[0]["name"], "p_fail": modes[0]["p_fail"]} if modes else None
+        worst = {"name": modes[0].name, "p_fail": modes[0].p_fail} if modes else None
         self.status.publish(String(data=dumps({
             "state": state, "run_id": self.run_id, "episodes": result.episodes if result else 0,
             "budget": self.active.budget + self.active.nominal_episodes,
@@ -245,7 +245,7 @@ class SearchNode(Node, RunObserver):
             return response
         fill_table(response, result, method)
         response.success = True
-        response.message = f"{method} failure probabilities of run {run_id!r} over {result['episodes']} episodes"
+        response.message = f"{method} failure probabilities of run {run_id!r} over {result.episodes} episodes"
         return response
 
     def result_for(self, run_id):
