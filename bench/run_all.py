@@ -47,6 +47,8 @@ def main():
                                          "--json", out / "search_efficiency.json"])
     failed += step("scaling and memory", [py, HERE / "scaling.py", "--workers", 1, 2, "--episodes", 12 if quick else 40,
                                           "--json", out / "scaling.json"])
+    failed += step("the paper's comparison of the bundled Lift models", [py, HERE / "lift_comparison.py", *(
+        ["--budget", 40] if quick else []), "--json", out / "lift_comparison.json"])
     print(f"\nresults in {out}" + (f"; {failed} benchmark(s) failed" if failed else ""))
     return 1 if failed else 0
 

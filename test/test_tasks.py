@@ -12,7 +12,7 @@ from robofail_ros.core.errors import PolicyError
 from robofail_ros.core.policies import load_policy
 from robofail_ros.core.scenes import Scene
 
-pytestmark = [pytest.mark.render]
+pytestmark = [pytest.mark.render, pytest.mark.slow]
 NEW_TASKS = ("Stack", "Reach", "Push")
 
 
