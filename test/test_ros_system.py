@@ -293,7 +293,9 @@ def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(r
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
-        stop(proc)
+        output = stop(proc)
+    assert proc.returncode == 1 and "search node was killed by SIGKILL" in output, output[-2000:]
+    assert f"--out {out} --resume" in output and "Traceback" not in output
     before = rows(out)
     assert 4 <= len(before) < 12 and not finished(out)
     again = ros_run(env, params, out, "--budget", "10", "--exit-when-done", "--resume")
@@ -301,7 +303,8 @@ def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(r
         wait_for(lambda: finished(out), 300, "the resumed run to finish")
         again.wait(timeout=60)
     finally:
-        stop(again)
+        output = stop(again)
+    assert again.returncode == 0 and "Traceback" not in output and "RCLError" not in output, output[-2000:]
     after = rows(out)
     assert after[:len(before)] == before
     assert [r[0] for r in after] == list(range(12))

@@ -92,6 +92,13 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+    if search.returncode is not None and search.returncode < 0:  # killed by a signal (not by us: we send SIGINT)
+        name = signal.Signals(-search.returncode).name
+        where = f"--out {search_overrides['out']}" if search_overrides.get("out") else "--out <its run folder>"
+        print(f"robofail ros-run: the search node was killed by {name}; every finished episode is kept in its run "
+              f"folder. Continue the run with: robofail ros-run --params-file {params_file} {where} --resume",
+              file=sys.stderr)
+        return 1
     return search.returncode if search.returncode is not None else 130
 
 

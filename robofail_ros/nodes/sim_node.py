@@ -117,10 +117,16 @@ class SimNode(Node):
                 continue
             self._busy = True
             try:
-                self.results.publish(self.run(request))
+                result = self.run(request)
+                self._busy = False
+                self.results.publish(result)
+                self.announce()
+            except Exception:
+                if not self.context.ok():  # shut down (Ctrl-C, SIGTERM) mid-episode: nobody is listening
+                    return
+                raise
             finally:
                 self._busy = False
-                self.announce()
 
     def run(self, request: Perturbation) -> EpisodeResult:
         self.remote.episode_id = request.episode_id
