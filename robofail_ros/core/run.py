@@ -135,7 +135,6 @@ def result_of(store: RunStore, catalog: Catalog, searcher, goal: Goal) -> RunRes
     """The failure-mode table and summary of the episodes in ``store`` so far (``searcher``: the
     live searcher whose pi goes with the table, or None for a stored run)."""
     outcomes = store.outcomes()
-    pi = searcher.pi() if searcher is not None else None
-    readout = searcher.pi_p_fail() if searcher is not None else None
+    pi, readout = searcher.readings() if searcher is not None else (None, None)
     table = failure_table(outcomes, catalog, pi, goal, readout)
     return run_result(str(store.folder), table, outcomes)

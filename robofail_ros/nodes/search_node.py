@@ -134,7 +134,7 @@ class SearchNode(Node, RunObserver):
         return pathlib.Path(out or pathlib.Path(config.output_dir) / f"{config.searcher}-{stamp}")
 
     # -------------------------------------------------------------------------- the run
-    def search(self, config, out, resume, raise_errors=True) -> dict | None:
+    def search(self, config, out, resume, raise_errors=True) -> RunResult | None:
         """Runs one search (the one from the parameter file at start-up, or an action goal's);
         a failure is logged and published on ~/status (and raised, with ``raise_errors``)."""
         if not self._running.acquire(blocking=False):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import threading
 from typing import Callable, ClassVar, Sequence
 
 import numpy as np
@@ -196,6 +197,9 @@ class Searcher:
         self.names, self.seed, self.hp, self.goal = names, seed, hp, goal
         self.rng = np.random.default_rng(seed)
         self.baseline = (0, 0)  # (failures, trials) unperturbed, from the SearchContext
+        # Held while the search changes what pi() reads (tell, a PPO update): the ROS service
+        # reads pi from another thread.
+        self.lock = threading.RLock()
 
     @classmethod
     def episode_images(cls, hp) -> bool:
@@ -222,6 +226,11 @@ class Searcher:
     def pi_p_fail(self) -> dict[str, float] | None:
         """P(fail) of each perturbation read from pi, for searchers whose pi has that meaning."""
         return None
+
+    def readings(self) -> tuple[dict[str, float], dict[str, float] | None]:
+        """pi and pi_p_fail together, consistent with each other whichever thread asks."""
+        with self.lock:
+            return self.pi(), self.pi_p_fail()
 
     def close(self) -> None:
         pass
@@ -252,15 +261,17 @@ class AskTellSearcher(Searcher):
         self.baseline = ctx.baseline
 
         def ask_one():
-            batch = self.ask(1)
-            if not batch:
-                ctx.stop_reason = self.stop_reason()
-                return None
-            self.outstanding[batch[0]] += 1
-            return batch[0]
+            with self.lock:
+                batch = self.ask(1)
+                if not batch:
+                    ctx.stop_reason = self.stop_reason()
+                    return None
+                self.outstanding[batch[0]] += 1
+                return batch[0]
 
         def tell(outcomes):
-            for o in outcomes:
-                self.outstanding[o.perturbations] -= 1
-            self.tell(outcomes)
+            with self.lock:
+                for o in outcomes:
+                    self.outstanding[o.perturbations] -= 1
+                self.tell(outcomes)
         ctx.stream(ask_one, tell)

@@ -130,14 +130,30 @@ class PPOSearcher(Searcher):
 
     def search(self, ctx):
         from stable_baselines3.common.callbacks import BaseCallback
-        self.model = self._make(ctx)
-        folder, n_envs = self.run_folder, self.hp.n_envs
+        with self.lock:
+            self.model = self._make(ctx)
+        folder, n_envs, lock = self.run_folder, self.hp.n_envs, self.lock
 
         class SaveAfterUpdate(BaseCallback):
+            # The lock is held from the end of a rollout through PPO's update (SB3 calls train()
+            # between on_rollout_end and the next on_rollout_start or on_training_end).
             def _on_rollout_end(self):
+                lock.acquire()
                 if folder is not None:
                     (folder / "ppo").mkdir(exist_ok=True)
                     self.model.save(folder / "ppo" / "latest.zip")
+
+            def _on_rollout_start(self):
+                self._release()
+
+            def _on_training_end(self):
+                self._release()
+
+            def _release(self):
+                try:
+                    lock.release()
+                except RuntimeError:  # not held: the first rollout, or no update since
+                    pass
 
             def _on_step(self):
                 # PPO steps every environment at once: stop before a batch would pass the budget
