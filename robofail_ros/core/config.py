@@ -199,3 +199,11 @@ def strict_fields(cls, values: dict, where: str):
         if not ok:
             raise ConfigError(f"{where}: {key} must be {kind.__name__ if kind is not tuple else 'a list'}, got {value!r}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def read_yaml(path, what: str):
+    """The YAML document at ``path``; an unreadable or malformed file is a ConfigError naming ``what``."""
+    try:
+        return yaml.safe_load(pathlib.Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {exc}") from None

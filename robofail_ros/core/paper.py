@@ -17,10 +17,9 @@ import pathlib
 from typing import Callable
 
 import numpy as np
-import yaml
 
 from . import resources
-from .config import SearchConfig, load_search_config, strict_fields
+from .config import SearchConfig, load_search_config, read_yaml, strict_fields
 from .errors import ConfigError
 from .scenes.tasks import get_task
 from .zoo import Zoo
@@ -48,11 +47,7 @@ class PaperConfig:
 
     @classmethod
     def load(cls, path=DEFAULT_PAPER_CONFIG) -> "PaperConfig":
-        path = pathlib.Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read the paper config {path}: {exc}") from None
+        data = read_yaml(path, "paper config")
         if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict) or not data["tasks"]:
             raise ConfigError(f"{path} must be a mapping with `tasks:` (task -> list of model names)")
         settings = strict_fields(PaperSettings, {k: v for k, v in data.items() if k != "tasks"}, str(path))

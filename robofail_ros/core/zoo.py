@@ -23,7 +23,7 @@ from typing import Callable
 import yaml
 
 from . import resources
-from .config import strict_fields
+from .config import read_yaml, strict_fields
 from .errors import ConfigError, lookup
 from .policies.training import check_combination, sha256_of
 from .scenes.tasks import get_task
@@ -85,11 +85,7 @@ class Roster:
 
     @classmethod
     def load(cls, path=DEFAULT_ROSTER) -> "Roster":
-        path = pathlib.Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read the zoo roster {path}: {exc}") from None
+        data = read_yaml(path, "zoo roster")
         where = f"zoo roster {path}"
         if not isinstance(data, dict) or set(data) - {"demos", "evaluation", "training", "image_training", "models"}:
             raise ConfigError(f"{where} must be a mapping with demos, evaluation, training and models")
