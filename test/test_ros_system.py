@@ -282,6 +282,28 @@ def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted
     assert "worker_1 did not finish episode" in log and "re-queued" in log, log[-3000:]
 
 
+def test_a_killed_policy_node_takes_its_worker_out_and_the_search_finishes_on_the_other(ros_env, tmp_path):
+    env, params = ros_env
+    params.write_text(params.read_text() + "/**/sim_node:\n  ros__parameters:\n    action_timeout_s: 3.0\n")
+    out = tmp_path / "runs" / "killed_policy"
+    proc = ros_run(env, params, out, "--budget", "10", "--exit-when-done")
+    try:
+        wait_for(lambda: any(r[5] == "worker_1" for r in rows(out)), 240, "worker_1 to finish an episode")
+        victims = node_pids(f"robofail_ros.nodes.policy_node.*{params}.*__ns:=/worker_1")
+        assert victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: finished(out), 300, "the run to finish on the remaining worker")
+        proc.wait(timeout=60)
+    finally:
+        log = stop(proc)
+    recorded = rows(out)
+    assert [r[0] for r in recorded] == list(range(12)), log[-3000:]
+    assert proc.returncode == 0, log[-3000:]
+    # what the dead policy node left unfinished is an error of worker_1, never a policy failure
+    assert "no action from the policy node of worker_1" in log, log[-3000:]
+
+
 def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(ros_env, tmp_path):
     env, params = ros_env
     out = tmp_path / "runs" / "resumed"
