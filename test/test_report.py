@@ -164,3 +164,21 @@ def test_bad_input_is_refused_clearly(runs, tmp_path, python):
     from robofail_ros.core.replay import replay_episode
     with pytest.raises(ConfigError, match="has no episode 999"):
         replay_episode(a, 999)
+
+
+def test_ctrl_c_while_a_report_is_written_leaves_nothing_half_written(runs, tmp_path, python):
+    import os
+    import signal
+    import time
+    a, b = runs
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([python, "-m", "robofail_ros.cli", "report", str(a), str(b), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".interrupted.partial-*")) and time.monotonic() < deadline:  # writing has begun
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".interrupted.partial-*")), "the report never started writing"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-2000:]
+    assert not out.exists() and not list(tmp_path.glob(".interrupted*")), list(tmp_path.iterdir())
