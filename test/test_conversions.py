@@ -29,3 +29,28 @@ def test_the_fallback_refuses_an_encoding_it_cannot_read():
     msg.encoding = "mono16"
     with pytest.raises(ValueError, match="install cv_bridge for other encodings"):
         msg_to_image(msg, bridge=None)
+
+
+class Broken:
+    name, cameras, observation_keys = "broken", (), ("robot0_eef_pos",)
+
+    def start_episode(self, seed):
+        pass
+
+    def act(self, obs):
+        raise ValueError("weights went NaN")
+
+
+def test_a_policy_that_raises_answers_with_an_error_not_silence():
+    from robofail_ros.core.policies import load_policy
+    from robofail_ros.nodes.conversions import obs_to_msg
+    from robofail_ros.nodes.policy_node import answer
+    obs = {"robot0_eef_pos": np.array([0.1, 0.0, 1.0]), "cube_pos": np.array([0.0, 0.0, 0.82])}
+    msg = obs_to_msg(obs, ["robot0_eef_pos", "cube_pos"], episode_id=4, step=0, seed=7)
+    reply = answer(Broken(), msg)
+    assert (reply.episode_id, reply.step, list(reply.action)) == (4, 0, [])
+    assert reply.error == "policy 'broken' raised ValueError: weights went NaN"
+    good = answer(load_policy("scripted"), msg)  # the same path answers a working policy with its action
+    assert good.error == "" and len(good.action) == 7
+    Broken.observation_keys = ("agentview_image",)
+    assert "needs observation keys ['agentview_image']" in answer(Broken(), msg).error

@@ -36,20 +36,29 @@ class PolicyNode(Node):
         self.get_logger().info(f"policy {self.policy.name!r} ready for task {config.task}")
 
     def on_observation(self, msg: Observation):
-        reply = Action(episode_id=msg.episode_id, step=msg.step)
-        obs = msg_to_obs(msg)
-        missing = sorted(set(self.policy.observation_keys) - set(obs))
-        if missing:
-            reply.error = (f"policy {self.policy.name!r} needs observation keys {missing} but the sim node "
-                           f"sent {sorted(obs)}")
-        else:
-            if msg.step == 0:
-                self.policy.start_episode(msg.seed)
-            reply.action = [float(a) for a in self.policy.act(obs)]
-        self.actions.publish(reply)
+        self.actions.publish(answer(self.policy, msg))
 
     def close(self):
         pass
+
+
+def answer(policy, msg: Observation) -> Action:
+    """The policy's action for one observation, or an Action whose ``error`` says why it has none
+    (missing observation keys, or an exception in the policy's own code): the sim node then ends
+    the episode with that message at once instead of waiting for an action that never comes."""
+    reply = Action(episode_id=msg.episode_id, step=msg.step)
+    obs = msg_to_obs(msg)
+    missing = sorted(set(policy.observation_keys) - set(obs))
+    if missing:
+        reply.error = f"policy {policy.name!r} needs observation keys {missing} but the sim node sent {sorted(obs)}"
+        return reply
+    try:
+        if msg.step == 0:
+            policy.start_episode(msg.seed)
+        reply.action = [float(a) for a in policy.act(obs)]
+    except Exception as exc:  # noqa: BLE001  (the policy's own code: reported, never a silent stall)
+        reply.error = f"policy {policy.name!r} raised {type(exc).__name__}: {exc}"
+    return reply
 
 
 def main() -> int:
