@@ -5,10 +5,13 @@
 # and runs the scaling and GPU benchmarks there.
 #
 #   bash tools/device.sh pack     # here: wheels, a robosuite of our four tasks only, EGL loaders
-#   bash tools/device.sh run      # there (carry .device): install to /tmp, run the benches, JSON to $OUT
-#   bash tools/device.sh zoo      # there (carry .device and zoo/datasets): train the low-dim roster
+#   bash tools/device.sh stage    # there (carry the robosuite archive): keep it in /tmp for the next calls
+#   bash tools/device.sh run      # there (carry .device/whl, .device/gl): install to /tmp, run the benches, JSON to $OUT
+#   bash tools/device.sh zoo      # there (carry .device/whl, .device/gl): demos + the low-dim roster
 #
-# With the `device` tool: run(command="bash tools/device.sh run", carry=[".device"]).
+# With the `device` tool: first run(command="bash tools/device.sh stage",
+# carry=[".device/robosuite-tasks.tar.xz"]), then run(command="bash tools/device.sh run",
+# carry=[".device/whl", ".device/gl"]) while the machine is warm (see robosuite_archive below).
 # WORKERS and EPISODES (environment) change the low-dim scaling sweep.
 #
 # pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
@@ -52,11 +55,22 @@ PY
   du -sh "$DEV"
 }
 
+# The tracked tree (bundled checkpoints included) is about 53 MB and .device about 20: together
+# over the 64 MiB a call carries. So the robosuite archive travels alone first
+# (`run(command="bash tools/device.sh stage", carry=[".device/robosuite-tasks.tar.xz"])`) and
+# stays in the machine's /tmp while it is warm; later calls carry [".device/whl", ".device/gl"].
+robosuite_archive() {
+  local cached=/tmp/robofail-robosuite-tasks.tar.xz
+  [[ -f "$DEV/robosuite-tasks.tar.xz" ]] && cp "$DEV/robosuite-tasks.tar.xz" "$cached"
+  [[ -f "$cached" ]] || { echo "no robosuite archive here: run \`bash tools/device.sh stage\` first (see tools/device.sh)" >&2; exit 2; }
+  echo "$cached"
+}
+
 install_there() {
   for f in "$DEV"/gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEV"/whl/*.whl
-  tar -xJf "$DEV/robosuite-tasks.tar.xz" -C /tmp/site
+  tar -xJf "$(robosuite_archive)" -C /tmp/site
   # config/ and data/ where a pip install puts them (core/resources.py looks there)
   local share
   share="$(python3 -c 'import sys; print(sys.prefix)')/share/robofail_ros"
@@ -66,6 +80,7 @@ install_there() {
 
 case "${1:-}" in
   pack) pack ;;
+  stage) robosuite_archive >/dev/null && echo "robosuite archive staged in /tmp" ;;
   run)
     install_there
     cd "$ROOT"
@@ -101,5 +116,5 @@ case "${1:-}" in
     tail -n 4 "$out"/build_*.log
     tar -C /tmp -cf "${OUT:-$DEV/results}/zoo.tar" --exclude=zoo/datasets --exclude='*.training' zoo
     ;;
-  *) echo "usage: bash tools/device.sh pack | run | zoo" >&2; exit 2 ;;
+  *) echo "usage: bash tools/device.sh pack | stage | run | zoo" >&2; exit 2 ;;
 esac
