@@ -22,6 +22,7 @@ from . import resources
 from .config import SearchConfig, load_search_config, read_yaml, strict_fields
 from .errors import ConfigError
 from .scenes.tasks import get_task
+from .search import PAPER_SEARCHER
 from .zoo import Zoo
 
 DEFAULT_PAPER_CONFIG = resources.path("config", "paper.yaml")
@@ -31,7 +32,7 @@ DEFAULT_PAPER_CONFIG = resources.path("config", "paper.yaml")
 class PaperSettings:
     """The search every model gets (overrides of the search config)."""
 
-    searcher: str = "ppo"
+    searcher: str = PAPER_SEARCHER
     budget: int = 240
     nominal_episodes: int = 20
     num_workers: int = 2
