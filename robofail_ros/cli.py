@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from .core.errors import RoboFailError
@@ -342,6 +343,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    # Ctrl-C/SIGINT stops every command cleanly, also when started where SIGINT is inherited as
+    # ignored (a non-interactive shell's background job), which would make it unstoppable.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.func(args)
     except RoboFailError as exc:

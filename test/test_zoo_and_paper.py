@@ -16,9 +16,11 @@ demos: {episodes: 3, seed: 1000}
 evaluation: {episodes: 2, seed: 0}
 training:
   bc: {epochs: 1, steps_per_epoch: 3, batch_size: 8}
+  bc_rnn: {epochs: 1, steps_per_epoch: 3, batch_size: 8}
   hbc: {epochs: 1, steps_per_epoch: 3, batch_size: 8}
 models:
   - {task: Reach, algo: bc, obs: low_dim}
+  - {task: Reach, algo: bc_rnn, obs: low_dim}
   - {task: Reach, algo: hbc, obs: low_dim}
 """
 
@@ -39,32 +41,33 @@ def built(tmp_path_factory, python):
 def test_zoo_build_trains_records_and_evaluates_every_model_of_the_task(built):
     folder, result = built
     index = {e["name"]: e for e in yaml.safe_load((folder / "zoo" / "index.yaml").read_text())}
-    assert set(index) == {"reach_bc_low_dim", "reach_hbc_low_dim"}
+    assert set(index) == {"reach_bc_rnn_low_dim", "reach_hbc_low_dim"}  # reach_bc_low_dim is bundled: kept
     for name, entry in index.items():
         assert (folder / "zoo" / entry["file"]).is_file() and len(entry["sha256"]) == 64
         assert entry["command"].startswith("robofail train-policy --dataset zoo/datasets/reach_low_dim_3.hdf5")
         assert f"--algo {entry['algo']}" in entry["command"] and entry["nominal_episodes"] == 2
         assert 0.0 <= entry["nominal_success"] <= 1.0 and entry["nominal_seeds"] == "0-1"
-    assert "nominal success" in result.stdout
+    assert "nominal success" in result.stdout and "reach_bc_low_dim: bundled, kept" in result.stdout
 
 
 def test_a_second_build_keeps_what_is_built_and_a_changed_checkpoint_is_refused(built, python):
     folder, _ = built
     again = cli(python, "zoo", "build", "Reach", "--roster", "roster.yaml", "--zoo", "zoo", cwd=folder)
     assert again.returncode == 0 and again.stdout.count("built, kept") == 2 and "training" not in again.stdout
+    assert "reach_bc_low_dim: bundled, kept" in again.stdout
     zoo = Zoo(folder / "zoo")
-    assert zoo.resolve("reach_bc_low_dim").endswith("reach_bc_low_dim.pth")
-    assert zoo.resolve("lift_bc_low_dim") == "lift_bc_low_dim"  # bundled: by name
+    assert zoo.resolve("reach_bc_rnn_low_dim").endswith("reach_bc_rnn_low_dim.pth")
+    assert zoo.resolve("reach_bc_low_dim") == "reach_bc_low_dim"  # bundled: by name
     with pytest.raises(ConfigError, match="neither bundled nor built.*robofail zoo build Push"):
-        zoo.resolve("push_bc_low_dim")
-    checkpoint = folder / "zoo" / "reach_bc_low_dim.pth"
+        zoo.resolve("push_hbc_low_dim")
+    checkpoint = folder / "zoo" / "reach_bc_rnn_low_dim.pth"
     original = checkpoint.read_bytes()
     checkpoint.write_bytes(original + b"x")
     try:
         changed = cli(python, "zoo", "build", "Reach", "--roster", "roster.yaml", "--zoo", "zoo", cwd=folder)
         assert changed.returncode == 2 and "does not match the sha256" in changed.stderr and "delete it" in changed.stderr
         with pytest.raises(ConfigError, match="does not match the sha256"):
-            zoo.resolve("reach_bc_low_dim")
+            zoo.resolve("reach_bc_rnn_low_dim")
     finally:
         checkpoint.write_bytes(original)
 
