@@ -201,7 +201,7 @@ class SearchNode(Node, RunObserver):
 
     def recorded(self, outcomes, store):
         # One table per finished episode, shared by the status, the markers and the feedback.
-        result = _result(self.out, self.live[1], self.live[0], self.config.goal)
+        result = _result(self.out, self.live[1], self.live[0], self.active.goal)
         self.publish_status("running", result=result)
         self.markers.publish(modes_to_markers([mode_to_msg(m, "empirical") for m in result.table.modes]))
         if self._goal is not None:  # one feedback per finished episode
@@ -213,7 +213,7 @@ class SearchNode(Node, RunObserver):
 
     def publish_status(self, state, message="", result=None):
         if result is None and self.live is not None and (self.out / "run.json").exists():
-            result = _result(self.out, self.live[1], self.live[0], self.config.goal)
+            result = _result(self.out, self.live[1], self.live[0], self.active.goal)
         modes = [m for m in result.table.perturbed if m.trials] if result else []
         worst = {"name": modes[0].name, "p_fail": modes[0].p_fail} if modes else None
         self.status.publish(String(data=dumps({
@@ -253,7 +253,7 @@ class SearchNode(Node, RunObserver):
             if self.live is None:
                 return None
             searcher, catalog = self.live
-            return _result(self.out, catalog, searcher, self.config.goal)
+            return _result(self.out, catalog, searcher, self.active.goal)
         folder = pathlib.Path(self.config.output_dir) / run_id
         if not (folder / "run.json").is_file():
             raise RoboFailError(f"unknown run id {run_id!r}: no run folder {folder}; this node serves {self.run_id!r}")
