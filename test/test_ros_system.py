@@ -258,14 +258,14 @@ def test_a_simulator_error_in_a_sim_node_ends_the_ros_search_with_its_message(ro
     assert not finished(out) and all(json.loads(r[1]) == [] for r in rows(out))
 
 
-def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted_twice(ros_env, tmp_path):
-    env, params = ros_env
-    out = tmp_path / "runs" / "killed_worker"
-    proc = ros_run(env, params, out, "--budget", "10", "--episode-timeout", "6", "--exit-when-done")
+def run_and_kill(env, params, out, node, *extra):
+    """A 12-episode run in which worker_1's ``node`` is SIGKILLed once it has finished an episode;
+    returns the ros-run process, its output and how many episodes were recorded at the kill."""
+    proc = ros_run(env, params, out, "--budget", "10", *extra, "--exit-when-done")
     try:
         wait_for(lambda: any(r[5] == "worker_1" for r in rows(out)), 240, "worker_1 to finish an episode")
         # Only this test's worker: other ROS runs on the machine must survive.
-        victims = node_pids(f"robofail_ros.nodes.sim_node.*{params}.*__ns:=/worker_1")
+        victims = node_pids(f"robofail_ros.nodes.{node}.*{params}.*__ns:=/worker_1")
         assert victims
         for pid in victims:  # killed mid-run: whatever it was running is lost with it
             os.kill(pid, signal.SIGKILL)
@@ -274,6 +274,13 @@ def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted
         proc.wait(timeout=60)
     finally:
         log = stop(proc)
+    return proc, log, killed_at
+
+
+def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted_twice(ros_env, tmp_path):
+    env, params = ros_env
+    out = tmp_path / "runs" / "killed_worker"
+    _, log, killed_at = run_and_kill(env, params, out, "sim_node", "--episode-timeout", "6")
     recorded = rows(out)
     assert [r[0] for r in recorded] == list(range(12)), log[-3000:]
     assert killed_at < 12
@@ -286,19 +293,8 @@ def test_a_killed_policy_node_takes_its_worker_out_and_the_search_finishes_on_th
     env, params = ros_env
     params.write_text(params.read_text() + "/**/sim_node:\n  ros__parameters:\n    action_timeout_s: 3.0\n")
     out = tmp_path / "runs" / "killed_policy"
-    proc = ros_run(env, params, out, "--budget", "10", "--exit-when-done")
-    try:
-        wait_for(lambda: any(r[5] == "worker_1" for r in rows(out)), 240, "worker_1 to finish an episode")
-        victims = node_pids(f"robofail_ros.nodes.policy_node.*{params}.*__ns:=/worker_1")
-        assert victims
-        for pid in victims:
-            os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: finished(out), 300, "the run to finish on the remaining worker")
-        proc.wait(timeout=60)
-    finally:
-        log = stop(proc)
-    recorded = rows(out)
-    assert [r[0] for r in recorded] == list(range(12)), log[-3000:]
+    proc, log, _ = run_and_kill(env, params, out, "policy_node")
+    assert [r[0] for r in rows(out)] == list(range(12)), log[-3000:]
     assert proc.returncode == 0, log[-3000:]
     # what the dead policy node left unfinished is an error of worker_1, never a policy failure
     assert "no action from the policy node of worker_1" in log, log[-3000:]

@@ -99,6 +99,22 @@ def test_a_worker_error_is_retried_once_elsewhere_then_fails_the_run_with_its_me
         scheduler.collect(timeout=1)
 
 
+def test_a_retry_waits_for_the_busy_healthy_worker_instead_of_the_one_that_failed():
+    scheduler, workers = make()
+    for r in requests(2):
+        scheduler.submit(r)
+    scheduler.collect(timeout=0.05)
+    assert sorted(workers.started) == [("w0", 0), ("w1", 1)]
+    workers.answer("w1", 1, error="PolicyError: no action from the policy node of w1")  # w1 idle, w0 busy
+    scheduler.collect(timeout=0.05)
+    assert ("w1", 1) not in workers.started[2:], "the failed episode must not go back to the worker it failed on"
+    workers.answer("w0", 0)
+    scheduler.collect(timeout=0.05)
+    assert workers.started[2:] == [("w0", 1)]
+    workers.answer("w0", 1)
+    assert sorted(o.episode_id for o in scheduler.collect(timeout=0.05)) == [1]
+
+
 def test_a_worker_that_keeps_failing_is_taken_out_of_service_and_the_rest_go_on():
     scheduler, workers = make(max_attempts=3)
     for r in requests(4):

@@ -189,18 +189,23 @@ class Scheduler:
                 if episode_id in self._jobs:
                     self.log(f"{worker} did not finish episode {episode_id} in {self.timeout_s:.0f} s; re-queued")
                     self._pending.appendleft(self._jobs[episode_id])
+        deferred = []
         while self._pending and self._idle:
             job = self._pending.popleft()
             if job.request.episode_id not in self._jobs or any(
                     busy_id == job.request.episode_id for busy_id, _ in self._busy.values()):
                 continue  # answered already, or still running elsewhere after a re-queue
-            fresh = sorted(self._idle - job.tried_on) or sorted(self._idle)  # a retry prefers another worker
-            worker = fresh[0]
+            fresh = sorted(self._idle - job.tried_on)
+            if not fresh and set(self._busy) - job.tried_on:
+                deferred.append(job)  # a retry waits for a live worker that has not tried it yet
+                continue
+            worker = (fresh or sorted(self._idle))[0]
             self._idle.discard(worker)
             job.attempts += 1
             job.tried_on.add(worker)
             self._busy[worker] = (job.request.episode_id, now + (self.timeout_s or float("inf")))
             self.transport.start(worker, job.request)
+        self._pending.extendleft(reversed(deferred))
 
 
 def run_all(evaluator, requests: Sequence, on_arrival: Callable | None = None) -> list[EpisodeOutcome]:
