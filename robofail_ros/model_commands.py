@@ -64,17 +64,17 @@ def cmd_zoo(args) -> int:
 def cmd_reproduce_paper(args) -> int:
     from .core.paper import PaperConfig, reproduce
     from .core.run import RunObserver
+    paper = PaperConfig.load(args.config)
 
     class Progress(RunObserver):  # one bar per model's search
         def started(self, searcher, catalog, store):
-            config = PaperConfig.load(args.config).settings
-            self.bar = progress_bar(config.budget + config.nominal_episodes, store.folder.name)
+            self.bar = progress_bar(paper.settings.budget + paper.settings.nominal_episodes, store.folder.name)
             tick(self.bar, store.count())
 
         def recorded(self, outcomes, store):
             tick(self.bar, len(outcomes))
 
-    index = reproduce(PaperConfig.load(args.config), args.out, observer=Progress,
+    index = reproduce(paper, args.out, observer=Progress,
                       say=lambda text: print(text, file=sys.stderr, flush=True))
     print(f"wrote {index} (per-task figures in {index.parent}/<task>/, the entropy table in {index.parent}/figures.json)")
     return 0

@@ -14,6 +14,7 @@ import html
 import json
 import math
 import pathlib
+import shutil
 from typing import Callable
 
 import numpy as np
@@ -94,7 +95,6 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
         say(f"[{i}/{len(jobs)}] {name} on {task}: {search.searcher}, {search.budget} episodes -> {folder}")
         run_search(search, folder, resume=(folder / "run.json").is_file(), observer=observer() if observer else None)
     partial = out / ".report.partial"
-    import shutil
     shutil.rmtree(partial, ignore_errors=True)
     for task, runs in folders.items():
         write_report(runs, partial / task, with_gallery=False)

@@ -298,7 +298,8 @@ class Scene:
             raise RuntimeError("step() after the episode ended; call reset() first")
         for p, memory in zip(self._active, self._memories):
             action = p.factor.act(action, self._rng, memory)
-        self._make_current()
+        if self.cameras:  # a step renders only camera observations: low-dim scenes skip the GL switch
+            self._make_current()
         try:
             obs, _, _, _ = self.env.step(action)
         except Exception as exc:  # MuJoCo raises on unrecoverable states
