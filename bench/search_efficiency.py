@@ -25,6 +25,14 @@ Metrics, each over ``--repeats`` seeds:
 - MAE@b: mean over modes of |estimate - truth| after b episodes (an untried mode counts as 0.5).
 - pi MAE top-5: for searchers whose pi has a P(fail) readout (ppo), mean |readout - truth| over
   the five worst true modes at the end.
+- ceilings (printed per profile): about what no searcher can beat, whatever its rule. Every mode must be
+  tried once before the top-3 is known (the warm-up floor: as many episodes as modes, shown as a
+  share of uniform's median). And at 240 episodes a mode that has not failed yet looks like the
+  never-failing ones: if the hard modes (P(fail) >= 0.3) get 6 episodes each and the rest are
+  spread evenly, each look-alike gets k = ceil((240 - 6 h) / (modes - h)) episodes, and a hard mode
+  that succeeds its first k (probability (1 - p)^k) ends below 6: the ">=6@240 ceiling" is
+  about prod(1 - (1 - p)^k) over the hard modes (an estimate, not a proof: a searcher may split the
+  look-alikes' episodes unevenly; its repeats scatter around it by ~0.07 at 20 repeats).
 - coverage: share of ``--coverage-runs`` runs of the default searcher in which every mode's
   anytime-valid bounds held its true rate at every check (each 10 episodes), beside the same for
   per-mode 95% Wilson intervals.
@@ -232,6 +240,14 @@ def coverage(rates, runs, budget, config, searcher):
     return held_cs / runs, held_wilson / runs
 
 
+def ceilings(rates, budget=240, trials=6, hard=0.3):
+    """(warm-up floor in episodes, ceiling of the >=6@240 share): see the module docstring."""
+    p = np.array([r for r in rates.values() if r >= hard])
+    look_alike_trials = int(np.ceil((budget - trials * len(p)) / max(len(rates) - len(p), 1)))
+    ceiling = 1.0 if look_alike_trials >= trials else float(np.prod(1 - (1 - p) ** look_alike_trials))
+    return len(rates), ceiling
+
+
 def _share(flags):
     return float(np.mean(flags)) if flags else None
 
@@ -245,6 +261,7 @@ def bench_profile(profile, recorded, args, config):
     names = sorted(rates)
     budget = max(args.budgets)
     top = sorted(rates, key=lambda n: -rates[n])
+    floor, ceiling = ceilings(rates)
     print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5]))
     rows = []
     for name in args.searchers:
@@ -269,6 +286,8 @@ def bench_profile(profile, recorded, args, config):
                      "stopped_early": [s for s in stops if s], "pi_readout_mae_top5": float(np.mean(readout_err)) if readout_err else None,
                      "seconds": round(time.perf_counter() - start, 1)})
     uniform = next((r["median_episodes_to_top3"] for r in rows if r["searcher"] == "uniform"), None)
+    floor_ratio = f"{floor / uniform:.2f} of uniform's median" if uniform else "uniform not run"
+    print(f"ceilings: warm-up floor {floor} episodes ({floor_ratio}); >=6@240 at most {ceiling:.2f}")
     print(f"{'searcher':<14} {'top-3 reached':>13} {'median episodes':>16} {'vs uniform':>10} {'>=6 trials@240':>14} "
           + " ".join(f"{'MAE@' + str(b):>9}" for b in args.budgets) + f" {'pi MAE top-5':>12} {'stopped early':>13} {'seconds':>8}")
     for r in rows:
@@ -280,7 +299,8 @@ def bench_profile(profile, recorded, args, config):
         stopped = f"{len(r['stopped_early'])}/{r['repeats']}"
         print(f"{r['searcher']:<14} {r['reached']:>6}/{r['repeats']:<6} {med if med else f'>{budget}':>16} {ratio:>10} {e:>14} "
               + " ".join(f"{r['mae'][b]:>9.3f}" for b in args.budgets) + f" {pm:>12} {stopped:>13} {r['seconds']:>8}")
-    return {"profile": profile, "true_rates": rates, "clear_top3": profile in CLEAR_TOP3, "rows": rows}
+    return {"profile": profile, "true_rates": rates, "clear_top3": profile in CLEAR_TOP3, "rows": rows,
+            "warm_up_floor": floor, "enough_trials_at_240_ceiling": ceiling}
 
 
 def main():

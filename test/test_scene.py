@@ -28,6 +28,22 @@ def test_a_rebuilt_model_leaves_the_images_of_the_default_one_unchanged(lift_sce
     assert np.abs(image(lift_scene, []) - reference).mean() < 1.0
 
 
+def test_a_scene_without_cameras_makes_its_gl_context_only_to_render_and_renders_the_same(lift_scene):
+    # Worker memory: a low-dim scene that never renders holds no GL context (~0.5 GB with the
+    # robot's meshes on a software renderer); render() makes it with the camera scene's settings.
+    from robofail_ros.core.scenes import Scene
+    lift_lowdim = Scene("Lift")
+    lift_lowdim.reset(["red_table"], seed=0)
+    lift_lowdim.step(np.zeros(lift_lowdim.action_dim))
+    assert lift_lowdim.env.sim._render_context_offscreen is None
+    lift_scene.reset(["red_table"], seed=0)
+    lift_scene.step(np.zeros(lift_scene.action_dim))
+    lazy, eager = lift_lowdim.render("agentview", 84).astype(float), lift_scene.render("agentview", 84).astype(float)
+    assert lift_lowdim.env.sim._render_context_offscreen is not None
+    lift_lowdim.close()
+    assert redness(lazy) > 40 and np.abs(lazy - eager).mean() < 1.0
+
+
 def test_dim_light_darkens_and_bright_light_brightens(lift_scene):
     base = image(lift_scene, []).mean()
     assert image(lift_scene, ["dim_light"]).mean() < 0.75 * base

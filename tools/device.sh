@@ -12,7 +12,8 @@
 # With the `device` tool: first run(command="bash tools/device.sh stage",
 # carry=[".device/robosuite-tasks.tar.xz"]), then run(command="bash tools/device.sh run",
 # carry=[".device/whl", ".device/gl"]) while the machine is warm (see robosuite_archive below).
-# WORKERS and EPISODES (environment) change the low-dim scaling sweep.
+# WORKERS and EPISODES (environment) change the low-dim scaling sweep; TASKS and ONLY (roster model
+# names) limit what zoo trains.
 #
 # pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
 # pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift,
@@ -80,7 +81,12 @@ install_there() {
 
 case "${1:-}" in
   pack) pack ;;
-  stage) robosuite_archive >/dev/null && echo "robosuite archive staged in /tmp" ;;
+  stage)
+    robosuite_archive >/dev/null && echo "robosuite archive staged in /tmp"
+    # what building ROS 2 interfaces there would need
+    for tool in cmake make gcc g++ cc; do printf '%s: %s\n' "$tool" "$(command -v "$tool" || echo missing)"; done
+    python3 -c 'import sysconfig, os; d = sysconfig.get_paths()["include"]; print("Python.h:", os.path.exists(d + "/Python.h"), d)'
+    ;;
   run)
     install_there
     cd "$ROOT"
@@ -109,12 +115,16 @@ case "${1:-}" in
     export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
     nvidia-smi --query-gpu=name --format=csv,noheader || true
     for task in ${TASKS:-Lift Stack Push Reach}; do
+      # ONLY names models of every task: each build gets its own task's (<task>_...)
+      only=()
+      for name in ${ONLY:-}; do [[ "$name" == "${task,,}_"* ]] && only+=("$name"); done
+      [[ -n "${ONLY:-}" && ${#only[@]} -eq 0 ]] && continue
       timeout "${ZOO_SECONDS:-520}" python3 -m robofail_ros.cli zoo build "$task" --obs low_dim --device cuda \
-        --jobs 4 --no-evaluate --zoo "$out" > "$out/build_$task.log" 2>&1 &
+        --jobs 4 --no-evaluate --zoo "$out" ${only[@]:+--only "${only[@]}"} > "$out/build_$task.log" 2>&1 &
     done
     wait || true
     tail -n 4 "$out"/build_*.log
-    tar -C /tmp -cf "${OUT:-$DEV/results}/zoo.tar" --exclude=zoo/datasets --exclude='*.training' zoo
+    tar -C /tmp -cf "${OUT:-$DEV/results}/zoo.tar" --exclude=zoo/datasets --exclude='*.training' --exclude='*.log' zoo
     ;;
   *) echo "usage: bash tools/device.sh pack | stage | run | zoo" >&2; exit 2 ;;
 esac

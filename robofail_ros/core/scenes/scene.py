@@ -207,19 +207,19 @@ class Scene:
         key = tuple(sorted(rebuild.items()))
         if key not in self._models:
             suite = self._robosuite
+            # A scene without cameras renders only when asked (a report's gallery, a searcher's
+            # image): its GL context, ~0.5 GB with the robot's meshes on a software renderer, is
+            # made then (_render_context), not here.
             env = suite.make(
-                self.task.env_name, robots="Panda", has_renderer=False, has_offscreen_renderer=True,
+                self.task.env_name, robots="Panda", has_renderer=False, has_offscreen_renderer=bool(self.cameras),
                 use_camera_obs=bool(self.cameras), camera_names=list(self.cameras) or "agentview",
                 camera_heights=self.image_size, camera_widths=self.image_size,
                 control_freq=self.control_freq, horizon=self.horizon, ignore_done=True, hard_reset=False,
                 reward_shaping=False, seed=0, **self.task.env_kwargs, **rebuild)
-            env.reset()  # creates the render context
-            if self.render_quality == "fast":
-                import mujoco
-                scn = env.sim._render_context_offscreen.scn
-                scn.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-                scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+            env.reset()  # creates the render context of a scene with cameras
             self._models[key] = _LoadedModel(env)
+            if self.cameras:
+                self._set_quality(env.sim._render_context_offscreen)
         return self._models[key]
 
     def _check(self, p: Perturbation):
@@ -259,7 +259,8 @@ class Scene:
     def reset(self, perturbations: Sequence[str] = (), seed: int = 0) -> dict:
         """Starts an episode with these perturbations (catalog names) applied; returns the first observation."""
         chosen = self.apply(perturbations)
-        self._make_current()
+        if self.cameras:  # camera observations render at reset; other scenes make no context until render()
+            self._make_current()
         # One seed fixes everything random: robosuite's placement and robot-noise generator
         # (shared by reference, so it is re-seeded in place) and our factors' generator.
         self.env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
@@ -312,12 +313,27 @@ class Scene:
             self.success = bool(self.env._check_success())
         return self._observe(obs) if obs else obs
 
+    def _set_quality(self, context):
+        if self.render_quality == "fast":
+            import mujoco
+            context.scn.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+            context.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+
+    def _render_context(self):
+        """The loaded model's offscreen GL context, made on first use as robosuite makes it at reset."""
+        sim = self.env.sim
+        if sim._render_context_offscreen is None:
+            from robosuite.utils.binding_utils import MjRenderContextOffscreen
+            MjRenderContextOffscreen(sim, device_id=-1)  # registers itself with sim
+            sim._render_context_offscreen.vopt.geomgroup[0] = 0  # collision meshes hidden, visual shown
+            sim._render_context_offscreen.vopt.geomgroup[1] = 1
+            self._set_quality(sim._render_context_offscreen)
+        return sim._render_context_offscreen
+
     def _make_current(self):
         """Makes this scene's GL context the current one: robosuite renders into whichever context
         is current, which after another scene (or another model of this one) was built is not ours."""
-        context = getattr(self.env.sim, "_render_context_offscreen", None)
-        if context is not None:
-            context.gl_ctx.make_current()
+        self._render_context().gl_ctx.make_current()
 
     def _warning_counts(self) -> np.ndarray:
         import mujoco
