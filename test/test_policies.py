@@ -80,6 +80,19 @@ def test_bundled_default_rolls_out_and_succeeds(lift_lowdim):
     assert all(run_episode(lift_lowdim, policy, [], seed=s).success for s in range(3))
 
 
+def test_a_rollout_records_no_autograd_graph(lift_lowdim):
+    # robomimic's RolloutPolicy runs with gradients on; BC-RNN's hidden state then carries a
+    # graph through every step of its RNN horizon (slower, and memory that grows with it).
+    policy = load_policy("lift_bc_rnn_low_dim", task="Lift")
+    obs = lift_lowdim.reset([], seed=0)
+    policy.start_episode(0)
+    for _ in range(3):
+        action = policy.act(obs)
+        obs = lift_lowdim.step(action)
+    hidden = policy._policy.policy._rnn_hidden_state
+    assert hidden is not None and not any(h.requires_grad for h in hidden)
+
+
 def test_bad_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(PolicyError, match="does not exist"):
         load_policy(str(tmp_path / "missing.pth"), task="Lift")

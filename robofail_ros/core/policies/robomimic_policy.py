@@ -61,8 +61,11 @@ class RobomimicPolicy:
 
     def act(self, obs: dict) -> np.ndarray:
         # robomimic's own env wrappers turn HWC uint8 images into CHW floats before the policy.
-        return np.asarray(self._policy(ob={k: self._obs_utils.process_obs(obs[k], obs_key=k)
-                                            for k in self.observation_keys}))
+        # Its RolloutPolicy records autograd graphs (for BC-RNN one spans every step of the RNN
+        # horizon through the hidden state); a rollout needs none.
+        with self._torch.inference_mode():
+            return np.asarray(self._policy(ob={k: self._obs_utils.process_obs(obs[k], obs_key=k)
+                                                for k in self.observation_keys}))
 
 
 @register_policy_loader("robomimic")
