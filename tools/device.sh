@@ -94,14 +94,15 @@ case "${1:-}" in
     mkdir -p "$out"
     nproc; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
     python3 -m robofail_ros.cli doctor || true  # no ROS or SB3 there: those checks fail, the rest must pass
+    # The GPU path first: it is what only this machine can measure.
     python3 bench/step_profile.py --policy lift_bc_rnn_image_proprio --device cuda --json "$out/step_profile_image_cuda.json"
+    python3 bench/pool_scaling.py --policy lift_bc_rnn_image_proprio --device cuda --workers 1 8 \
+      --episodes "${IMAGE_EPISODES:-32}" --perturbations red_table dim_light heavy_cube camera_left \
+      --json "$out/pool_scaling_image_cuda.json"
     python3 bench/step_profile.py --policy lift_bc_rnn_low_dim --json "$out/step_profile_lowdim_cpu.json"
     # shellcheck disable=SC2086
     python3 bench/pool_scaling.py --workers ${WORKERS:-1 2 4 8 16} --episodes "${EPISODES:-160}" \
       --json "$out/pool_scaling_lowdim.json"
-    python3 bench/pool_scaling.py --policy lift_bc_rnn_image_proprio --device cuda --workers 1 8 \
-      --episodes "${IMAGE_EPISODES:-32}" --perturbations red_table dim_light heavy_cube camera_left \
-      --json "$out/pool_scaling_image_cuda.json"
     ;;
   zoo)
     # Writes the demos and trains the low-dim roster of TASKS (default: all four) on the GPU, one
