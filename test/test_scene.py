@@ -44,6 +44,16 @@ def test_a_scene_without_cameras_makes_its_gl_context_only_to_render_and_renders
     assert redness(lazy) > 40 and np.abs(lazy - eager).mean() < 1.0
 
 
+def test_closing_a_scene_leaves_the_renders_of_another_intact(lift_scene):
+    from robofail_ros.core.scenes import Scene
+    reference = image(lift_scene, [])
+    other = Scene("Lift", cameras=("agentview",))
+    other.reset([], seed=0)
+    image(lift_scene, [])  # the other scene is closed while this one's GL context is current
+    other.close()
+    assert np.abs(image(lift_scene, []) - reference).mean() < 1.0
+
+
 def test_dim_light_darkens_and_bright_light_brightens(lift_scene):
     base = image(lift_scene, []).mean()
     assert image(lift_scene, ["dim_light"]).mean() < 0.75 * base

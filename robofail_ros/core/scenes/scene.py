@@ -372,5 +372,12 @@ class Scene:
 
     def close(self):
         for loaded in self._models.values():
+            context = loaded.env.sim._render_context_offscreen
+            if context is not None:
+                # MuJoCo frees a render context's textures and meshes in whichever GL context is
+                # current (robosuite does it when the context is collected): another scene's, if
+                # that one rendered last, and its renders come out garbled from then on.
+                context.gl_ctx.make_current()
+                context.con.free()
             loaded.env.close()
         self._models.clear()
