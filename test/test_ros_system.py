@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
@@ -196,6 +197,10 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
     client = ActionClient(node, RunSearch, "/search_node/run_search")
+    # The sim nodes render the scene image only for a subscriber (RViz); this test is one.
+    from sensor_msgs.msg import Image
+    scene_images = []
+    node.create_subscription(Image, "/worker_0/scene_image", scene_images.append, 10)
 
     def send(cancel_after=None, **fields):
         feedback = []
@@ -219,6 +224,10 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         assert len(feedback) >= 8 and feedback[-1].episodes == 8 and feedback[-1].budget == 8
         assert [r[0] for r in rows(out)] == list(range(8)) and finished(out)
         assert {m.name for m in result.modes} == {"shaky_arm", "laggy_arm", "very_heavy_cube"} and result.verdict
+        assert scene_images, "a subscribed scene_image topic must carry the episodes' first frames"
+        frame = np.frombuffer(bytes(scene_images[-1].data), dtype=np.uint8)
+        assert (scene_images[-1].height, scene_images[-1].width, scene_images[-1].encoding) == (128, 128, "rgb8")
+        assert frame.size == 128 * 128 * 3 and frame.std() > 10
 
         for fields, message in (({"perturbations": ["red_tabel"]}, "unknown perturbation 'red_tabel'"),
                                 ({"budget": 0}, "budget must be a positive number"),

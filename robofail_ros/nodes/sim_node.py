@@ -143,7 +143,9 @@ class SimNode(Node):
             return outcome_to_msg(failed, request.run_id, error=message)
 
     def _publish_first_image(self, obs):
-        if self.scene.steps == 0:
+        # Rendered only for a subscriber (RViz): a scene that never renders makes no GL context,
+        # which holds the robot's meshes (hundreds of MB on a software renderer).
+        if self.scene.steps == 0 and self.scene_images.get_subscription_count():
             self.scene_images.publish(image_to_msg(self.scene.render("agentview", 128)))
 
     def close(self):
