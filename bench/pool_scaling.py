@@ -19,7 +19,7 @@ import os
 import pathlib
 import time
 
-from scaling import peak_rss_mb  # bench/ is this script's folder
+from scaling import peak_rss_mb, private_mb  # bench/ is this script's folder
 
 
 def measure(spec, workers, episodes, names):
@@ -38,6 +38,7 @@ def measure(spec, workers, episodes, names):
         outcomes = evaluator.evaluate(requests)
         seconds = time.perf_counter() - start
         rss = [peak_rss_mb(p.pid) for p, _ in transport._processes.values()]
+        private = [private_mb(p.pid) for p, _ in transport._processes.values()]
     finally:
         evaluator.close()
     steps = sum(o.steps for o in outcomes)
@@ -45,7 +46,8 @@ def measure(spec, workers, episodes, names):
             "episodes_per_s": round(episodes / seconds, 3), "steps_per_s": round(steps / seconds, 1),
             "steps_per_s_per_worker": round(steps / seconds / workers, 1),
             "failures": sum(not o.success for o in outcomes), "sim_errors": sum(bool(o.sim_error) for o in outcomes),
-            "peak_rss_mb_max": round(max(r for r in rss if r), 0) if any(rss) else None}
+            "peak_rss_mb_max": round(max(r for r in rss if r), 0) if any(rss) else None,
+            "private_mb_max": round(max(r for r in private if r), 0) if any(private) else None}
 
 
 def main():
@@ -69,10 +71,10 @@ def main():
         row["speedup"] = round(row["episodes_per_s"] / rows[0]["episodes_per_s"], 2) if rows else 1.0
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(f"{'workers':>7} {'episodes/s':>10} {'speed-up':>8} {'steps/s':>8} {'steps/s/worker':>14} {'peak RSS MB':>11}")
+    print(f"{'workers':>7} {'episodes/s':>10} {'speed-up':>8} {'steps/s':>8} {'steps/s/worker':>14} {'peak RSS MB':>11} {'private MB':>10}")
     for r in rows:
         print(f"{r['workers']:>7} {r['episodes_per_s']:>10} {r['speedup']:>7}x {r['steps_per_s']:>8} "
-              f"{r['steps_per_s_per_worker']:>14} {r['peak_rss_mb_max']:>11}")
+              f"{r['steps_per_s_per_worker']:>14} {r['peak_rss_mb_max']:>11} {r['private_mb_max']:>10}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({"policy": args.policy, "device": args.device,
                                                        "cpus": os.cpu_count(), "rows": rows}, indent=2))

@@ -31,6 +31,17 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def private_mb(pid: int) -> float | None:
+    """Memory only this process maps now (smaps_rollup Private_Clean + Private_Dirty). With two or
+    more workers that is what one more adds: the rest of its RSS is library pages they share (with
+    one worker those pages are its own and count here too)."""
+    try:
+        fields = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+    except OSError:
+        return None
+    return sum(int(fields[k].split()[0]) for k in ("Private_Clean", "Private_Dirty")) / 1024
+
+
 def node_processes(root: int) -> dict[int, str]:
     """Descendant node processes of ``root``: pid -> node kind."""
     out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()[1:]
@@ -68,17 +79,20 @@ def run(workers: int, episodes: int, policy: str, folder: pathlib.Path) -> dict:
                 raise RuntimeError(f"ros-run with {workers} workers stopped before finishing; run it by hand to see why")
             time.sleep(0.5)
         rss: dict[str, list] = {}
+        private: dict[str, list] = {}
         for pid, kind in node_processes(proc.pid).items():
-            value = peak_rss_mb(pid)
-            if value is not None:
+            value, own = peak_rss_mb(pid), private_mb(pid)
+            if value is not None and own is not None:
                 rss.setdefault(kind, []).append(value)
+                private.setdefault(kind, []).append(own)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
     summary = json.loads((out / "summary.json").read_text())
     return {"workers": workers, "episodes": summary["episodes"], "search_seconds": summary["search_seconds"],
             "episodes_per_s": summary["episodes"] / summary["search_seconds"],
-            "peak_rss_mb": {k: round(max(v)) for k, v in rss.items()}}
+            "peak_rss_mb": {k: round(max(v)) for k, v in rss.items()},
+            "private_mb_at_end": {k: round(max(v)) for k, v in private.items()}}
 
 
 def main():
@@ -92,12 +106,13 @@ def main():
     rows = [run(w, args.episodes, args.policy, folder) for w in args.workers]
     base = rows[0]["episodes_per_s"] / rows[0]["workers"]
     print(f"{os.cpu_count()} CPUs; policy {args.policy}; {args.episodes} episodes per setting")
-    print(f"{'workers':>7} {'episodes/s':>11} {'speed-up':>9} {'sim_node MB':>12} {'policy_node MB':>15} {'search_node MB':>15}")
+    print("memory per node: peak RSS MB (private MB at the end)")
+    print(f"{'workers':>7} {'episodes/s':>11} {'speed-up':>9} {'sim_node':>13} {'policy_node':>13} {'search_node':>13}")
     for r in rows:
         r["speedup"] = r["episodes_per_s"] / base
-        mb = r["peak_rss_mb"]
-        print(f"{r['workers']:>7} {r['episodes_per_s']:>11.2f} {r['speedup']:>8.2f}x {mb.get('sim_node', 0):>12} "
-              f"{mb.get('policy_node', 0):>15} {mb.get('search_node', 0):>15}")
+        mb = {k: f"{v} ({r['private_mb_at_end'][k]})" for k, v in r["peak_rss_mb"].items()}
+        print(f"{r['workers']:>7} {r['episodes_per_s']:>11.2f} {r['speedup']:>8.2f}x {mb.get('sim_node', '-'):>13} "
+              f"{mb.get('policy_node', '-'):>13} {mb.get('search_node', '-'):>13}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({"cpus": os.cpu_count(), "policy": args.policy, "rows": rows}, indent=2))
 
