@@ -94,29 +94,38 @@ def _out_folder(args, config, default_name):
 def _run_and_print(args, config, out) -> int:
     from .core.analysis import format_table
     from .core.run import RunObserver, run_search
-    bar = progress_bar(config.budget + config.nominal_episodes, config.searcher)
 
     class Progress(RunObserver):
-        failures = 0
+        """The progress bar starts once the run is checked and begun: a bad config, searcher or
+        policy is refused before anything else is printed."""
+        failures, bar = 0, None
 
         def started(self, searcher, catalog, store):
+            self.bar = progress_bar(config.budget + config.nominal_episodes, config.searcher)
             done = store.outcomes()
             self.failures = sum(o.failure for o in done)
-            tick(bar, len(done), failures=self.failures)
+            tick(self.bar, len(done), failures=self.failures)
 
         def recorded(self, outcomes, store):
             self.failures += sum(o.failure for o in outcomes)
-            tick(bar, len(outcomes), failures=self.failures)
+            tick(self.bar, len(outcomes), failures=self.failures)
 
+        def close(self):
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    progress = Progress()
     try:
-        result = run_search(config, out, resume=args.resume, observer=Progress())
+        result = run_search(config, out, resume=args.resume, observer=progress)
     except KeyboardInterrupt:
-        bar.close()
+        progress.close()
         print(f"robofail {args.command}: interrupted; the run in {out} is kept (every finished episode is recorded). "
               f"Continue it with: robofail {args.command} --config {args.config} --out {out} --resume "
               "(and the same options)", file=sys.stderr)
         return 130
-    bar.close()
+    finally:
+        progress.close()
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else format_table(result))
     return 0
 

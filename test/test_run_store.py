@@ -114,6 +114,7 @@ def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path
     result = search(python, path, out, *extra, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("robofail search: error:"), "nothing (a progress bar) may come before the error"
     assert not (out / "episodes.sqlite").exists() and not (out / "run.json").exists()
 
 
