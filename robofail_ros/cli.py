@@ -142,6 +142,10 @@ def cmd_evaluate(args) -> int:
     import datetime
     from .core.run import resolve_catalog
     from .core.search import EVALUATION_SEARCHER
+    from .core.errors import ConfigError
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1 (each perturbation, and none, is tried that many times), "
+                          f"got {args.episodes}")
     config = _config_from_args(args).replace(searcher=EVALUATION_SEARCHER, perturbations=tuple(args.perturbations))
     n = len(resolve_catalog(config))
     config = config.replace(budget=n * args.episodes, nominal_episodes=args.episodes)

@@ -118,6 +118,18 @@ def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path
     assert not (out / "episodes.sqlite").exists() and not (out / "run.json").exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--episodes", "0"], "--episodes must be at least 1"),
+    (["compare", "--policies", "nope", "scripted", "--budget", "2"], "unknown policy 'nope'. Known policies: "),
+])
+def test_bad_evaluate_and_compare_input_is_a_clear_error(python, config, tmp_path, argv, message):
+    out = tmp_path / "run"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", *argv, "--config", str(config), "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert not out.exists()
+
+
 def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tmp_path):
     from robofail_ros.core.store import RunStore
     blocker = tmp_path / "a_file"

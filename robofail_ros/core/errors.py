@@ -18,7 +18,8 @@ class UnknownNameError(RoboFailError, KeyError):
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(known) if len(known) <= 12 else ", ".join(known[:12]) + f", ... ({len(known)} in all)"
-        super().__init__(f"unknown {kind} {name!r}.{hint} Known {kind}s: {listing}")
+        kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+        super().__init__(f"unknown {kind} {name!r}.{hint} Known {kinds}: {listing}")
         self.kind, self.name = kind, name
 
     def __str__(self):  # KeyError would otherwise print the message with quotes
