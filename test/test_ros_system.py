@@ -218,6 +218,8 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
 
     try:
         assert client.wait_for_server(timeout_sec=120)
+        wait_for(lambda: executor.spin_once(timeout_sec=0.1) or node.count_publishers("/worker_0/scene_image"), 60,
+                 "worker_0's sim node to be discovered")
         out = tmp_path / "runs" / "goal"
         result, feedback = send(budget=6, out=str(out))
         assert result.success and result.episodes == 8 and result.run_id == "goal", result.message
