@@ -12,6 +12,8 @@ episode. Only factors that need another model (table size) build one, and that m
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import re
@@ -22,6 +24,16 @@ import numpy as np
 from ..errors import PerturbationError, PolicyError, lookup
 from ..perturbations import Catalog, Perturbation
 from .tasks import get_task
+
+
+def _return_freed_heap() -> None:
+    """Gives the heap that building a model freed back to the OS (glibc keeps it otherwise):
+    MuJoCo's compiler frees ~130 MB of its working memory for the Panda scenes, which a worker
+    would hold for its whole life."""
+    libc = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    if trim is not None:
+        trim(0)
 
 
 def _import_robosuite():
@@ -220,6 +232,7 @@ class Scene:
             self._models[key] = _LoadedModel(env)
             if self.cameras:
                 self._set_quality(env.sim._render_context_offscreen)
+            _return_freed_heap()
         return self._models[key]
 
     def _check(self, p: Perturbation):
