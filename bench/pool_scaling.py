@@ -8,7 +8,8 @@ Every setting runs the same episodes (a uniform mix over the Lift catalog, episo
 perturbation i mod K and the seed of episode i) through workers.Evaluator over a
 ProcessTransport; the clock starts when every worker has announced itself (start-up excluded).
 Mixed on purpose: failing episodes run the full horizon, successes ~45 steps, so a batch
-barrier would leave workers idle. Peak RSS is each worker process's VmHWM.
+barrier would leave workers idle. Peak RSS is each worker process's VmHWM; private MB what it
+alone maps at the end (scaling.private_mb: with 2+ workers, what one more adds).
 Goals (issue 15, 16-core machine): >= 6.5x at 8 workers and >= 11x at 16 over 1 worker; image
 policy >= 60 control steps/s per worker on the GPU and >= 5x total at 8 workers; <= 1.5 GB per
 worker. On 2 cores: 2 workers >= 1.7x one.

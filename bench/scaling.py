@@ -5,7 +5,8 @@ RSS of each node kind (issue 8).
 
 Each setting runs `robofail ros-run` (real node processes over DDS) on the same uniform search
 over a fixed perturbation list, and reads the search time the run store records (start-up of
-the nodes excluded). Peak RSS (VmHWM) of every node process is read before it is stopped.
+the nodes excluded). Peak RSS (VmHWM) and private memory (see private_mb) of every node process
+are read before it is stopped.
 Goals: >= 6.5x episodes/s at 8 workers (on a 16-core machine); <= 1.5 GB per worker pair.
 """
 import argparse
