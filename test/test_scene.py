@@ -226,5 +226,14 @@ def test_other_tasks_take_the_catalog_and_a_red_table_renders_redder(task):
         assert redness(red) > redness(base) + 10
         scene.step(np.zeros(scene.action_dim))
         assert scene.sim_error is None
+        # Object perturbations act on the object the task uses (robosuite parks the others at
+        # (10, 10, 10)): a heavier object really is the one on the table.
+        obj = scene.task.manipulated_object(scene.env)
+        body = scene.env.sim.model.body_name2id(obj.root_body)
+        scene.reset([], seed=0)
+        assert np.abs(scene.env.sim.data.body_xpos[body][:2]).max() < 1.0, obj.name
+        light = scene.env.sim.model.body_mass[body]
+        scene.reset(["heavy_cube"], seed=0)
+        assert scene.env.sim.model.body_mass[body] > light
     finally:
         scene.close()

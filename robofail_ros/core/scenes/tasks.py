@@ -29,6 +29,12 @@ _COMMON_ROLES = {
 TASKS: dict[str, Task] = {}
 
 
+def _in_use(objects: Callable) -> Callable:
+    """The one object of a multi-object robosuite scene that the task uses (``obj_to_use``): the
+    others are parked out of sight (robosuite's single-object mode), so perturbing them does nothing."""
+    return lambda env: next(o for o in objects(env) if o.name == env.obj_to_use)
+
+
 def register_task(task: Task) -> Task:
     TASKS[task.name] = task
     return task
@@ -42,9 +48,9 @@ register_task(Task("Reach", "Reach", lambda env: env.cube, "cube",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 register_task(Task("Push", "Push", lambda env: env.cube, "cube",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
-register_task(Task("PickPlaceCan", "PickPlaceCan", lambda env: env.objects[0], "Can",
+register_task(Task("PickPlaceCan", "PickPlaceCan", _in_use(lambda env: env.objects), "Can",
                    {**_COMMON_ROLES, "table": r"^bin\d(_leg\d_visual)?$"}))
-register_task(Task("NutAssemblySquare", "NutAssemblySquare", lambda env: env.nuts[0], "SquareNut",
+register_task(Task("NutAssemblySquare", "NutAssemblySquare", _in_use(lambda env: env.nuts), "SquareNut",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 
 
