@@ -7,7 +7,7 @@ import pytest
 from robofail_ros.core.perturbations import Catalog
 
 pytestmark = [pytest.mark.render]
-TASKS = ("Lift", "Stack", "Reach", "Push")
+TASKS = ("Lift", "Stack", "Reach", "Push", "PickPlaceCan")
 # Lift's entries are the unit tier; the other tasks' (same checks, 3x the time) run with the slow tests.
 ENTRIES = [pytest.param(task, name, marks=[pytest.mark.slow] if task != "Lift" else [])
            for task in TASKS for name in Catalog.load().for_task(task).names]

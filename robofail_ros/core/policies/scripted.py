@@ -35,6 +35,7 @@ class LiftExpert(_Expert):
 
     observation_keys = ("robot0_eef_pos", "cube_pos")
     first_phase = "hover"
+    grasp_height = -0.005  # m of the gripper site relative to the object's centre when it closes
 
     def act(self, obs: dict) -> np.ndarray:
         eef, cube = obs["robot0_eef_pos"], obs["cube_pos"]
@@ -47,15 +48,16 @@ class LiftExpert(_Expert):
                 self.phase = "descend"
             else:
                 return _toward(cube + (0, 0, 0.06), eef, self.gain, -1.0)
+        grasp = cube + (0, 0, self.grasp_height)
         if self.phase == "descend":
-            if np.linalg.norm(cube + (0, 0, -0.005) - eef) < 0.01:
+            if np.linalg.norm(grasp - eef) < 0.01:
                 self.phase = "grasp"
             else:
-                return _toward(cube + (0, 0, -0.005), eef, self.gain, -1.0)
+                return _toward(grasp, eef, self.gain, -1.0)
         if self.phase == "grasp":
             self.closed_for += 1
             if self.closed_for < self.close_steps:
-                return _toward(cube + (0, 0, -0.005), eef, self.gain, 1.0)
+                return _toward(grasp, eef, self.gain, 1.0)
             self.phase = "held"
         return then()
 
@@ -86,6 +88,35 @@ class StackExpert(LiftExpert):
                 self.phase = "release"
             else:
                 return _toward(resting + grasp_offset, eef, self.gain * 0.5, 1.0)
+        return _toward(eef + (0, 0, 0.05), eef, self.gain, -1.0)  # release, then back off upwards
+
+
+class PickPlaceCanExpert(LiftExpert):
+    """Picks the can out of its bin, carries it high over the goal bin's target quarter, lowers
+    it there and lets go."""
+
+    observation_keys = ("robot0_eef_pos", "Can_pos", "goal_pos")
+    grasp_height = 0.02  # the fingers would meet the bin's floor lower down
+    carry_height = 0.25  # m above the target while carrying (clears both bins' walls)
+    release_height = 0.07  # m of the can's centre above the target when it is let go
+
+    def act(self, obs: dict) -> np.ndarray:
+        eef, can, goal = obs["robot0_eef_pos"], obs["Can_pos"], obs["goal_pos"]
+        return self.pick(eef, can, then=lambda: self.place(eef, can, goal))
+
+    def place(self, eef, can, goal):
+        grasp_offset = eef - can
+        above = goal + (0, 0, self.carry_height)
+        if self.phase == "held":
+            if can[2] < above[2] - 0.03:  # up first, clear of the bin's walls
+                return _toward(np.array([can[0], can[1], above[2]]) + grasp_offset, eef, self.gain, 1.0)
+            if np.linalg.norm((above - can)[:2]) > 0.01:
+                return _toward(above + grasp_offset, eef, self.gain, 1.0)
+            self.phase = "lower"
+        if self.phase == "lower":
+            if can[2] > goal[2] + self.release_height:
+                return _toward(goal + (0, 0, self.release_height - 0.01) + grasp_offset, eef, self.gain * 0.5, 1.0)
+            self.phase = "release"
         return _toward(eef + (0, 0, 0.05), eef, self.gain, -1.0)  # release, then back off upwards
 
 
@@ -149,7 +180,8 @@ class RandomPolicy:
         return self._rng.uniform(-1.0, 1.0, self.action_dim)
 
 
-_EXPERTS = {"Lift": LiftExpert, "Stack": StackExpert, "Reach": ReachExpert, "Push": PushExpert}
+_EXPERTS = {"Lift": LiftExpert, "Stack": StackExpert, "Reach": ReachExpert, "Push": PushExpert,
+            "PickPlaceCan": PickPlaceCanExpert}
 
 
 @register_policy_loader("scripted")

@@ -1,4 +1,5 @@
-"""Reach and Push: robosuite environments of our own, built on robosuite's Lift scene.
+"""Reach and Push: robosuite environments of our own, built on robosuite's Lift scene; and
+PickPlaceCan with its target in the observations.
 
 Both keep Lift's table, Panda and cube (so the whole perturbation catalog applies) and add a
 goal: a collision-free marker placed anew from the environment's seeded generator at every
@@ -9,6 +10,9 @@ policies see it; image policies see the marker.
     Push:  slide the cube until its centre lies within ``PUSH_TOLERANCE`` of a goal disc on the
            table, the cube still on the table (lifting it there does not count).
 
+    PickPlaceCanTarget: robosuite's PickPlaceCan, unchanged, plus a ``goal_pos`` observation: the
+           centre of the can's target quarter of the goal bin (constant; what a scripted expert needs).
+
 Defining the classes registers them with robosuite (its environments register on definition),
 so ``robosuite.make("Reach", ...)`` works once this module is imported.
 """
@@ -18,6 +22,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 from robosuite.environments.manipulation.lift import Lift
+from robosuite.environments.manipulation.pick_place import PickPlaceCan
 from robosuite.utils.observables import Observable, sensor
 
 REACH_TOLERANCE = 0.03  # m between the gripper site and the goal
@@ -95,3 +100,17 @@ class Push(_GoalTask):
         cube = self.sim.data.body_xpos[self.cube_body_id]
         on_table = cube[2] < self.model.mujoco_arena.table_offset[2] + 0.04
         return bool(on_table and np.linalg.norm(cube[:2] - self.goal_pos[:2]) < PUSH_TOLERANCE)
+
+
+class PickPlaceCanTarget(PickPlaceCan):
+    """robosuite's PickPlaceCan with the can's target position observed as ``goal_pos``."""
+
+    def _setup_observables(self):
+        observables = super()._setup_observables()
+        if self.use_object_obs:
+            @sensor(modality="object")
+            def goal_pos(obs_cache):
+                return np.array(self.target_bin_placements[self.object_to_id[self.obj_to_use.lower()]])
+
+            observables["goal_pos"] = Observable(name="goal_pos", sensor=goal_pos, sampling_rate=self.control_freq)
+        return observables

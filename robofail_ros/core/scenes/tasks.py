@@ -48,7 +48,7 @@ register_task(Task("Reach", "Reach", lambda env: env.cube, "cube",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 register_task(Task("Push", "Push", lambda env: env.cube, "cube",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
-register_task(Task("PickPlaceCan", "PickPlaceCan", _in_use(lambda env: env.objects), "Can",
+register_task(Task("PickPlaceCan", "PickPlaceCanTarget", _in_use(lambda env: env.objects), "Can",
                    {**_COMMON_ROLES, "table": r"^bin\d(_leg\d_visual)?$"}))
 register_task(Task("NutAssemblySquare", "NutAssemblySquare", _in_use(lambda env: env.nuts), "SquareNut",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
