@@ -13,7 +13,6 @@ episode. Only factors that need another model (table size) build one, and that m
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import re
@@ -30,8 +29,7 @@ def _return_freed_heap() -> None:
     """Gives the heap that building a model freed back to the OS (glibc keeps it otherwise):
     MuJoCo's compiler frees ~130 MB of its working memory for the Panda scenes, which a worker
     would hold for its whole life."""
-    libc = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # this process's C library (glibc has it)
     if trim is not None:
         trim(0)
 
