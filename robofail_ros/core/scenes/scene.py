@@ -45,7 +45,7 @@ def _import_robosuite():
 
     macros.IMAGE_CONVENTION = "opencv"
     logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
-    from . import goal_tasks  # noqa: F401  (registers Reach and Push with robosuite)
+    from . import goal_tasks  # noqa: F401  (registers Reach, Push and PickPlaceCanTarget with robosuite)
     return robosuite
 
 
