@@ -93,7 +93,7 @@ def run(workers: int, episodes: int, policy: str, folder: pathlib.Path) -> dict:
     return {"workers": workers, "episodes": summary["episodes"], "search_seconds": summary["search_seconds"],
             "episodes_per_s": summary["episodes"] / summary["search_seconds"],
             "peak_rss_mb": {k: round(max(v)) for k, v in rss.items()},
-            "private_mb_at_end": {k: round(max(v)) for k, v in private.items()}}
+            "private_mb": {k: round(max(v)) for k, v in private.items()}}
 
 
 def main():
@@ -111,7 +111,7 @@ def main():
     print(f"{'workers':>7} {'episodes/s':>11} {'speed-up':>9} {'sim_node':>13} {'policy_node':>13} {'search_node':>13}")
     for r in rows:
         r["speedup"] = r["episodes_per_s"] / base
-        mb = {k: f"{v} ({r['private_mb_at_end'][k]})" for k, v in r["peak_rss_mb"].items()}
+        mb = {k: f"{v} ({r['private_mb'][k]})" for k, v in r["peak_rss_mb"].items()}
         print(f"{r['workers']:>7} {r['episodes_per_s']:>11.2f} {r['speedup']:>8.2f}x {mb.get('sim_node', '-'):>13} "
               f"{mb.get('policy_node', '-'):>13} {mb.get('search_node', '-'):>13}")
     if args.json:

@@ -119,7 +119,7 @@ def _run_and_print(args, config, out) -> int:
     try:
         result = run_search(config, out, resume=args.resume, observer=progress)
     except KeyboardInterrupt:
-        progress.close()
+        progress.close()  # before the message, so the bar's last line does not follow it
         print(f"robofail {args.command}: interrupted; the run in {out} is kept (every finished episode is recorded). "
               f"Continue it with: robofail {args.command} --config {args.config} --out {out} --resume "
               "(and the same options)", file=sys.stderr)

@@ -41,6 +41,10 @@ class LiftExpert(_Expert):
         eef, cube = obs["robot0_eef_pos"], obs["cube_pos"]
         return self.pick(eef, cube, then=lambda: _toward(eef + (0, 0, 0.1), eef, self.gain, 1.0))
 
+    def release(self, eef):
+        """Opens the gripper and backs off upwards."""
+        return _toward(eef + (0, 0, 0.05), eef, self.gain, -1.0)
+
     def pick(self, eef, cube, then):
         """Hover, descend, grasp ``cube``; once held, ``then()`` gives the action."""
         if self.phase == "hover":
@@ -88,7 +92,7 @@ class StackExpert(LiftExpert):
                 self.phase = "release"
             else:
                 return _toward(resting + grasp_offset, eef, self.gain * 0.5, 1.0)
-        return _toward(eef + (0, 0, 0.05), eef, self.gain, -1.0)  # release, then back off upwards
+        return self.release(eef)
 
 
 class PickPlaceCanExpert(LiftExpert):
@@ -117,7 +121,7 @@ class PickPlaceCanExpert(LiftExpert):
             if can[2] > goal[2] + self.release_height:
                 return _toward(goal + (0, 0, self.release_height - 0.01) + grasp_offset, eef, self.gain * 0.5, 1.0)
             self.phase = "release"
-        return _toward(eef + (0, 0, 0.05), eef, self.gain, -1.0)  # release, then back off upwards
+        return self.release(eef)
 
 
 class ReachExpert(_Expert):
