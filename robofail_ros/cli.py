@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 
+from . import interrupts
 from .core.errors import RoboFailError
 from .model_commands import add_model_parsers
 from .progress import progress_bar, tick
@@ -118,7 +118,9 @@ def _run_and_print(args, config, out) -> int:
     progress = Progress()
     try:
         result = run_search(config, out, resume=args.resume, observer=progress)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not interrupts.interrupted(exc):
+            raise
         progress.close()  # before the message, so the bar's last line does not follow it
         print(f"robofail {args.command}: interrupted; the run in {out} is kept (every finished episode is recorded). "
               f"Continue it with: robofail {args.command} --config {args.config} --out {out} --resume "
@@ -356,15 +358,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    # Ctrl-C/SIGINT stops every command cleanly, also when started where SIGINT is inherited as
-    # ignored (a non-interactive shell's background job), which would make it unstoppable.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupts.install()  # Ctrl-C stops every command cleanly
     try:
         return args.func(args)
     except RoboFailError as exc:
         print(f"robofail {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not interrupts.interrupted(exc):
+            raise
         print(f"robofail {args.command}: interrupted", file=sys.stderr)
         return 130
 

@@ -182,3 +182,30 @@ def test_ctrl_c_while_a_report_is_written_leaves_nothing_half_written(runs, tmp_
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-2000:]
     assert not out.exists() and not list(tmp_path.glob(".interrupted*")), list(tmp_path.iterdir())
+
+
+PYBIND_INTERRUPT = r"""
+import os, signal, numpy as np
+from matplotlib import _path
+from robofail_ros import interrupts
+interrupts.install()
+try:
+    _path.affine_transform("not points", np.eye(3))
+except TypeError as exc:
+    print("genuine error:", interrupts.interrupted(exc))
+class Points:  # Ctrl-C arrives while pybind11 converts this argument
+    def __array__(self, dtype=None, copy=None):
+        os.kill(os.getpid(), signal.SIGINT)
+        return np.zeros((1, 2))
+try:
+    _path.affine_transform(Points(), np.eye(3))
+except BaseException as exc:
+    print("ctrl-c:", type(exc).__name__, interrupts.interrupted(exc))
+"""
+
+
+def test_a_ctrl_c_that_pybind11_reports_as_a_type_error_is_still_an_interrupt(python):
+    # The report's Ctrl-C test once exited 1 with a traceback: the interrupt landed in
+    # matplotlib's pybind11 transform, which turned it into "incompatible function arguments".
+    out = subprocess.run([python, "-c", PYBIND_INTERRUPT], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines() == ["genuine error: False", "ctrl-c: TypeError True"], out.stdout + out.stderr
