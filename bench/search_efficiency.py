@@ -27,7 +27,11 @@ Metrics, each over ``--repeats`` seeds:
   the five worst true modes at the end.
 - ceilings (printed per profile): about what no searcher can beat, whatever its rule. Every mode must be
   tried once before the top-3 is known (the warm-up floor: as many episodes as modes, shown as a
-  share of uniform's median). And at 240 episodes a mode that has not failed yet looks like the
+  share of uniform's median). The oracle is told the true top-3 and their order: after the
+  warm-up it tries whichever of two modes has fewer episodes, the true top-3 member with the
+  lowest estimate or the outsider with the highest, and, once the three lead, the lower-estimated
+  pair member whose order the truth contradicts; its median (over 100 runs) is what knowing the answer buys under
+  this metric (a searcher cannot know it). And at 240 episodes a mode that has not failed yet looks like the
   never-failing ones: if the hard modes (P(fail) >= 0.3) get 6 episodes each and the rest are
   spread evenly, each look-alike gets k = ceil((240 - 6 h) / (modes - h)) episodes, and a hard mode
   that succeeds its first k (probability (1 - p)^k) ends below 6: the ">=6@240 ceiling" is
@@ -63,6 +67,7 @@ SYNTHETIC = {
     "close_top3": [0.50, 0.47, 0.44, 0.15, 0.1, 0.1, 0.05, 0.05] + [0.0] * (MODES - 8),
     "rare": list(np.round(np.linspace(0.19, 0.0, 20), 3)) + [0.0] * (MODES - 20),
 }
+ORACLE_REPEATS = 100  # the oracle's median scatters widely at 20 repeats (its runs are cheap)
 CLEAR_TOP3 = {"recorded", "dominant", "graded", "close_top3"}  # "rare" has no clear top-3
 # Every registered searcher (uniform, the baseline, first) and PPO's paper preset: "name[preset]".
 SEARCHER_ORDER = ["uniform"] + sorted(set(SEARCHERS) - {"uniform"}) + ["ppo[paper]"]
@@ -240,6 +245,34 @@ def coverage(rates, runs, budget, config, searcher):
     return held_cs / runs, held_wilson / runs
 
 
+def oracle_history(evaluator, names, rates, intervals, budget, seed):
+    """Episodes of the oracle of the module docstring: it knows the true top-3 and their order."""
+    from robofail_ros.core.search.base import EpisodeRequest, episode_seed
+    top = [names.index(n) for n in sorted(rates, key=lambda n: -rates[n])[:3]]
+    outsiders = np.array([i for i in range(len(names)) if i not in top])
+    trials, failures = np.zeros(len(names)), np.zeros(len(names))
+    warm_up = list(np.random.default_rng(seed).permutation(len(names)))
+    history = []
+    for k in range(budget):
+        if warm_up:
+            i = warm_up.pop()
+        else:
+            estimate = (failures + 0.5) / (trials + 1)
+            weakest = top[int(np.argmin(estimate[top]))]
+            rival = outsiders[np.lexsort((-trials[outsiders], -estimate[outsiders]))[0]]
+            i = rival if trials[rival] <= trials[weakest] else weakest
+            if estimate[rival] < estimate[weakest]:  # the three lead: put them in the truth's order
+                for a, b in zip(top, top[1:]):
+                    if estimate[b] >= estimate[a] and intervals[names[a]][0] > intervals[names[b]][1]:
+                        i = a if trials[a] <= trials[b] else b
+                        break
+        (outcome,) = evaluator.evaluate([EpisodeRequest(k, (names[i],), episode_seed(seed, k))])
+        trials[i] += 1
+        failures[i] += not outcome.success
+        history.append(outcome)
+    return history
+
+
 def ceilings(rates, budget=240, trials=6, hard=0.3):
     """(warm-up floor in episodes, ceiling of the >=6@240 share): see the module docstring."""
     p = np.array([r for r in rates.values() if r >= hard])
@@ -262,6 +295,8 @@ def bench_profile(profile, recorded, args, config):
     budget = max(args.budgets)
     top = sorted(rates, key=lambda n: -rates[n])
     floor, ceiling = ceilings(rates)
+    oracle = _finite(np.median([score(names, oracle_history(evaluator, names, rates, intervals, budget, seed), rates,
+                                      intervals, set())[0] or np.inf for seed in range(ORACLE_REPEATS)]))
     print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5]))
     rows = []
     for name in args.searchers:
@@ -286,8 +321,10 @@ def bench_profile(profile, recorded, args, config):
                      "stopped_early": [s for s in stops if s], "pi_readout_mae_top5": float(np.mean(readout_err)) if readout_err else None,
                      "seconds": round(time.perf_counter() - start, 1)})
     uniform = next((r["median_episodes_to_top3"] for r in rows if r["searcher"] == "uniform"), None)
-    floor_ratio = f"{floor / uniform:.2f} of uniform's median" if uniform else "uniform not run"
-    print(f"ceilings: warm-up floor {floor} episodes ({floor_ratio}); >=6@240 at most {ceiling:.2f}")
+    def of_uniform(episodes):
+        return f"{episodes / uniform:.2f} of uniform's median" if uniform and episodes else "-"
+    print(f"ceilings: warm-up floor {floor} episodes ({of_uniform(floor)}); oracle median {oracle or f'>{budget}'} "
+          f"episodes ({of_uniform(oracle)}); >=6@240 at most {ceiling:.2f}")
     print(f"{'searcher':<14} {'top-3 reached':>13} {'median episodes':>16} {'vs uniform':>10} {'>=6 trials@240':>14} "
           + " ".join(f"{'MAE@' + str(b):>9}" for b in args.budgets) + f" {'pi MAE top-5':>12} {'stopped early':>13} {'seconds':>8}")
     for r in rows:
@@ -300,7 +337,7 @@ def bench_profile(profile, recorded, args, config):
         print(f"{r['searcher']:<14} {r['reached']:>6}/{r['repeats']:<6} {med if med else f'>{budget}':>16} {ratio:>10} {e:>14} "
               + " ".join(f"{r['mae'][b]:>9.3f}" for b in args.budgets) + f" {pm:>12} {stopped:>13} {r['seconds']:>8}")
     return {"profile": profile, "true_rates": rates, "clear_top3": profile in CLEAR_TOP3, "rows": rows,
-            "warm_up_floor": floor, "enough_trials_at_240_ceiling": ceiling}
+            "warm_up_floor": floor, "oracle_median_episodes_to_top3": oracle, "enough_trials_at_240_ceiling": ceiling}
 
 
 def main():
