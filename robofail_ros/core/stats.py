@@ -16,10 +16,10 @@
 from __future__ import annotations
 
 import dataclasses
+from statistics import NormalDist
 
 import numpy as np
-from scipy.special import betaln
-from scipy.stats import norm
+from scipy.special import betaln  # scipy.stats would add ~50 MB to every node and worker
 
 from .errors import ConfigError
 
@@ -66,7 +66,7 @@ def wilson_bounds(failures, trials, confidence: float = 0.95):
     """Wilson score interval of failures/trials, elementwise over arrays (the closed form of
     scipy's ``binomtest(...).proportion_ci(method="wilson")``); (0, 1) where trials is 0."""
     failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
-    z2 = norm.ppf(0.5 + confidence / 2) ** 2
+    z2 = NormalDist().inv_cdf(0.5 + confidence / 2) ** 2
     n = np.maximum(trials, 1)
     p = failures / n
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)

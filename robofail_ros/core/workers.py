@@ -21,7 +21,7 @@ from .episode import EpisodeOutcome, run_episode
 from .errors import RoboFailError
 from .perturbations import Catalog
 from .policies import load_policy
-from .scenes import Scene
+from .scenes import Scene, keep_no_decoded_assets
 from .scheduler import Scheduler
 
 SEARCH_IMAGE_SIZE = 84  # the searcher's observation (the paper's 84x84 RGB)
@@ -100,6 +100,7 @@ class InProcessTransport:
 def _process_main(spec: WorkerSpec, worker: str, conn) -> None:
     # Ctrl-C reaches every process of the terminal's group; the parent alone decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_no_decoded_assets()
     try:
         runner = EpisodeRunner(spec, worker)
     except Exception as exc:

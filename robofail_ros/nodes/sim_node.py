@@ -16,7 +16,7 @@ from ..core.config import SIM_NODE_PARAMETERS
 from ..core.episode import EpisodeOutcome, run_episode
 from ..core.errors import PolicyError, RoboFailError
 from ..core.perturbations import DEFAULT_CATALOG, Catalog
-from ..core.scenes import Scene
+from ..core.scenes import Scene, keep_no_decoded_assets
 from ..core.workers import SEARCH_IMAGE_SIZE
 from ..msg import Action, EpisodeResult, Observation, Perturbation
 from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
@@ -107,6 +107,7 @@ class SimNode(Node):
                     self._stop.wait(0.1)
                     continue
                 self.remote = RemotePolicy(self, self.info, self.action_timeout_s)
+                keep_no_decoded_assets()
                 self.scene = Scene(self.config.task, catalog=self.catalog, cameras=self.remote.cameras,
                                    horizon=self.config.horizon, render_quality=self.config.render_quality)
                 self.get_logger().info(f"{self.worker} ready ({self.config.task}, cameras {list(self.remote.cameras)})")

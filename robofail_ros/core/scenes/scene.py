@@ -34,6 +34,16 @@ def _return_freed_heap() -> None:
         trim(0)
 
 
+def keep_no_decoded_assets() -> None:
+    """For a process that builds each model once (a worker, a sim node): MuJoCo keeps every
+    mesh and texture it decodes in a process-wide cache (512 MB at most) to speed up compiling the
+    same assets again; for the Panda scenes that is ~105 MB held for the process's life and part
+    of its peak while compiling. A rebuild then decodes again (~1.5 s more per model variant here)."""
+    import mujoco
+    # One byte: nothing fits. (A capacity of 0 crashed MuJoCo 3.3.7's compiler here.)
+    mujoco.mj_setCacheCapacity(mujoco.mj_getCache(), 1)
+
+
 def _import_robosuite():
     """Imports robosuite with headless rendering and upright (OpenCV-convention) images."""
     if "MUJOCO_GL" not in os.environ:
