@@ -237,3 +237,27 @@ def test_other_tasks_take_the_catalog_and_a_red_table_renders_redder(task):
         assert scene.env.sim.model.body_mass[body] > light
     finally:
         scene.close()
+
+
+KEEPS_DECODED_ASSETS = r"""
+import sys, mujoco, numpy as np
+from robofail_ros.core.scenes import Scene, keep_no_decoded_assets
+if sys.argv[1] == "worker":
+    keep_no_decoded_assets()
+scene = Scene("Lift")
+scene.reset(["small_table"], seed=1)  # a second model, compiled without the cache
+obs = scene.step(np.zeros(7))
+print(mujoco.mj_getCacheSize(mujoco.mj_getCache()), len(obs["robot0_eef_pos"]))
+"""
+
+
+def test_a_worker_keeps_no_decoded_assets_and_still_builds_every_model(python):
+    import subprocess
+    sizes = {}
+    for kind in ("in-process", "worker"):
+        out = subprocess.run([python, "-c", KEEPS_DECODED_ASSETS, kind], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        cached, eef = map(int, out.stdout.split())
+        sizes[kind] = cached
+        assert eef == 3
+    assert sizes["in-process"] > 50e6 and sizes["worker"] == 0, sizes
