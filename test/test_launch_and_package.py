@@ -136,7 +136,7 @@ def test_colcon_builds_the_package_and_a_search_runs_from_the_install_space(tmp_
     libraries = f"{install / 'lib'}:{os.environ.get('LD_LIBRARY_PATH', '')}"  # ours, then the venv's ROS libraries
     run_env = {**os.environ, "AMENT_PREFIX_PATH": f"{install}:{venv}", "LD_LIBRARY_PATH": libraries,
                "PYTHONPATH": str(install / "lib" / "python3.11" / "site-packages"),
-               "ROS_DOMAIN_ID": str(int(os.environ["ROS_DOMAIN_ID"]) + 50)}
+               "ROS_DOMAIN_ID": str(int(os.environ["ROS_DOMAIN_ID"]) + 130)}
     where = subprocess.run([python, "-c", "import robofail_ros.core.resources as r, robofail_ros; "
                             "print(robofail_ros.__file__); print(r.share_dir())"], env=run_env, capture_output=True, text=True,
                            cwd=tmp_path)  # not the source checkout's folder: its package would come first

@@ -25,7 +25,7 @@ CONFIG = """/**:
     perturbations: [shaky_arm, laggy_arm, very_heavy_cube]
     output_dir: {out}
 """
-_domain = iter(range(int(os.environ["ROS_DOMAIN_ID"]) + 20, 233))
+_domain = iter(range(int(os.environ["ROS_DOMAIN_ID"]) + 20, int(os.environ["ROS_DOMAIN_ID"]) + 120))
 
 
 @pytest.fixture
