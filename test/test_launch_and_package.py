@@ -45,6 +45,8 @@ def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_ex
     assert "node_plan" in launch_source()  # the launch file starts the same plan
     with pytest.raises(ConfigError, match="budget must be a whole number"):
         node_plan(params, 2, {"budget": "ten"}, {})
+    with pytest.raises(ConfigError, match="num_workers is 10000, more than this machine can run"):
+        node_plan(params, 10000, {}, {})  # 10,000 node pairs would not start here: refused before any does
 
 
 def test_launch_overrides_are_config_parameters_and_the_params_file_loads():

@@ -104,6 +104,8 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     ([], CONFIG.replace("[shaky_arm, laggy_arm, very_heavy_cube]", "red_cube"), "perturbations must be a list"),
     ([], CONFIG.replace("/**:", "/**:\n  ros__parameters: {}\nserach_node:", 1), "unknown section 'serach_node'"),
     (["--num-workers", "0"], CONFIG, "num_workers >= 1"),
+    (["--num-workers", "10000"], CONFIG, "num_workers is 10000, more than this machine can run"),
+    ([], CONFIG + "    seed: -5\n", "seed must be >= 0"),
     (["--policy", "robomimic"], CONFIG, "policy 'robomimic' needs its checkpoint"),
     (["--policy", "external"], CONFIG, "policy 'external' is a ROS node of your own"),
 ])

@@ -66,6 +66,8 @@ class SearchConfig:
             raise ConfigError(f"budget must be a positive number of episodes, got {self.budget!r}")
         if self.nominal_episodes < 0 or self.num_workers < 1 or self.horizon < 1:
             raise ConfigError("nominal_episodes must be >= 0, num_workers >= 1 and horizon >= 1")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0 (numpy's SeedSequence takes no negative seeds), got {self.seed}")
         perturbations = tuple(self.perturbations)
         if not perturbations:
             raise ConfigError("perturbations is empty; list catalog names or use [all]")

@@ -15,7 +15,7 @@ from .search import SEARCHERS, SearchContext, episode_seed, make_searcher
 from .search.base import EpisodeRequest, SearchCancelled, resolve_hyperparameters
 from .stats import Goal
 from .store import RunStore
-from .workers import WorkerSpec, make_evaluator
+from .workers import WorkerSpec, check_local_workers, make_evaluator
 
 
 def resolve_catalog(config: SearchConfig) -> Catalog:
@@ -69,6 +69,8 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     catalog = resolve_catalog(config)
     searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher),
                              config.goal)
+    if evaluator is None:
+        check_local_workers(config.num_workers)  # before the run folder is made
     info = evaluator.policy_info() if evaluator is not None else policy_info(config)
     store = RunStore.create(out, config.to_dict(), info, resume=resume)
     own_evaluator = evaluator is None

@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 
 import numpy as np
 
 from .episode import EpisodeOutcome, run_episode
-from .errors import RoboFailError
+from .errors import ConfigError, RoboFailError
 from .perturbations import Catalog
 from .policies import load_policy
 from .scenes import Scene, keep_no_decoded_assets
@@ -225,6 +226,34 @@ class Evaluator:
         self.transport.close()
 
 
+WORKER_PEAK_GB = 1.5  # a worker process, or a sim + policy node pair, at its peak (BENCHMARKS.md 6)
+
+
+def _available_memory_gb() -> float | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def check_local_workers(num_workers: int) -> None:
+    """Refuses more workers than this machine can run side by side (each is a simulator and a
+    policy): more than four per core, or more than its available memory holds, would only
+    thrash or be killed for memory, after the run has begun."""
+    cores = os.cpu_count() or 1
+    memory = _available_memory_gb()
+    most = 4 * cores if memory is None else max(1, min(4 * cores, int(memory // WORKER_PEAK_GB)))
+    if num_workers > most:
+        held = "" if memory is None else f", {memory:.0f} GB of memory available at ~{WORKER_PEAK_GB} GB each"
+        raise ConfigError(f"num_workers is {num_workers}, more than this machine can run ({cores} cores{held}: at most "
+                          f"{most}); set num_workers to {min(cores, most)} (one per core) or fewer")
+
+
 def make_evaluator(spec: WorkerSpec, num_workers: int) -> Evaluator:
+    check_local_workers(num_workers)
     transport = InProcessTransport(spec) if num_workers == 1 else ProcessTransport(spec, num_workers)
     return Evaluator(transport, num_workers)

@@ -32,7 +32,9 @@ def node_plan(params_file: str, num_workers: int, overrides: dict, search_overri
     in namespace worker_i; no policy nodes with ``policy: external`` (your own nodes announce
     themselves). Validates the parameter file and the overrides first."""
     from ..core.config import load_search_config
+    from ..core.workers import check_local_workers
     config = load_search_config(params_file).replace(**overrides)
+    check_local_workers(num_workers)  # every pair starts on this machine
     kinds = ("sim_node",) if config.policy == "external" else ("sim_node", "policy_node")
     plan = [NodeSpec("search_node", "", {**overrides, **search_overrides, "num_workers": num_workers})]
     for i in range(num_workers):
