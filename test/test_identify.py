@@ -48,3 +48,14 @@ def test_it_ranks_the_true_top_three_and_spends_little_on_clearly_safe_modes():
         assert {f"p{i}" for i in (7, 8, 9)} == {list(rates)[i] for i in verdict.top}
         assert {verdict.status[i] for i in (6, 7, 8, 9)} == {FAILS}
         assert sum(trials[f"p{i}"] for i in range(4)) < sum(trials[f"p{i}"] for i in (6, 7, 8))
+
+
+def test_a_policy_that_fails_unperturbed_is_not_searched_in_vain():
+    # 19 of 20 unperturbed episodes fail: no mode can be shown to fail more often than 0.95 + 0.1.
+    rates = {"a": 1.0, "b": 1.0, "c": 0.9}
+    ctx, trials, verdict = run(rates, 500, 0, None, Goal(top_k=1), nominal=(19, 20))
+    assert trials == {"a": 1, "b": 1, "c": 1}  # each mode tried once (min_trials), then it stops
+    assert "already fails 19 of its 20 episodes" in ctx.stop_reason and ctx.spent == 3
+    # With a policy that mostly succeeds unperturbed, the same modes are found failing.
+    ctx, _, verdict = run(rates, 500, 0, None, Goal(top_k=1), nominal=(1, 20))
+    assert FAILS in verdict.status and ctx.spent > 3

@@ -85,6 +85,18 @@ def test_failure_modes_count_sim_errors_apart_and_rank_by_failure_rate():
     assert entropy([0.5, 0.5]) == pytest.approx(np.log(2)) and entropy([1, 0]) == 0.0
 
 
+def test_the_verdict_says_when_the_policy_fails_unperturbed_too_often_for_any_mode_to_stand_out():
+    from robofail_ros.core.analysis import verdict_text
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    catalog = Catalog.load().subset(["red_table", "heavy_cube"])
+    modes = [EpisodeOutcome(("red_table",), 0, False, 200, None)] * 5 + [EpisodeOutcome(("heavy_cube",), 0, True, 40, None)] * 5
+    broken = failure_table([EpisodeOutcome((), 0, False, 200, None)] * 10 + modes, catalog)
+    assert "the policy fails unperturbed about as often as any mode could" in verdict_text(broken)
+    working = failure_table([EpisodeOutcome((), 0, True, 40, None)] * 10 + modes, catalog)
+    assert "unperturbed about as often" not in verdict_text(working)
+
+
 def test_searcher_bad_input_is_refused():
     with pytest.raises(UnknownNameError, match="unknown searcher 'thomson'. Did you mean 'thompson'"):
         make_searcher("thomson", ["a"], 0)

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .stats import FAILS, SAFE, UNDECIDED, UNTRIED, Goal, assess, wilson_interval
+from .stats import FAILS, MAX_THRESHOLD, SAFE, UNDECIDED, UNTRIED, Goal, assess, wilson_interval
 
 NOMINAL = "none"  # the name under which unperturbed episodes are reported
 COMPOSITE = " + "  # joins the perturbations of a composite mode
@@ -226,6 +226,9 @@ def verdict_text(table: FailureTable) -> str:
     counts = ", ".join(f"{classes[c]} {c}" for c in (FAILS, SAFE, UNDECIDED, UNTRIED) if classes.get(c))
     head = (f"a mode fails above P(fail) {table.threshold:.2f} (unperturbed rate + margin {goal.margin:.2f}); "
             f"modes: {counts or 'none'}")
+    if table.threshold >= MAX_THRESHOLD:
+        return head + ("; the policy fails unperturbed about as often as any mode could, so no perturbation can be "
+                       "shown to fail more often: check the policy, the task and the horizon first")
     if not table.top:
         return head + "; no mode is known to fail yet" if classes.get(UNDECIDED) or classes.get(UNTRIED) \
             else head + "; no mode fails"

@@ -24,6 +24,9 @@ from scipy.special import betaln  # scipy.stats would add ~50 MB to every node a
 from .errors import ConfigError
 
 FAILS, SAFE, UNDECIDED, UNTRIED = "fails", "safe", "undecided", "untried"
+# The highest threshold: a policy that fails unperturbed at >= this minus the margin leaves no mode
+# that could be shown to fail more often (no failure rate exceeds 1).
+MAX_THRESHOLD = 0.999
 _PRIOR = 0.5  # Beta(1/2, 1/2), Jeffreys' prior, mixes the likelihood ratios
 
 
@@ -136,7 +139,7 @@ def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_tria
     """Classifies every mode and settles the top-k from failure counts (see the module docstring)."""
     failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
     count = len(trials)
-    threshold = min(0.999, (nominal_failures / nominal_trials if nominal_trials else 0.0) + goal.margin)
+    threshold = min(MAX_THRESHOLD, (nominal_failures / nominal_trials if nominal_trials else 0.0) + goal.margin)
     low, high = confidence_sequence(failures, trials, goal.confidence, count + 1)  # + the unperturbed scene
     p_hat = np.where(trials > 0, failures / np.maximum(trials, 1), np.nan)
     status = np.full(count, UNDECIDED, dtype=object)

@@ -27,7 +27,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ConfigError
-from ..stats import FAILS, UNDECIDED, UNTRIED, assess, wilson_bounds
+from ..stats import FAILS, MAX_THRESHOLD, UNDECIDED, UNTRIED, assess, wilson_bounds
 from .bandits import ArmCounts
 from .base import AskTellSearcher, register_searcher
 
@@ -77,6 +77,11 @@ class IdentifySearcher(AskTellSearcher):
             if seen[i] < self.hp.min_trials:
                 return int(i)
         verdict = assess(self.counts.failures, trials, self.goal, *self.baseline)
+        if verdict.threshold >= MAX_THRESHOLD:  # every episode would be spent on a question with no answer
+            failures, runs = self.baseline
+            self._stop = (f"the unperturbed policy already fails {failures} of its {runs} episodes, so no perturbation "
+                          f"can be shown to fail more often; check the policy, the task and the horizon first")
+            return None
         # Pending episodes count as trials at the current rate: a batch spreads over modes.
         rate = np.where(trials > 0, self.counts.failures / np.maximum(trials, 1), 0.5)
         width = verdict.high - verdict.low
