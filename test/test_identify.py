@@ -55,7 +55,7 @@ def test_a_policy_that_fails_unperturbed_is_not_searched_in_vain():
     rates = {"a": 1.0, "b": 1.0, "c": 0.9}
     ctx, trials, verdict = run(rates, 500, 0, None, Goal(top_k=1), nominal=(19, 20))
     assert trials == {"a": 1, "b": 1, "c": 1}  # each mode tried once (min_trials), then it stops
-    assert "already fails 19 of its 20 episodes" in ctx.stop_reason and ctx.spent == 3
+    assert "fails 19 of its 20 episodes and the margin is 0.1" in ctx.stop_reason and ctx.spent == 3
     # With a policy that mostly succeeds unperturbed, the same modes are found failing.
     ctx, _, verdict = run(rates, 500, 0, None, Goal(top_k=1), nominal=(1, 20))
     assert FAILS in verdict.status and ctx.spent > 3

@@ -79,8 +79,9 @@ class IdentifySearcher(AskTellSearcher):
         verdict = assess(self.counts.failures, trials, self.goal, *self.baseline)
         if verdict.threshold >= MAX_THRESHOLD:  # every episode would be spent on a question with no answer
             failures, runs = self.baseline
-            self._stop = (f"the unperturbed policy already fails {failures} of its {runs} episodes, so no perturbation "
-                          f"can be shown to fail more often; check the policy, the task and the horizon first")
+            self._stop = (f"the unperturbed policy fails {failures} of its {runs} episodes and the margin is "
+                          f"{self.goal.margin}: no failure rate exceeds their sum, so no perturbation can be shown to "
+                          f"fail more often; check the policy, the task and the horizon first (or lower the margin)")
             return None
         # Pending episodes count as trials at the current rate: a batch spreads over modes.
         rate = np.where(trials > 0, self.counts.failures / np.maximum(trials, 1), 0.5)
