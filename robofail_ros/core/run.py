@@ -70,7 +70,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher),
                              config.goal)
     if evaluator is None:
-        check_local_workers(config.num_workers)  # before the run folder is made
+        check_local_workers(config.num_workers)  # before the run folder is made and any worker starts
     info = evaluator.policy_info() if evaluator is not None else policy_info(config)
     store = RunStore.create(out, config.to_dict(), info, resume=resume)
     own_evaluator = evaluator is None

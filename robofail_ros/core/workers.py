@@ -254,6 +254,5 @@ def check_local_workers(num_workers: int) -> None:
 
 
 def make_evaluator(spec: WorkerSpec, num_workers: int) -> Evaluator:
-    check_local_workers(num_workers)
     transport = InProcessTransport(spec) if num_workers == 1 else ProcessTransport(spec, num_workers)
     return Evaluator(transport, num_workers)
