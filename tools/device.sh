@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # The GPU machine lent through `device` (16 cores, one GPU, Python 3.12, torch with CUDA, no
 # package index) lacks the simulator stack. This script packs what it lacks into .device/
-# (ignored by git; ~20 MB; with the tracked tree, ~53 MB, it travels in two calls: see stage)
-# and runs the scaling and GPU benchmarks there.
+# (ignored by git; ~20 MB, and 12 MB of ROS 2 wheels) and runs the scaling and GPU benchmarks there.
 #
 #   bash tools/device.sh pack     # here: wheels, a robosuite of our four tasks only, EGL loaders
 #   bash tools/device.sh stage    # there (carry the robosuite archive): keep it in /tmp for the next calls
 #   bash tools/device.sh run      # there (carry .device/whl, .device/gl): install to /tmp, run the benches, JSON to $OUT
 #   bash tools/device.sh zoo      # there (carry .device/whl, .device/gl): demos + the low-dim roster
+#   bash tools/device.sh ros      # there (carry .device/whl, .device/gl, .device/ros312.tar.xz and the
+#                                 # robosuite archive): ROS 2 in a Python 3.12 venv, our interfaces, bench/scaling.py
 #
-# With the `device` tool: first run(command="bash tools/device.sh stage",
-# carry=[".device/robosuite-tasks.tar.xz"]), then run(command="bash tools/device.sh run",
-# carry=[".device/whl", ".device/gl"]) while the machine is warm (see robosuite_archive below).
+# With the `device` tool: run(command="bash tools/device.sh run", carry=[".device/whl", ".device/gl",
+# ".device/robosuite-tasks.tar.xz"]). A call carries at most 64 MiB, the working tree included (57 MB
+# with every bundled checkpoint): move the checkpoints a call does not use out of the checkout
+# first (run: the two Lift BC-RNNs and lift_bc_low_dim; ros: lift_bc_low_dim), and back after;
+# or send the robosuite archive alone first with `stage` (see robosuite_archive below).
 # WORKERS and EPISODES (environment) change the low-dim scaling sweep; TASKS and ONLY (roster model
-# names) limit what zoo trains.
+# names) limit what zoo trains; ROS_WORKERS and ROS_EPISODES the ROS sweep.
 #
 # pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
 # pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift,
 # Stack, Reach and Push scenes with every catalog perturbation opens (traced with strace: about
-# 9 MB with xz, of 531 MB installed); the Debian GL loader packages that MuJoCo's EGL renderer needs.
+# 9 MB with xz, of 531 MB installed); the Debian GL loader packages that MuJoCo's EGL renderer needs;
+# the cp312 builds of the ROS 2 wheels our venv holds (45 MB as wheels; unpacked and xz'd, 12 MB).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEV="$ROOT/.device"
@@ -53,11 +57,26 @@ PY
   mkdir -p /tmp/amd64/partial
   local o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64)
   apt-get "${o[@]}" update -qq && (cd "$DEV/gl" && apt-get "${o[@]}" download -qq libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  pack_ros
   du -sh "$DEV"
 }
 
-# The tracked tree (bundled checkpoints included) is about 53 MB and .device about 20: together
-# over the 64 MiB a call carries. So the robosuite archive travels alone first
+# The same ROS 2 wheels as .venv, built for Python 3.12, with rosidl's build tools. Wheels are zip
+# files that xz cannot shrink; their unpacked contents tar+xz to a quarter (45 -> 12 MB).
+pack_ros() {
+  local py="$ROOT/.venv/bin/python" tmp
+  tmp="$(mktemp -d)"
+  "$py" -m pip freeze 2>/dev/null | grep -E '^(ros-|catkin-pkg|docutils|lark-parser)' > "$tmp/requirements.txt"
+  "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d "$tmp/whl" -r "$tmp/requirements.txt"
+  "$py" -m pip wheel -q --no-deps "$("$py" -m pip freeze | grep '^empy==')" -w "$tmp/whl"  # an sdist
+  mkdir -p "$tmp/ros312"
+  for w in "$tmp"/whl/*.whl; do "$py" -m zipfile -e "$w" "$tmp/ros312/$(basename "$w" .whl)"; done
+  tar -C "$tmp" -cf - ros312 | xz -9 -T0 > "$DEV/ros312.tar.xz"
+  rm -rf "$tmp"
+}
+
+# When the tree and .device together pass the 64 MiB a call carries, the robosuite archive travels alone first
 # (`run(command="bash tools/device.sh stage", carry=[".device/robosuite-tasks.tar.xz"])`) and
 # stays in the machine's /tmp while it is warm; later calls carry [".device/whl", ".device/gl"].
 robosuite_archive() {
@@ -65,6 +84,21 @@ robosuite_archive() {
   [[ -f "$DEV/robosuite-tasks.tar.xz" ]] && cp "$DEV/robosuite-tasks.tar.xz" "$cached"
   [[ -f "$cached" ]] || { echo "no robosuite archive here: run \`bash tools/device.sh stage\` first (see tools/device.sh)" >&2; exit 2; }
   echo "$cached"
+}
+
+# ros_venv VENV ARCHIVE: a venv over this machine's python3 that also sees its packages (a .pth),
+# with the wheels unpacked in ARCHIVE (pack_ros) zipped again and installed into it.
+ros_venv() {
+  local venv="$1" archive="$2" image_site tmp
+  image_site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  python3 -m venv --without-pip "$venv"
+  echo "$image_site" > "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/image-packages.pth"
+  tmp="$(mktemp -d)"
+  tar -xJf "$archive" -C "$tmp"
+  mkdir -p "$tmp/whl"
+  for d in "$tmp"/ros312/*/; do (cd "$d" && python3 -m zipfile -c "$tmp/whl/$(basename "$d").whl" ./*); done
+  python3 -m pip --python "$venv/bin/python" install -q --no-index --no-deps --no-compile "$tmp"/whl/*.whl
+  rm -rf "$tmp"
 }
 
 install_there() {
@@ -96,13 +130,40 @@ case "${1:-}" in
     python3 -m robofail_ros.cli doctor || true  # no ROS or SB3 there: those checks fail, the rest must pass
     # The GPU path first: it is what only this machine can measure.
     python3 bench/step_profile.py --policy lift_bc_rnn_image_proprio --device cuda --json "$out/step_profile_image_cuda.json"
-    python3 bench/pool_scaling.py --policy lift_bc_rnn_image_proprio --device cuda --workers 1 8 \
-      --episodes "${IMAGE_EPISODES:-32}" --perturbations red_table dim_light heavy_cube camera_left \
-      --json "$out/pool_scaling_image_cuda.json"
+    # The image policy on the GPU, then on the CPU (renders stay on the GPU): eight CUDA contexts
+    # time-slice one GPU, so with many workers the CPU may hold the network better.
+    for device in ${IMAGE_DEVICES-cuda cpu}; do  # IMAGE_DEVICES="" skips them
+      python3 bench/pool_scaling.py --policy lift_bc_rnn_image_proprio --device "$device" --workers 1 8 \
+        --episodes "${IMAGE_EPISODES:-32}" --perturbations red_table dim_light heavy_cube camera_left \
+        --json "$out/pool_scaling_image_$device.json"
+    done
     python3 bench/step_profile.py --policy lift_bc_rnn_low_dim --json "$out/step_profile_lowdim_cpu.json"
     # shellcheck disable=SC2086
     python3 bench/pool_scaling.py --workers ${WORKERS:-1 2 4 8 16} --episodes "${EPISODES:-160}" \
       --json "$out/pool_scaling_lowdim.json"
+    # what the cores give independent copies of the same loop: the ceiling those speed-ups are read against
+    # shellcheck disable=SC2086
+    python3 bench/cpu_ceiling.py --copies ${WORKERS:-1 2 4 8 16} --json "$out/cpu_ceiling.json"
+    ;;
+  ros)
+    # ROS worker pairs over DDS on this machine's cores (issue 15). The ROS wheels need a venv
+    # (ros-wheels-bootstrapper puts its lib/ on the library path): one over this image's Python,
+    # seeing the image's packages (torch, numpy) through a .pth, our interfaces built into it.
+    install_there
+    cd "$ROOT"
+    out="${OUT:-$DEV/results}"
+    mkdir -p "$out"
+    nproc
+    for tool in cmake make gcc g++; do printf '%s: %s\n' "$tool" "$(command -v "$tool" || echo missing)"; done
+    venv=/tmp/rosvenv
+    [[ -x "$venv/bin/python" ]] || ros_venv "$venv" "$DEV/ros312.tar.xz"
+    bash tools/build_interfaces.sh "$venv"
+    mkdir -p "$venv/share/robofail_ros" && ln -sfn "$ROOT/config" "$venv/share/robofail_ros/config" \
+      && ln -sfn "$ROOT/data" "$venv/share/robofail_ros/data"
+    "$venv/bin/python" -m robofail_ros.cli doctor || true
+    # shellcheck disable=SC2086
+    "$venv/bin/python" bench/scaling.py --workers ${ROS_WORKERS:-1 8} --episodes "${ROS_EPISODES:-120}" \
+      --policy "${ROS_POLICY:-lift_bc_low_dim}" --json "$out/scaling_ros.json"
     ;;
   zoo)
     # Writes the demos and trains the low-dim roster of TASKS (default: all four) on the GPU, one
@@ -129,5 +190,5 @@ case "${1:-}" in
     tail -n 4 "$out"/build_*.log
     tar -C /tmp -cf "${OUT:-$DEV/results}/zoo.tar" --exclude=zoo/datasets --exclude='*.training' --exclude='*.log' zoo
     ;;
-  *) echo "usage: bash tools/device.sh pack | stage | run | zoo" >&2; exit 2 ;;
+  *) echo "usage: bash tools/device.sh pack | stage | run | zoo | ros" >&2; exit 2 ;;
 esac
