@@ -47,6 +47,13 @@ def main():
                                          "--json", out / "search_efficiency.json"])
     failed += step("scaling and memory", [py, HERE / "scaling.py", "--workers", 1, 2, "--episodes", 12 if quick else 40,
                                           "--json", out / "scaling.json"])
+    failed += step("worker processes", [py, HERE / "pool_scaling.py", "--workers", 1, 2, "--episodes", 12 if quick else 40,
+                                        "--json", out / "pool_scaling.json"])
+    failed += step("what the cores allow: independent copies", [py, HERE / "cpu_ceiling.py", "--copies", 1, 2,
+                                                                "--steps", 500 if quick else 3000,
+                                                                "--json", out / "cpu_ceiling.json"])
+    failed += step("where a control step goes", [py, HERE / "step_profile.py", "--steps", 100 if quick else 300,
+                                                 "--json", out / "step_profile.json"])
     failed += step("the paper's comparison of the bundled Lift models", [py, HERE / "lift_comparison.py", *(
         ["--budget", 40] if quick else []), "--json", out / "lift_comparison.json"])
     print(f"\nresults in {out}" + (f"; {failed} benchmark(s) failed" if failed else ""))
