@@ -96,6 +96,8 @@ def test_a_rollout_records_no_autograd_graph(lift_lowdim):
 def test_bad_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(PolicyError, match="does not exist"):
         load_policy(str(tmp_path / "missing.pth"), task="Lift")
+    with pytest.raises(PolicyError, match="is a folder, not a checkpoint file"):
+        load_policy(str(tmp_path), task="Lift")
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"not a checkpoint" * 100)
     with pytest.raises(PolicyError, match="could not be loaded as a robomimic checkpoint"):

@@ -13,6 +13,7 @@ import yaml
 from . import resources
 from .errors import ConfigError, lookup
 from .search import DEFAULT_SEARCHER
+from .search.base import resolve_hyperparameters
 from .stats import Goal
 
 DEFAULT_SEARCH_CONFIG = resources.path("config", "search.yaml")
@@ -64,8 +65,11 @@ class SearchConfig:
             _check_type(field.name, getattr(self, field.name), field.type)
         if self.budget <= 0:
             raise ConfigError(f"budget must be a positive number of episodes, got {self.budget!r}")
-        if self.nominal_episodes < 0 or self.num_workers < 1 or self.horizon < 1:
-            raise ConfigError("nominal_episodes must be >= 0, num_workers >= 1 and horizon >= 1")
+        for name, value, least, what in (("nominal_episodes", self.nominal_episodes, 0, "unperturbed episodes"),
+                                          ("num_workers", self.num_workers, 1, "episodes at once"),
+                                          ("horizon", self.horizon, 1, "control steps per episode")):
+            if value < least:
+                raise ConfigError(f"{name} must be >= {least} ({what}), got {value}")
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0 (numpy's SeedSequence takes no negative seeds), got {self.seed}")
         perturbations = tuple(self.perturbations)
@@ -79,6 +83,8 @@ class SearchConfig:
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"device must be cpu or cuda (cuda:N for the N-th GPU), got {self.device!r}")
         self.goal  # validates top_k, margin, confidence, tolerance
+        for name, section in self.searchers.items():  # every section, not only the chosen searcher's: a typo
+            resolve_hyperparameters(name, section)      # in one that a later --searcher picks must not wait until then
 
     @property
     def goal(self) -> Goal:

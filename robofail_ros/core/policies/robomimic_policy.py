@@ -22,7 +22,8 @@ class RobomimicPolicy:
     def __init__(self, path, task: str, device: str = "cpu"):
         path = pathlib.Path(path)
         if not path.is_file():
-            raise PolicyError(f"policy checkpoint {path} does not exist; give a .pth written by "
+            problem = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
+            raise PolicyError(f"policy checkpoint {path} {problem}; give a .pth written by "
                               "`robofail train-policy`, or a bundled name from `robofail policies`")
         import robomimic.utils.file_utils as FileUtils
         import torch
