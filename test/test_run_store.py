@@ -159,6 +159,28 @@ def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()
 
 
+@pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "episodes.sqlite garbage"])
+def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, config, tmp_path, damage):
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunStore
+    run = tmp_path / "run"
+    store = RunStore.create(run, {"x": 1}, {"name": "p", "sha256": "aaa"})
+    store.close()
+    name, text = {"run.json truncated": ("run.json", (run / "run.json").read_text()[:25]),
+                  "run.json of something else": ("run.json", '["a list"]'),
+                  "episodes.sqlite garbage": ("episodes.sqlite", "not a database " * 20)}[damage]
+    (run / name).write_text(text)
+    with pytest.raises(ConfigError, match="nothing in the folder was changed"):
+        RunStore.open(run).meta if name == "run.json" else RunStore.open(run).outcomes()
+    if name == "run.json":
+        with pytest.raises(ConfigError, match=f"{run / name} "):
+            RunStore.create(run, {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True)
+        result = search(python, config, run, "--resume", timeout=300)  # the CLI says the same, no traceback
+        assert result.returncode == 2 and "nothing in the folder was changed" in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+    assert (run / name).read_text() == text
+
+
 def test_a_simulator_that_rejects_a_catalog_entry_ends_the_search_with_its_own_message(python, tmp_path):
     """A table 3 m high passes the catalog's range check but MuJoCo refuses the model: the
     episode is retried once, then the search stops with MuJoCo's message (no traceback, no spinning)."""

@@ -43,7 +43,11 @@ class RunStore:
             raise ConfigError(f"cannot use the run folder {store.folder}: {exc.strerror or exc}; choose a writable --out") from None
         meta_path = store.folder / "run.json"
         if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
+            try:
+                meta = store.meta
+            except ConfigError:
+                store.close()
+                raise
             if meta.get("finished"):
                 store.close()
                 raise ConfigError(f"run {store.folder} is finished and is never overwritten; choose another --out")
@@ -85,7 +89,18 @@ class RunStore:
 
     @property
     def meta(self) -> dict:
-        return json.loads((self.folder / "run.json").read_text())
+        path = self.folder / "run.json"
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path} cannot be read as a run record ({type(exc).__name__}: {exc}); it is damaged or "
+                              "was not written by robofail; nothing in the folder was changed (a search can start afresh "
+                              "in another --out)") from None
+        missing = [key for key in ("config", "config_hash", "policy") if not isinstance(meta, dict) or key not in meta]
+        if missing:
+            raise ConfigError(f"{path} is not a robofail run record (it lacks {', '.join(missing)}); nothing in the "
+                              "folder was changed (a search can start afresh in another --out)")
+        return meta
 
     def finish(self, result) -> None:
         """Writes the run's RunResult as summary.json and marks the run finished."""
@@ -98,12 +113,19 @@ class RunStore:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = sqlite3.connect(self.folder / "episodes.sqlite", timeout=30)
-            self._db.execute("""CREATE TABLE IF NOT EXISTS episodes (
-                episode_id INTEGER PRIMARY KEY, perturbations TEXT NOT NULL, seed INTEGER NOT NULL,
-                success INTEGER NOT NULL, steps INTEGER NOT NULL, sim_error TEXT, worker TEXT,
-                recorded TEXT NOT NULL)""")
-            self._db.commit()
+            path = self.folder / "episodes.sqlite"
+            db = sqlite3.connect(path, timeout=30)
+            try:
+                db.execute("""CREATE TABLE IF NOT EXISTS episodes (
+                    episode_id INTEGER PRIMARY KEY, perturbations TEXT NOT NULL, seed INTEGER NOT NULL,
+                    success INTEGER NOT NULL, steps INTEGER NOT NULL, sim_error TEXT, worker TEXT,
+                    recorded TEXT NOT NULL)""")
+                db.commit()
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise ConfigError(f"{path} is not a readable episode store ({exc}); it is damaged or was not written "
+                                  "by robofail; nothing in the folder was changed (a search can start afresh in another --out)") from None
+            self._db = db
         return self._db
 
     def append(self, outcome: EpisodeOutcome) -> bool:
