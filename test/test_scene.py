@@ -191,6 +191,9 @@ def test_bad_requests_are_clear_errors(lift_scene):
     lift_scene.reset([])
     with pytest.raises(PolicyError, match="action has 6 entries but task Lift"):
         lift_scene.step(np.zeros(6))
+    with pytest.raises(PolicyError, match="action at step 0 is not finite"):  # before MuJoCo sees it
+        lift_scene.step(np.array([0, 0, np.nan, 0, 0, 0, 0]))
+    assert lift_scene.steps == 0 and lift_scene.sim_error is None
     with pytest.raises(UnknownNameError, match="unknown task 'Lfit'. Did you mean 'Lift'"):
         from robofail_ros.core.scenes import Scene
         Scene("Lfit")

@@ -316,6 +316,9 @@ class Scene:
         if action.shape[0] != self.action_dim:
             raise PolicyError(f"action has {action.shape[0]} entries but task {self.task.name} "
                               f"(Panda, OSC_POSE + gripper) takes {self.action_dim}")
+        if not np.all(np.isfinite(action)):  # the policy's fault, not the simulator's: never a sim error
+            raise PolicyError(f"the policy's action at step {self.steps} is not finite ({action.tolist()}); "
+                              "the policy under test is broken (check its checkpoint and observation normalisation)")
         if self.done:
             raise RuntimeError("step() after the episode ended; call reset() first")
         for p, memory in zip(self._active, self._memories):
