@@ -96,7 +96,7 @@ class RunStore:
             raise ConfigError(f"{path} cannot be read as a run record ({type(exc).__name__}: {exc}); it is damaged or "
                               "was not written by robofail; nothing in the folder was changed (a search can start afresh "
                               "in another --out)") from None
-        missing = [key for key in ("config", "config_hash", "policy") if not isinstance(meta, dict) or key not in meta]
+        missing = [key for key in ("config", "config_hash") if not isinstance(meta, dict) or key not in meta]
         if missing:
             raise ConfigError(f"{path} is not a robofail run record (it lacks {', '.join(missing)}); nothing in the "
                               "folder was changed (a search can start afresh in another --out)")
