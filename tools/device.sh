@@ -3,7 +3,7 @@
 # package index) lacks the simulator stack. This script packs what it lacks into .device/
 # (ignored by git; ~20 MB, and 12 MB of ROS 2 wheels) and runs the scaling and GPU benchmarks there.
 #
-#   bash tools/device.sh pack     # here: wheels, a robosuite of our four tasks only, EGL loaders
+#   bash tools/device.sh pack     # here: wheels, a robosuite of our five tasks only, EGL loaders, ROS 2 wheels
 #   bash tools/device.sh stage    # there (carry the robosuite archive): keep it in /tmp for the next calls
 #   bash tools/device.sh run      # there (carry .device/whl, .device/gl): install to /tmp, run the benches, JSON to $OUT
 #   bash tools/device.sh zoo      # there (carry .device/whl, .device/gl): demos + the low-dim roster
@@ -20,8 +20,8 @@
 #
 # pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
 # pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift,
-# Stack, Reach and Push scenes with every catalog perturbation opens (traced with strace: about
-# 9 MB with xz, of 531 MB installed); the Debian GL loader packages that MuJoCo's EGL renderer needs;
+# Stack, Reach, Push and PickPlaceCan scenes with every catalog perturbation opens (traced with strace: about
+# 11 MB with xz, of 531 MB installed); the Debian GL loader packages that MuJoCo's EGL renderer needs;
 # the cp312 builds of the ROS 2 wheels our venv holds (45 MB as wheels; unpacked and xz'd, 12 MB).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,7 +39,7 @@ pack() {
   strace -f -e trace=openat,newfstatat -o "$DEV/trace.log" "$py" - <<'PY'
 from robofail_ros.core.perturbations import DEFAULT_CATALOG, Catalog
 from robofail_ros.core.scenes import Scene
-for task in ("Lift", "Stack", "Reach", "Push"):
+for task in ("Lift", "Stack", "Reach", "Push", "PickPlaceCan"):
     catalog = Catalog.load(DEFAULT_CATALOG).for_task(task)
     for cameras in (("agentview", "robot0_eye_in_hand"), ()):
         scene = Scene(task, catalog=catalog, cameras=cameras)
