@@ -13,7 +13,7 @@
 # With the `device` tool: run(command="bash tools/device.sh run", carry=[".device/whl", ".device/gl",
 # ".device/robosuite-tasks.tar.xz"]). A call carries at most 64 MiB, the working tree included (57 MB
 # with every bundled checkpoint): move the checkpoints a call does not use out of the checkout
-# first (run: the two Lift BC-RNNs and lift_bc_low_dim; ros: lift_bc_low_dim), and back after;
+# first and back after (run uses the two Lift BC-RNNs and lift_bc_low_dim; ros only lift_bc_low_dim);
 # or send the robosuite archive alone first with `stage` (see robosuite_archive below).
 # WORKERS and EPISODES (environment) change the low-dim scaling sweep; TASKS and ONLY (roster model
 # names) limit what zoo trains; ROS_WORKERS and ROS_EPISODES the ROS sweep.
@@ -101,15 +101,18 @@ ros_venv() {
   rm -rf "$tmp"
 }
 
+# link_share PREFIX: config/ and data/ where a pip install into PREFIX puts them (core/resources.py looks there)
+link_share() {
+  mkdir -p "$1/share/robofail_ros" && ln -sfn "$ROOT/config" "$1/share/robofail_ros/config" \
+    && ln -sfn "$ROOT/data" "$1/share/robofail_ros/data"
+}
+
 install_there() {
   for f in "$DEV"/gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEV"/whl/*.whl
   tar -xJf "$(robosuite_archive)" -C /tmp/site
-  # config/ and data/ where a pip install puts them (core/resources.py looks there)
-  local share
-  share="$(python3 -c 'import sys; print(sys.prefix)')/share/robofail_ros"
-  mkdir -p "$share" && ln -sfn "$ROOT/config" "$share/config" && ln -sfn "$ROOT/data" "$share/data"
+  link_share "$(python3 -c 'import sys; print(sys.prefix)')"
   export PYTHONPATH="/tmp/site:$ROOT" MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
 }
 
@@ -154,12 +157,10 @@ case "${1:-}" in
     out="${OUT:-$DEV/results}"
     mkdir -p "$out"
     nproc
-    for tool in cmake make gcc g++; do printf '%s: %s\n' "$tool" "$(command -v "$tool" || echo missing)"; done
     venv=/tmp/rosvenv
     [[ -x "$venv/bin/python" ]] || ros_venv "$venv" "$DEV/ros312.tar.xz"
     bash tools/build_interfaces.sh "$venv"
-    mkdir -p "$venv/share/robofail_ros" && ln -sfn "$ROOT/config" "$venv/share/robofail_ros/config" \
-      && ln -sfn "$ROOT/data" "$venv/share/robofail_ros/data"
+    link_share "$venv"
     "$venv/bin/python" -m robofail_ros.cli doctor || true
     # shellcheck disable=SC2086
     "$venv/bin/python" bench/scaling.py --workers ${ROS_WORKERS:-1 8} --episodes "${ROS_EPISODES:-120}" \

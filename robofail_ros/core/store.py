@@ -22,6 +22,10 @@ from .errors import ConfigError
 from .versions import component_versions
 
 
+# What a damaged run folder's error adds: the fix, and that nothing was lost.
+_UNTOUCHED = "nothing in the folder was changed (a search can start afresh in another --out)"
+
+
 def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -94,12 +98,10 @@ class RunStore:
             meta = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path} cannot be read as a run record ({type(exc).__name__}: {exc}); it is damaged or "
-                              "was not written by robofail; nothing in the folder was changed (a search can start afresh "
-                              "in another --out)") from None
+                              f"was not written by robofail; {_UNTOUCHED}") from None
         missing = [key for key in ("config", "config_hash") if not isinstance(meta, dict) or key not in meta]
         if missing:
-            raise ConfigError(f"{path} is not a robofail run record (it lacks {', '.join(missing)}); nothing in the "
-                              "folder was changed (a search can start afresh in another --out)")
+            raise ConfigError(f"{path} is not a robofail run record (it lacks {', '.join(missing)}); {_UNTOUCHED}")
         return meta
 
     def finish(self, result) -> None:
@@ -124,7 +126,7 @@ class RunStore:
             except sqlite3.DatabaseError as exc:
                 db.close()
                 raise ConfigError(f"{path} is not a readable episode store ({exc}); it is damaged or was not written "
-                                  "by robofail; nothing in the folder was changed (a search can start afresh in another --out)") from None
+                                  f"by robofail; {_UNTOUCHED}") from None
             self._db = db
         return self._db
 
