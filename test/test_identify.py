@@ -44,7 +44,8 @@ def test_a_half_failing_mode_is_flagged_and_never_failing_ones_are_classified_sa
 def test_it_ranks_the_true_top_three_and_spends_little_on_clearly_safe_modes():
     rates = {f"p{i}": r for i, r in enumerate([0.0, 0.0, 0.0, 0.0, 0.05, 0.1, 0.3, 0.6, 0.8, 1.0])}
     for seed in range(3):
-        _, trials, verdict = run(rates, 300, seed)
+        # 400: part of the budget goes to the order of 1.0 > 0.8 > 0.6, the rest to classifying 0.3.
+        _, trials, verdict = run(rates, 400, seed)
         assert {f"p{i}" for i in (7, 8, 9)} == {list(rates)[i] for i in verdict.top}
         assert {verdict.status[i] for i in (6, 7, 8, 9)} == {FAILS}
         assert sum(trials[f"p{i}"] for i in range(4)) < sum(trials[f"p{i}"] for i in (6, 7, 8))
@@ -59,3 +60,17 @@ def test_a_policy_that_fails_unperturbed_is_not_searched_in_vain():
     # With a policy that mostly succeeds unperturbed, the same modes are found failing.
     ctx, _, verdict = run(rates, 500, 0, None, Goal(top_k=1), nominal=(1, 20))
     assert FAILS in verdict.status and ctx.spent > 3
+
+
+def test_it_settles_the_order_of_the_top_k_too_and_a_tie_does_not_eat_the_budget():
+    rates = {"often": 0.8, "half": 0.55, **{f"never_{i}": 0.0 for i in range(3)}}
+    for seed in range(3):
+        ctx, trials, verdict = run(rates, 3000, seed, {"target_width": 1.0}, Goal(top_k=2))
+        assert verdict.top == (0, 1) and verdict.top_settled and verdict.unordered == ()
+        assert "the top-2 and their order are settled" in ctx.stop_reason and ctx.spent < 3000
+    # Two certain modes are tied: proving that to within 0.05 would take ~150 episodes each.
+    rates = {"certain_a": 1.0, "certain_b": 1.0, **{f"never_{i}": 0.0 for i in range(3)}}
+    ctx, trials, verdict = run(rates, 3000, 0, {"target_width": 1.0}, Goal(top_k=2))
+    assert verdict.top_settled and verdict.unordered == ((0, 1),)
+    assert "in order, but for certain_a vs certain_b" in ctx.stop_reason
+    assert trials["certain_a"] <= 15 and trials["certain_b"] <= 15, trials

@@ -139,6 +139,7 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
             assert mode.cs_low <= mode.probability <= mode.cs_high
             assert (mode.cs_low, mode.cs_high) == pytest.approx((stored[mode.name]["cs_low"], stored[mode.name]["cs_high"]))
         assert list(empirical.top_modes) == summary["top"] and empirical.top_settled == summary["top_settled"]
+        assert empirical.order_settled == (summary["unordered"] == [])
         assert empirical.confidence == 0.95 and empirical.threshold == pytest.approx(summary["threshold"])
         assert "a mode fails above P(fail)" in empirical.verdict
         pi = call(domain, {"run_id": "ros", "method": "pi"})

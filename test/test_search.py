@@ -3,7 +3,7 @@ true failure rates are known; the MDP and PPO run on the real robosuite scene.""
 import numpy as np
 import pytest
 
-from robofail_ros.core.analysis import entropy, failure_table
+from robofail_ros.core.analysis import FailureTable, entropy, failure_table
 from robofail_ros.core.stats import wilson_interval
 from robofail_ros.core.errors import ConfigError, UnknownNameError
 from robofail_ros.core.search import SearchContext, make_searcher
@@ -95,6 +95,30 @@ def test_the_verdict_says_when_the_policy_fails_unperturbed_too_often_for_any_mo
     assert "the policy fails unperturbed about as often as any mode could" in verdict_text(broken)
     working = failure_table([EpisodeOutcome((), 0, True, 40, None)] * 10 + modes, catalog)
     assert "unperturbed about as often" not in verdict_text(working)
+
+
+def test_the_verdict_tells_a_settled_order_from_a_settled_set():
+    from robofail_ros.core.analysis import verdict_text
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    from robofail_ros.core.stats import Goal
+    catalog = Catalog.load().subset(["red_table", "heavy_cube", "dim_light"])
+
+    def table(red_failures):
+        outcomes = ([EpisodeOutcome((), 0, True, 40, None)] * 20
+                    + [EpisodeOutcome(("red_table",), 0, k >= red_failures, 200, None) for k in range(60)]
+                    + [EpisodeOutcome(("heavy_cube",), 0, k >= 30, 200, None) for k in range(60)]
+                    + [EpisodeOutcome(("dim_light",), 0, True, 40, None)] * 200)
+        return failure_table(outcomes, catalog, goal=Goal(top_k=2))
+    apart, close = table(54), table(33)
+    assert apart.top == close.top == ["red_table", "heavy_cube"] and apart.top_settled and close.top_settled
+    assert apart.order_settled and "red_table, heavy_cube: settled in this order" in verdict_text(apart)
+    assert not close.order_settled and close.unordered == [("red_table", "heavy_cube")]
+    assert "settled as a set" in verdict_text(close) and "not settled yet: red_table vs heavy_cube" in verdict_text(close)
+    # A summary written before orders were recorded reads back without claiming one.
+    old = close.to_dict()
+    del old["unordered"]
+    assert "settled in this order" not in verdict_text(FailureTable.from_dict(old))
 
 
 def test_searcher_bad_input_is_refused():

@@ -77,16 +77,24 @@ class FailureTable:
     top_settled: bool  # at the goal's confidence, these fail more often than every other mode
     classes: dict  # how many modes are in each status
     composites: list[CompositeMode] = dataclasses.field(default_factory=list)
+    # Neighbours in the top whose order is not settled yet; None in a run recorded before orders were.
+    unordered: list[tuple[str, str]] | None = dataclasses.field(default_factory=list)
+
+    @property
+    def order_settled(self) -> bool:
+        return self.unordered == []
 
     def to_dict(self) -> dict:
         return {"modes": [dataclasses.asdict(m) for m in self.modes], "goal": dataclasses.asdict(self.goal),
                 "threshold": self.threshold, "top": self.top, "top_settled": self.top_settled,
-                "classes": self.classes, "composites": [dataclasses.asdict(m) for m in self.composites]}
+                "classes": self.classes, "composites": [dataclasses.asdict(m) for m in self.composites],
+                "unordered": self.unordered}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FailureTable":
         return cls([FailureMode(**m) for m in d["modes"]], Goal(**d["goal"]), d["threshold"], list(d["top"]),
-                   d["top_settled"], dict(d["classes"]), [CompositeMode(**m) for m in d.get("composites", [])])
+                   d["top_settled"], dict(d["classes"]), [CompositeMode(**m) for m in d.get("composites", [])],
+                   None if d.get("unordered") is None else [tuple(pair) for pair in d["unordered"]])
 
     def mode(self, name: str) -> FailureMode | None:
         return next((m for m in self.modes if m.name == name), None)
@@ -172,7 +180,7 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
     composites.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
     return FailureTable(modes, goal, float(verdict.threshold), [names[i] for i in ranks],
                         bool(verdict.top_settled), {c: verdict.status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)},
-                        composites)
+                        composites, [(names[a], names[b]) for a, b in verdict.unordered])
 
 
 def run_result(run: str, table: FailureTable, outcomes: Sequence) -> RunResult:
@@ -234,6 +242,12 @@ def verdict_text(table: FailureTable) -> str:
             else head + "; no mode fails"
     top = ", ".join(table.top)
     if table.top_settled:
-        return (head + f"\ntop-{len(table.top)} failing modes: {top}: settled (with {goal.confidence:.0%} confidence, "
-                f"anytime-valid over every mode, they fail more often than every other mode, to within {goal.tolerance:.2f})")
+        sure = (f"with {goal.confidence:.0%} confidence, anytime-valid over every mode, they fail more often than "
+                f"every other mode")
+        head += f"\ntop-{len(table.top)} failing modes: {top}: "
+        if table.order_settled:
+            return head + f"settled in this order ({sure}, and each more often than the next, to within {goal.tolerance:.2f})"
+        order = ("" if table.unordered is None else "; their order is not settled yet: "
+                 + ", ".join(f"{a} vs {b}" for a, b in table.unordered))
+        return head + f"settled as a set ({sure}, to within {goal.tolerance:.2f}){order}"
     return head + f"\ntop-{goal.top_k} failing modes so far: {top}: not settled (more episodes would be needed to be sure)"

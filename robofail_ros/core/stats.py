@@ -12,6 +12,9 @@
   *undecided* otherwise (*untried* with no episode). The top-k failing modes are *settled* when
   each of them has a lower bound above the upper bound of every other candidate (to within
   ``tolerance``): then, at the stated confidence, they fail more often than every other mode.
+  Their *order* is settled when each one's lower bound is above the next one's upper bound (to
+  within ``tolerance``); a mode is settled when its class, its place in or out of the top-k and
+  its order among them are.
 """
 from __future__ import annotations
 
@@ -126,7 +129,8 @@ class Assessment:
     high: np.ndarray
     status: tuple[str, ...]
     top: tuple[int, ...]  # the top-k failing modes (indices), worst first
-    top_settled: bool
+    top_settled: bool  # the top-k are known to fail more often than every other mode
+    unordered: tuple[tuple[int, int], ...]  # neighbours in the top-k whose order is not settled yet
     rest: tuple[int, ...]  # modes that could still be among the top-k (not safe, not in top)
     settled: np.ndarray  # nothing more to learn about this mode's class and rank
 
@@ -159,4 +163,8 @@ def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_tria
         elif status[i] == FAILS:
             settled[i] = low[i] > ceiling - goal.tolerance if i in top else high[i] < floor + goal.tolerance
     top_settled = all(status[i] == FAILS for i in top) and floor > ceiling - goal.tolerance
-    return Assessment(threshold, p_hat, low, high, tuple(status), tuple(top), top_settled, tuple(rest), settled)
+    unordered = tuple((a, b) for a, b in zip(top, top[1:]) if not low[a] > high[b] - goal.tolerance)
+    for pair in unordered:
+        settled[list(pair)] = False
+    return Assessment(threshold, p_hat, low, high, tuple(status), tuple(top), top_settled, unordered, tuple(rest),
+                      settled)

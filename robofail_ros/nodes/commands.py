@@ -75,7 +75,7 @@ def query_command(args) -> int:
              for m in response.modes]
     data = {"success": response.success, "message": response.message, "method": args.method,
             "entropy": response.entropy, "episodes": response.episodes, "top_modes": list(response.top_modes),
-            "top_settled": response.top_settled, "confidence": response.confidence,
+            "top_settled": response.top_settled, "order_settled": response.order_settled, "confidence": response.confidence,
             "threshold": response.threshold, "verdict": response.verdict, "modes": modes}
     if args.json:
         print(json.dumps(data, indent=2))

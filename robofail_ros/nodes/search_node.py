@@ -279,6 +279,7 @@ def fill_table(target, result: RunResult, method: str) -> None:
     target.episodes = result.episodes
     target.top_modes = list(table.top)
     target.top_settled = table.top_settled
+    target.order_settled = table.order_settled
     target.confidence = float(table.goal.confidence)
     target.threshold = float(table.threshold)
     target.verdict = verdict_text(table)

@@ -12,10 +12,15 @@ proportions of their shares among the jobs that have work left:
    thresholding (Locatelli et al., 2016), which spends most of a small budget on modes whose rate
    is near the threshold, i.e. on the many never-failing ones, before it confirms the failing ones.
 2. **Rank** (LUCB, Kalyanakrishnan et al., 2012, on the anytime-valid bounds as in KL-LUCB,
-   Kaufmann & Kalyanakrishnan, 2013): of the two modes whose order decides the top-k (the member
-   with the lowest lower bound, the best outsider by upper bound), the one with the wider bounds.
+   Kaufmann & Kalyanakrishnan, 2013), while the top-k are not known, extended from the set to
+   its order: of the pairs not settled yet, the one whose anytime-valid bounds overlap most,
+   either the two modes that decide which are the top-k (the member with the lowest lower bound,
+   the best outsider by upper bound) or two neighbours in the top-k; of that pair, the mode with
+   the wider bounds. Ordering while the set is open matters: a run that stops at its budget
+   reports an order, settled or not.
 3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
-   narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate).
+   narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate), and
+   once the top-k are known, the members whose order is not settled yet.
 
 A mode whose class and rank are settled gets no more episodes; when nothing is left to do, the
 search stops before its budget and says why.
@@ -86,23 +91,31 @@ class IdentifySearcher(AskTellSearcher):
         # Pending episodes count as trials at the current rate: a batch spreads over modes.
         rate = np.where(trials > 0, self.counts.failures / np.maximum(trials, 1), 0.5)
         width = verdict.high - verdict.low
+        # Which mode to sample uses per-mode Wilson bounds (a sampling rule needs no validity, and
+        # tighter bounds focus it sooner); what is decided uses the anytime-valid ones.
+        low, high = wilson_bounds(self.counts.failures + rate * pending, seen, self.goal.confidence)
         classify = [i for i in range(len(self.names)) if verdict.status[i] in (UNDECIDED, UNTRIED)]
-        rank = [] if verdict.top_settled else self._ranking_pair(verdict, *wilson_bounds(
-            self.counts.failures + rate * pending, seen, self.goal.confidence))
+        rank = [] if verdict.top_settled else self._ranking_pair(verdict, low, high)
+        # Once the top-k are known, settling their order is part of tightening them, but for a
+        # pair whose estimates are within the tolerance (a tie, e.g. two certain modes): proving
+        # it within the tolerance takes hundreds of episodes and tells the user nothing new.
+        apart = [(a, b) for a, b in verdict.unordered if verdict.p_hat[a] - verdict.p_hat[b] > self.goal.tolerance]
+        unordered = {i for pair in apart for i in pair} if verdict.top_settled else set()
         tighten = [i for i in range(len(self.names)) if verdict.status[i] == FAILS
-                   and width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width]
+                   and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in unordered)]
         active = np.array([bool(classify), bool(rank), bool(tighten)])
         if not active.any():
-            self._stop = (f"every mode is classified ({verdict.status.count(FAILS)} fail), the top-{self.goal.top_k} "
-                          f"is settled and every failing mode's anytime bounds are narrower than {self.hp.target_width}")
+            ties = ", ".join(f"{self.names[a]} vs {self.names[b]}" for a, b in verdict.unordered)
+            order = (f"the top-{self.goal.top_k} are settled (in order, but for {ties}: their estimates differ by less "
+                     f"than the tolerance {self.goal.tolerance}, and proving such a tie takes hundreds of episodes)" if ties else
+                     f"the top-{self.goal.top_k} and their order are settled")
+            self._stop = (f"every mode is classified ({verdict.status.count(FAILS)} fail), {order} and every failing "
+                          f"mode's anytime bounds are narrower than {self.hp.target_width}")
             return None
         shares = np.array([self.hp.classify_share, self.hp.rank_share, self.hp.tighten_share]) * active
         self._credit += shares / shares.sum()
         job = int(np.argmax(np.where(active, self._credit, -np.inf)))
         self._credit[job] -= 1
-        # Which mode to sample uses per-mode Wilson bounds (a sampling rule needs no validity, and
-        # tighter bounds focus it sooner); what is decided uses the anytime-valid ones.
-        low, high = wilson_bounds(self.counts.failures + rate * pending, seen, self.goal.confidence)
         if job == 0:
             return max(classify, key=lambda i: (high[i], -seen[i], -i))
         if job == 1:
@@ -111,13 +124,17 @@ class IdentifySearcher(AskTellSearcher):
 
     @staticmethod
     def _ranking_pair(verdict, low, high) -> list[int]:
-        """The top-k member with the lowest lower bound and the outsider with the highest upper bound."""
-        pair = []
-        if verdict.top:
-            pair.append(min(verdict.top, key=lambda i: low[i]))
-        if verdict.rest:
-            pair.append(max(verdict.rest, key=lambda i: high[i]))
-        return pair
+        """Of the pairs not settled yet, the one whose anytime-valid bounds overlap most: the top-k
+        member with the lowest lower bound and the outsider with the highest upper bound (which
+        modes are the top-k), or two neighbours in the top-k (in which order)."""
+        pairs = list(verdict.unordered)
+        member = min(verdict.top, key=lambda i: low[i], default=None)
+        outsider = max(verdict.rest, key=lambda i: high[i], default=None)
+        if member is not None and outsider is not None:
+            pairs.append((member, outsider))
+        elif not pairs:  # nothing to compare it with yet: the one there is
+            return [i for i in (member, outsider) if i is not None]
+        return list(max(pairs, key=lambda pair: verdict.high[pair[1]] - verdict.low[pair[0]]))
 
     def stop_reason(self):
         return self._stop
