@@ -13,8 +13,7 @@
   each of them has a lower bound above the upper bound of every other candidate (to within
   ``tolerance``): then, at the stated confidence, they fail more often than every other mode.
   Their *order* is settled when each one's lower bound is above the next one's upper bound (to
-  within ``tolerance``); a mode is settled when its class, its place in or out of the top-k and
-  its order among them are.
+  within ``tolerance``).
 """
 from __future__ import annotations
 
@@ -132,11 +131,6 @@ class Assessment:
     top_settled: bool  # the top-k are known to fail more often than every other mode
     unordered: tuple[tuple[int, int], ...]  # neighbours in the top-k whose order is not settled yet
     rest: tuple[int, ...]  # modes that could still be among the top-k (not safe, not in top)
-    settled: np.ndarray  # nothing more to learn about this mode's class and rank
-
-    @property
-    def done(self) -> bool:
-        return bool(self.settled.all())
 
 
 def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_trials: int = 0) -> Assessment:
@@ -156,15 +150,6 @@ def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_tria
     top, rest = ordered[:goal.top_k], ordered[goal.top_k:]
     ceiling = max((high[i] for i in rest), default=0.0)  # the best an outsider could be
     floor = min((low[i] for i in top), default=1.0)  # the worst a member could be
-    settled = np.zeros(count, dtype=bool)
-    for i in range(count):
-        if status[i] == SAFE:
-            settled[i] = True
-        elif status[i] == FAILS:
-            settled[i] = low[i] > ceiling - goal.tolerance if i in top else high[i] < floor + goal.tolerance
     top_settled = all(status[i] == FAILS for i in top) and floor > ceiling - goal.tolerance
     unordered = tuple((a, b) for a, b in zip(top, top[1:]) if not low[a] > high[b] - goal.tolerance)
-    for pair in unordered:
-        settled[list(pair)] = False
-    return Assessment(threshold, p_hat, low, high, tuple(status), tuple(top), top_settled, unordered, tuple(rest),
-                      settled)
+    return Assessment(threshold, p_hat, low, high, tuple(status), tuple(top), top_settled, unordered, tuple(rest))
