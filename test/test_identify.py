@@ -30,6 +30,16 @@ def test_a_certain_mode_stops_being_sampled_once_settled():
         assert ctx.spent == 800 and ctx.stop_reason is None  # the never-failing modes are not all safe yet
 
 
+def test_several_certain_modes_do_not_eat_the_budget_proving_their_tie():
+    rates = {**{f"certain_{i}": 1.0 for i in range(3)}, **{f"never_{i:02d}": 0.0 for i in range(30)}}
+    ctx, trials, verdict = run(rates, 240, 0)
+    assert set(verdict.top) == {0, 1, 2} and {verdict.status[i] for i in range(3)} == {FAILS}
+    # 17 each: enough to confirm them; the rest goes to the 30 modes not yet shown safe (40 each
+    # when the ranking job tried to order three modes that failed every episode).
+    assert all(trials[f"certain_{i}"] <= 20 for i in range(3)), trials
+    assert min(trials[f"never_{i:02d}"] for i in range(30)) >= 5, trials
+
+
 def test_a_half_failing_mode_is_flagged_and_never_failing_ones_are_classified_safe_then_it_stops():
     rates = {"half": 0.45, "never_a": 0.0, "never_b": 0.0, "rare": 0.02}
     ctx, trials, verdict = run(rates, 2000, 0, None, Goal(top_k=1, margin=0.2))

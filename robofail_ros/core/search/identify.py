@@ -15,8 +15,9 @@ proportions of their shares among the jobs that have work left:
    Kaufmann & Kalyanakrishnan, 2013), while the top-k are not known, extended from the set to
    its order: of the pairs not settled yet, the one whose anytime-valid bounds overlap most,
    either the two modes that decide which are the top-k (the member with the lowest lower bound,
-   the best outsider by upper bound) or two neighbours in the top-k; of that pair, the mode with
-   the wider bounds. Ordering while the set is open matters: a run that stops at its budget
+   the best outsider by upper bound) or two neighbours in the top-k whose estimates differ (three
+   certain modes would otherwise take the budget proving a tie); of that pair, the mode with the
+   wider bounds. Ordering while the set is open matters: a run that stops at its budget
    reports an order, settled or not.
 3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
    narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate), and
@@ -126,8 +127,9 @@ class IdentifySearcher(AskTellSearcher):
     def _ranking_pair(verdict, low, high) -> list[int]:
         """Of the pairs not settled yet, the one whose anytime-valid bounds overlap most: the top-k
         member with the lowest lower bound and the outsider with the highest upper bound (which
-        modes are the top-k), or two neighbours in the top-k (in which order)."""
-        pairs = list(verdict.unordered)
+        modes are the top-k), or two neighbours in the top-k whose estimates differ (in which order)."""
+        # An exact tie (two modes that failed every episode so far, say) has no order to find yet.
+        pairs = [(a, b) for a, b in verdict.unordered if verdict.p_hat[a] > verdict.p_hat[b]]
         member = min(verdict.top, key=lambda i: low[i], default=None)
         outsider = max(verdict.rest, key=lambda i: high[i], default=None)
         if member is not None and outsider is not None:
