@@ -118,7 +118,7 @@ def test_the_verdict_tells_a_settled_order_from_a_settled_set():
     # A summary written before orders were recorded reads back without claiming one.
     old = close.to_dict()
     del old["unordered"]
-    assert "settled in this order" not in verdict_text(FailureTable.from_dict(old))
+    assert "heavy_cube: settled (with 95% confidence" in verdict_text(FailureTable.from_dict(old))
 
 
 def test_searcher_bad_input_is_refused():

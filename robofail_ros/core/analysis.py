@@ -245,9 +245,10 @@ def verdict_text(table: FailureTable) -> str:
         sure = (f"with {goal.confidence:.0%} confidence, anytime-valid over every mode, they fail more often than "
                 f"every other mode")
         head += f"\ntop-{len(table.top)} failing modes: {top}: "
-        if table.order_settled:
+        if table.order_settled and len(table.top) > 1:
             return head + f"settled in this order ({sure}, and each more often than the next, to within {goal.tolerance:.2f})"
-        order = ("" if table.unordered is None else "; their order is not settled yet: "
-                 + ", ".join(f"{a} vs {b}" for a, b in table.unordered))
-        return head + f"settled as a set ({sure}, to within {goal.tolerance:.2f}){order}"
+        if not table.unordered:  # one mode, or a run recorded before orders were
+            return head + f"settled ({sure}, to within {goal.tolerance:.2f})"
+        return (head + f"settled as a set ({sure}, to within {goal.tolerance:.2f}); their order is not settled yet: "
+                + ", ".join(f"{a} vs {b}" for a, b in table.unordered))
     return head + f"\ntop-{goal.top_k} failing modes so far: {top}: not settled (more episodes would be needed to be sure)"

@@ -100,10 +100,10 @@ class IdentifySearcher(AskTellSearcher):
         # Once the top-k are known, settling their order is part of tightening them, but for a
         # pair whose estimates are within the tolerance (a tie, e.g. two certain modes): proving
         # it within the tolerance takes hundreds of episodes and tells the user nothing new.
-        apart = [(a, b) for a, b in verdict.unordered if verdict.p_hat[a] - verdict.p_hat[b] > self.goal.tolerance]
-        unordered = {i for pair in apart for i in pair} if verdict.top_settled else set()
+        to_order = {i for a, b in verdict.unordered if verdict.p_hat[a] - verdict.p_hat[b] > self.goal.tolerance
+                    for i in (a, b)} if verdict.top_settled else set()
         tighten = [i for i in range(len(self.names)) if verdict.status[i] == FAILS
-                   and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in unordered)]
+                   and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in to_order)]
         active = np.array([bool(classify), bool(rank), bool(tighten)])
         if not active.any():
             ties = ", ".join(f"{self.names[a]} vs {self.names[b]}" for a, b in verdict.unordered)
