@@ -82,5 +82,27 @@ def test_it_settles_the_order_of_the_top_k_too_and_a_tie_does_not_eat_the_budget
     rates = {"certain_a": 1.0, "certain_b": 1.0, **{f"never_{i}": 0.0 for i in range(3)}}
     ctx, trials, verdict = run(rates, 3000, 0, {"target_width": 1.0}, Goal(top_k=2))
     assert verdict.top_settled and verdict.unordered == ((0, 1),)
-    assert "in order, but for certain_a vs certain_b" in ctx.stop_reason
+    assert "and their order are settled, but for certain_a vs certain_b" in ctx.stop_reason
     assert trials["certain_a"] <= 15 and trials["certain_b"] <= 15, trials
+
+
+def test_more_certain_modes_than_the_top_k_tie_at_its_edge_without_eating_the_budget():
+    rates = {**{f"certain_{i}": 1.0 for i in range(5)}, **{f"never_{i:02d}": 0.0 for i in range(30)}}
+    ctx, trials, verdict = run(rates, 300, 0)
+    # No number of episodes tells five modes that fail every time apart: 21 each tighten their
+    # bounds (33 each, and 4 for some never-failing modes, when the ranking job chased the tie).
+    assert not verdict.top_settled and {verdict.status[i] for i in range(5)} == {FAILS}
+    assert all(trials[f"certain_{i}"] <= 25 for i in range(5)), trials
+    assert min(trials[f"never_{i:02d}"] for i in range(30)) >= 6, trials
+    # Once everything else is settled the search stops and names the tie.
+    rates = {**{f"certain_{i}": 1.0 for i in range(4)}, "never_a": 0.0, "never_b": 0.0}
+    ctx, trials, verdict = run(rates, 3000, 0)
+    assert ctx.spent < 3000 and not verdict.top_settled
+    assert "the top-3 are not settled: certain_0, certain_1, certain_2, certain_3 tie at 100%" in ctx.stop_reason
+
+
+def test_the_stop_reason_says_when_fewer_modes_fail_than_the_top_k():
+    ctx, _, verdict = run({"never_a": 0.0, "never_b": 0.0, "never_c": 0.0}, 3000, 0)
+    assert verdict.status == (SAFE, SAFE, SAFE) and "every mode is classified safe" in ctx.stop_reason
+    ctx, _, verdict = run({"certain": 1.0, "never_a": 0.0, "never_b": 0.0}, 3000, 0)
+    assert verdict.status == (FAILS, SAFE, SAFE) and "only 1 fails (fewer than top_k = 3);" in ctx.stop_reason

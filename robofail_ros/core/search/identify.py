@@ -15,9 +15,12 @@ proportions of their shares among the jobs that have work left:
    Kaufmann & Kalyanakrishnan, 2013), while the top-k are not known, extended from the set to
    its order: of the pairs not settled yet, the one whose anytime-valid bounds overlap most,
    either the two modes that decide which are the top-k (the member with the lowest lower bound,
-   the best outsider by upper bound) or two neighbours in the top-k whose estimates differ (three
-   certain modes would otherwise take the budget proving a tie); of that pair, the mode with the
-   wider bounds. Ordering while the set is open matters: a run that stops at its budget
+   the best outsider by upper bound) or two neighbours in the top-k, as long as their estimates
+   differ; of that pair, the mode with the wider bounds. Equal estimates have no order to find:
+   three certain modes took 40 of 240 episodes each proving their tie, five certain modes for a
+   top-3 33 of 300 each; leaving them to the other jobs also lets classification, not ranking,
+   sort the many modes that failed their only episode after the warm-up (the top-3 settle in
+   0.7 of the episodes they took before on the recorded truth). Ordering while the set is open matters: a run that stops at its budget
    reports an order, settled or not.
 3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
    narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate), and
@@ -106,12 +109,7 @@ class IdentifySearcher(AskTellSearcher):
                    and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in to_order)]
         active = np.array([bool(classify), bool(rank), bool(tighten)])
         if not active.any():
-            ties = ", ".join(f"{self.names[a]} vs {self.names[b]}" for a, b in verdict.unordered)
-            order = (f"the top-{self.goal.top_k} are settled (in order, but for {ties}: their estimates differ by less "
-                     f"than the tolerance {self.goal.tolerance}, and proving such a tie takes hundreds of episodes)" if ties else
-                     f"the top-{self.goal.top_k} and their order are settled")
-            self._stop = (f"every mode is classified ({verdict.status.count(FAILS)} fail), {order} and every failing "
-                          f"mode's anytime bounds are narrower than {self.hp.target_width}")
+            self._stop = self._settled_reason(verdict)
             return None
         shares = np.array([self.hp.classify_share, self.hp.rank_share, self.hp.tighten_share]) * active
         self._credit += shares / shares.sum()
@@ -128,15 +126,40 @@ class IdentifySearcher(AskTellSearcher):
         """Of the pairs not settled yet, the one whose anytime-valid bounds overlap most: the top-k
         member with the lowest lower bound and the outsider with the highest upper bound (which
         modes are the top-k), or two neighbours in the top-k whose estimates differ (in which order)."""
-        # An exact tie (two modes that failed every episode so far, say) has no order to find yet.
+        # An exact tie (two modes that failed every episode so far, say) has no order to find yet,
+        # neither inside the top-k nor at its edge (five certain modes for a top-3).
         pairs = [(a, b) for a, b in verdict.unordered if verdict.p_hat[a] > verdict.p_hat[b]]
         member = min(verdict.top, key=lambda i: low[i], default=None)
         outsider = max(verdict.rest, key=lambda i: high[i], default=None)
         if member is not None and outsider is not None:
-            pairs.append((member, outsider))
+            if verdict.p_hat[member] != verdict.p_hat[outsider]:
+                pairs.append((member, outsider))
+            elif not pairs:
+                return []
         elif not pairs:  # nothing to compare it with yet: the one there is
             return [i for i in (member, outsider) if i is not None]
         return list(max(pairs, key=lambda pair: verdict.high[pair[1]] - verdict.low[pair[0]]))
+
+    def _settled_reason(self, verdict) -> str:
+        """Why nothing is left to do: what the stop reason tells the user of the classes and the top-k."""
+        k, fails = self.goal.top_k, verdict.status.count(FAILS)
+        if not fails:
+            return (f"every mode is classified safe: none fails more often than the unperturbed rate plus the margin "
+                    f"({verdict.threshold:.2f})")
+        bounds = f"every failing mode's anytime bounds are narrower than {self.hp.target_width}"
+        if not verdict.top_settled:  # the rank job leaves an open set only at an exact tie
+            rate = verdict.p_hat[verdict.top[-1]]
+            tied = [self.names[i] for i in (*verdict.top, *verdict.rest) if verdict.p_hat[i] == rate]
+            top = f"the top-{k} are not settled: {', '.join(tied)} tie at {rate:.0%} (equal estimates: no order to find)"
+        elif fails < k:
+            top = f"only {fails} fail{'s' * (fails == 1)} (fewer than top_k = {k})" + ", in a settled order" * (fails > 1)
+        else:
+            top = "the worst mode is settled" if k == 1 else f"the top-{k} and their order are settled"
+        ties = ", ".join(f"{self.names[a]} vs {self.names[b]}" for a, b in verdict.unordered)
+        if ties and verdict.top_settled:
+            top += (f", but for {ties}: their estimates differ by less than the tolerance {self.goal.tolerance}, "
+                    f"and proving such a tie takes hundreds of episodes")
+        return f"every mode is classified ({fails} fail); {top}; {bounds}"
 
     def stop_reason(self):
         return self._stop
