@@ -121,6 +121,24 @@ def test_the_verdict_tells_a_settled_order_from_a_settled_set():
     assert "heavy_cube: settled (with 95% confidence" in verdict_text(FailureTable.from_dict(old))
 
 
+def test_the_verdict_names_the_modes_that_tie_at_the_edge_of_the_top_k():
+    from robofail_ros.core.analysis import verdict_text
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    from robofail_ros.core.stats import Goal
+    catalog = Catalog.load().subset(["red_table", "heavy_cube", "dim_light"])
+    unperturbed = [EpisodeOutcome((), 0, True, 40, None)] * 20
+    certain = [EpisodeOutcome((name,), 0, False, 200, None) for name in ("red_table", "heavy_cube") for _ in range(30)]
+    tied = failure_table(unperturbed + certain, catalog, goal=Goal(top_k=1))
+    (top,) = tied.top
+    other = ({"red_table", "heavy_cube"} - {top}).pop()
+    assert not tied.top_settled and f"not settled ({top} ties with {other}: each fails, at 1.00 so far" in verdict_text(tied)
+    # A mode a single failure ahead is no tie: more episodes would tell.
+    apart = failure_table(unperturbed + certain[:59] + [EpisodeOutcome(("red_table",), 0, True, 40, None)], catalog,
+                          goal=Goal(top_k=1))
+    assert not apart.top_settled and "(more episodes would be needed to be sure)" in verdict_text(apart)
+
+
 def test_searcher_bad_input_is_refused():
     with pytest.raises(UnknownNameError, match="unknown searcher 'thomson'. Did you mean 'thompson'"):
         make_searcher("thomson", ["a"], 0)

@@ -251,4 +251,11 @@ def verdict_text(table: FailureTable) -> str:
             return head + f"settled ({sure}, to within {goal.tolerance:.2f})"
         return (head + f"settled as a set ({sure}, to within {goal.tolerance:.2f}); their order is not settled yet: "
                 + ", ".join(f"{a} vs {b}" for a, b in table.unordered))
-    return head + f"\ntop-{goal.top_k} failing modes so far: {top}: not settled (more episodes would be needed to be sure)"
+    head += f"\ntop-{goal.top_k} failing modes so far: {top}: not settled"
+    # Failing modes outside the top with the last member's estimate: which of them are worst has no answer yet.
+    last = table.mode(table.top[-1]).p_fail
+    tied = [m.name for m in table.modes if m.status == FAILS and m.name not in table.top and m.p_fail == last]
+    if tied:
+        return head + (f" ({table.top[-1]} ties with {', '.join(tied)}: each fails, at {last:.2f} so far; "
+                       f"modes that fail equally often have no order to find)")
+    return head + " (more episodes would be needed to be sure)"
