@@ -18,9 +18,7 @@ proportions of their shares among the jobs that have work left:
    the best outsider by upper bound) or two neighbours in the top-k, as long as their estimates
    differ; of that pair, the mode with the wider bounds. Equal estimates have no order to find:
    three certain modes took 40 of 240 episodes each proving their tie, five certain modes for a
-   top-3 33 of 300 each; leaving them to the other jobs also lets classification, not ranking,
-   sort the many modes that failed their only episode after the warm-up (the top-3 settle in
-   0.7 of the episodes they took before on the recorded truth). Ordering while the set is open matters: a run that stops at its budget
+   top-3 33 of 300 each. Ordering while the set is open matters: a run that stops at its budget
    reports an order, settled or not.
 3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
    narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate), and
@@ -125,7 +123,8 @@ class IdentifySearcher(AskTellSearcher):
     def _ranking_pair(verdict, low, high) -> list[int]:
         """Of the pairs not settled yet, the one whose anytime-valid bounds overlap most: the top-k
         member with the lowest lower bound and the outsider with the highest upper bound (which
-        modes are the top-k), or two neighbours in the top-k whose estimates differ (in which order)."""
+        modes are the top-k), or two neighbours in the top-k (in which order); either only where
+        the two estimates differ."""
         # An exact tie (two modes that failed every episode so far, say) has no order to find yet,
         # neither inside the top-k nor at its edge (five certain modes for a top-3).
         pairs = [(a, b) for a, b in verdict.unordered if verdict.p_hat[a] > verdict.p_hat[b]]
