@@ -79,6 +79,8 @@ class FailureTable:
     composites: list[CompositeMode] = dataclasses.field(default_factory=list)
     # Neighbours in the top whose order is not settled yet; None in a run recorded before orders were.
     unordered: list[tuple[str, str]] | None = dataclasses.field(default_factory=list)
+    # Failing modes outside the top with the last member's estimate (none in a run recorded before ties were).
+    tied: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def order_settled(self) -> bool:
@@ -88,13 +90,14 @@ class FailureTable:
         return {"modes": [dataclasses.asdict(m) for m in self.modes], "goal": dataclasses.asdict(self.goal),
                 "threshold": self.threshold, "top": self.top, "top_settled": self.top_settled,
                 "classes": self.classes, "composites": [dataclasses.asdict(m) for m in self.composites],
-                "unordered": self.unordered}
+                "unordered": self.unordered, "tied": self.tied}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FailureTable":
         return cls([FailureMode(**m) for m in d["modes"]], Goal(**d["goal"]), d["threshold"], list(d["top"]),
                    d["top_settled"], dict(d["classes"]), [CompositeMode(**m) for m in d.get("composites", [])],
-                   None if d.get("unordered") is None else [tuple(pair) for pair in d["unordered"]])
+                   None if d.get("unordered") is None else [tuple(pair) for pair in d["unordered"]],
+                   list(d.get("tied", [])))
 
     def mode(self, name: str) -> FailureMode | None:
         return next((m for m in self.modes if m.name == name), None)
@@ -180,7 +183,7 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
     composites.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
     return FailureTable(modes, goal, float(verdict.threshold), [names[i] for i in ranks],
                         bool(verdict.top_settled), {c: verdict.status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)},
-                        composites, [(names[a], names[b]) for a, b in verdict.unordered])
+                        composites, [(names[a], names[b]) for a, b in verdict.unordered], [names[i] for i in verdict.tied])
 
 
 def run_result(run: str, table: FailureTable, outcomes: Sequence) -> RunResult:
@@ -252,10 +255,7 @@ def verdict_text(table: FailureTable) -> str:
         return (head + f"settled as a set ({sure}, to within {goal.tolerance:.2f}); their order is not settled yet: "
                 + ", ".join(f"{a} vs {b}" for a, b in table.unordered))
     head += f"\ntop-{goal.top_k} failing modes so far: {top}: not settled"
-    # Failing modes outside the top with the last member's estimate: which of them are worst has no answer yet.
-    last = table.mode(table.top[-1]).p_fail
-    tied = [m.name for m in table.modes if m.status == FAILS and m.name not in table.top and m.p_fail == last]
-    if tied:
-        return head + (f" ({table.top[-1]} ties with {', '.join(tied)}: each fails, at {last:.2f} so far; "
-                       f"modes that fail equally often have no order to find)")
+    if table.tied:
+        return head + (f" ({table.top[-1]} ties with {', '.join(table.tied)}: each fails, at "
+                       f"{table.mode(table.top[-1]).p_fail:.2f} so far; modes that fail equally often have no order to find)")
     return head + " (more episodes would be needed to be sure)"

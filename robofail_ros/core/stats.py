@@ -131,6 +131,7 @@ class Assessment:
     top_settled: bool  # the top-k are known to fail more often than every other mode
     unordered: tuple[tuple[int, int], ...]  # neighbours in the top-k whose order is not settled yet
     rest: tuple[int, ...]  # modes that could still be among the top-k (not safe, not in top)
+    tied: tuple[int, ...]  # failing outsiders with the last member's estimate: no order to find
 
 
 def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_trials: int = 0) -> Assessment:
@@ -152,4 +153,5 @@ def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_tria
     floor = min((low[i] for i in top), default=1.0)  # the worst a member could be
     top_settled = all(status[i] == FAILS for i in top) and floor > ceiling - goal.tolerance
     unordered = tuple((a, b) for a, b in zip(top, top[1:]) if not low[a] > high[b] - goal.tolerance)
-    return Assessment(threshold, p_hat, low, high, tuple(status), tuple(top), top_settled, unordered, tuple(rest))
+    tied = tuple(i for i in rest if status[i] == FAILS and p_hat[i] == p_hat[top[-1]]) if top else ()
+    return Assessment(threshold, p_hat, low, high, tuple(status), tuple(top), top_settled, unordered, tuple(rest), tied)

@@ -148,7 +148,7 @@ class IdentifySearcher(AskTellSearcher):
         bounds = f"every failing mode's anytime bounds are narrower than {self.hp.target_width}"
         if not verdict.top_settled:  # the rank job leaves an open set only at an exact tie
             rate = verdict.p_hat[verdict.top[-1]]
-            tied = [self.names[i] for i in (*verdict.top, *verdict.rest) if verdict.p_hat[i] == rate]
+            tied = [self.names[i] for i in verdict.top if verdict.p_hat[i] == rate] + [self.names[i] for i in verdict.tied]
             top = f"the top-{k} are not settled: {', '.join(tied)} tie at {rate:.0%} (equal estimates: no order to find)"
         elif fails < k:
             top = f"only {fails} fail{'s' * (fails == 1)} (fewer than top_k = {k})" + ", in a settled order" * (fails > 1)
