@@ -3,7 +3,7 @@ and the top-k they settle, and a goal that refuses nonsense."""
 import numpy as np
 import pytest
 
-from robofail_ros.core.config import config_from_params
+from robofail_ros.core.config import config_from_params, load_search_config
 from robofail_ros.core.errors import ConfigError
 from robofail_ros.core.search import make_searcher
 from robofail_ros.core.stats import FAILS, SAFE, UNDECIDED, UNTRIED, Goal, assess, confidence_sequence, wilson_bounds
@@ -74,6 +74,14 @@ def test_assess_settles_the_order_of_the_top_k_apart_from_the_set():
     ({"budget": True}, "budget must be a whole number"),
     ({"horizon": 50.7}, "horizon must be a whole number"),
     ({"perturbations": "red_cube"}, "perturbations must be a list"),
+    # A searcher's hyperparameters are checked against their defaults' types, not left to fail
+    # deep inside the search ("'<' not supported between 'int' and 'str'").
+    ({"identify": {"target_width": "wide"}}, r"searcher 'identify': target_width must be float \(a number\) like its default 0.3"),
+    ({"identify": {"min_trials": True}}, r"min_trials must be int \(a whole number\) like its default 1, got True"),
+    ({"identify": {"classify_share": float("inf")}}, "classify_share must be a finite number"),
+    ({"ppo": {"n_steps": 2.5}}, r"n_steps must be int \(a whole number\)"),
+    ({"ppo": {"learning_rate": "1e-3"}}, "YAML reads 1e-3 as text: write it with a dot"),
+    ({"ppo": {"normalize_advantage": "yes"}}, r"normalize_advantage must be bool \(true or false\)"),
 ])
 def test_bad_goals_and_types_get_a_clear_error(params, message):
     with pytest.raises(ConfigError, match=message):
@@ -83,3 +91,15 @@ def test_bad_goals_and_types_get_a_clear_error(params, message):
 def test_top_k_larger_than_the_catalog_is_refused():
     with pytest.raises(ConfigError, match="top_k is 5 but only 3 perturbation"):
         make_searcher("identify", ["a", "b", "c"], 0, None, Goal(top_k=5))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"- a\n- b\n", "a ROS 2 parameter file is a mapping"),
+    (b"/**:\n  ros__parameters: [1, 2]\n", "ros__parameters must map parameter names to values"),
+    (b"\x00\xff\xfe", "not valid YAML"),  # a binary file given by mistake
+])
+def test_a_config_file_of_the_wrong_shape_is_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "search.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_search_config(path)

@@ -139,8 +139,11 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
         raise ConfigError(f"config file {path} does not exist; start from {DEFAULT_SEARCH_CONFIG}")
     try:
         doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: a ROS 2 parameter file is a mapping ('/**:' -> 'ros__parameters:' -> parameters), "
+                          f"got {type(doc).__name__}; start from {DEFAULT_SEARCH_CONFIG}")
     known = ("/**", "search_node", "/search_node", "/**/sim_node", "/**/policy_node")
     for section in doc:
         if section in ("sim_node", "policy_node", "/sim_node", "/policy_node"):
@@ -157,6 +160,9 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
             continue
         if not isinstance(section, dict) or "ros__parameters" not in section:
             raise ConfigError(f"{path}: section {node!r} must hold 'ros__parameters:' (ROS 2 parameter file layout)")
+        if not isinstance(section["ros__parameters"] or {}, dict):
+            raise ConfigError(f"{path}: {node!r} -> ros__parameters must map parameter names to values, "
+                              f"got {section['ros__parameters']!r}")
         section = dict(section["ros__parameters"] or {})
         if node != "/**":
             section = {k: v for k, v in section.items() if k not in SEARCH_NODE_PARAMETERS}
@@ -189,29 +195,9 @@ def config_from_params(params: dict, where: str = "parameters") -> SearchConfig:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def strict_fields(cls, values: dict, where: str):
-    """``cls(**values)`` for a dataclass of plain settings, refusing unknown keys (with the closest
-    known name) and values of the wrong type (lists are taken for tuples)."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a mapping, got {values!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key, value in values.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, sorted(fields), n=1)
-            raise ConfigError(f"{where}: unknown key {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
-                              + f" Known: {', '.join(sorted(fields))}")
-        default = fields[key].default
-        kind = tuple if isinstance(default, tuple) else float if isinstance(default, float) else type(default)
-        ok = isinstance(value, (list, tuple)) if kind is tuple else (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                                            if kind is float else isinstance(value, kind))
-        if not ok:
-            raise ConfigError(f"{where}: {key} must be {kind.__name__ if kind is not tuple else 'a list'}, got {value!r}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
 def read_yaml(path, what: str):
     """The YAML document at ``path``; an unreadable or malformed file is a ConfigError naming ``what``."""
     try:
         return yaml.safe_load(pathlib.Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the {what} {path}: {exc}") from None

@@ -1,5 +1,7 @@
 """Errors a user can act on: each names the problem and the fix."""
+import dataclasses
 import difflib
+import math
 
 
 class RoboFailError(Exception):
@@ -40,3 +42,40 @@ def lookup(registry: dict, kind: str, name: str):
         return registry[name]
     except KeyError:
         raise UnknownNameError(kind, name, registry) from None
+
+
+def strict_fields(cls, values: dict, where: str):
+    """``cls(**values)`` for a dataclass of plain settings, refusing unknown keys (with the closest
+    known name) and values of the wrong type (lists are taken for tuples)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            raise ConfigError(f"{where}: unknown key {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                              + f" Known: {', '.join(sorted(fields))}")
+        default = fields[key].default
+        kind = tuple if isinstance(default, tuple) else float if isinstance(default, float) else type(default)
+        ok = isinstance(value, (list, tuple)) if kind is tuple else (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                            if kind is float else isinstance(value, kind)
+                                                            and (kind is bool or not isinstance(value, bool)))
+        if ok and kind is float and not math.isfinite(value):
+            raise ConfigError(f"{where}: {key} must be a finite number like its default {default!r}, got {value!r}")
+        if not ok:
+            hint = f" (YAML reads {value} as text: write it with a dot, e.g. 1.0e-3)" if kind is float and _numeric(value) else ""
+            raise ConfigError(f"{where}: {key} must be {_KIND_NAMES.get(kind, kind.__name__)} like its default "
+                              f"{default!r}, got {value!r}{hint}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+_KIND_NAMES = {int: "int (a whole number)", float: "float (a number)", str: "str (text)", bool: "bool (true or false)",
+               tuple: "a list"}
+
+
+def _numeric(text) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(text, str)

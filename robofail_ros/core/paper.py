@@ -20,8 +20,8 @@ from typing import Callable
 import numpy as np
 
 from . import resources
-from .config import SearchConfig, load_search_config, read_yaml, strict_fields
-from .errors import ConfigError
+from .config import SearchConfig, load_search_config, read_yaml
+from .errors import ConfigError, strict_fields
 from .scenes.tasks import get_task
 from .search import PAPER_SEARCHER
 from .zoo import Zoo

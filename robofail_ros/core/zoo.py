@@ -23,8 +23,8 @@ from typing import Callable
 import yaml
 
 from . import resources
-from .config import read_yaml, strict_fields
-from .errors import ConfigError, lookup
+from .config import read_yaml
+from .errors import ConfigError, lookup, strict_fields
 from .policies.training import check_combination, sha256_of
 from .scenes.tasks import get_task
 

@@ -14,7 +14,7 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 
 from ..episode import EpisodeOutcome
-from ..errors import ConfigError, lookup
+from ..errors import ConfigError, lookup, strict_fields
 from ..scheduler import run_all
 from ..stats import Goal
 
@@ -55,10 +55,7 @@ def resolve_hyperparameters(name: str, hyperparameters: dict | None = None):
     unknown = sorted(set(hyperparameters) - fields)
     if unknown:
         raise ConfigError(f"searcher {name!r} has no hyperparameter(s) {unknown}; it takes {sorted(fields)}")
-    try:
-        return cls.Hyperparameters(**hyperparameters)
-    except TypeError as exc:
-        raise ConfigError(f"searcher {name!r}: {exc}") from None
+    return strict_fields(cls.Hyperparameters, hyperparameters, f"searcher {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
