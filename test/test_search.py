@@ -82,6 +82,9 @@ def test_failure_modes_count_sim_errors_apart_and_rank_by_failure_rate():
     assert red.severity == pytest.approx((0.75 - 0.1) / 0.9)
     assert modes["heavy_cube"].severity == 0.0 and modes["none"].p_fail == pytest.approx(0.1)
     assert [m.name for m in failure_table(outcomes, catalog).modes][0] == "red_table"
+    assert failure_table(outcomes, catalog).worst.name == "red_table"
+    # Before any perturbed episode failed there is no worst mode (the progress shows "-", not "heavy_cube 0.00").
+    assert failure_table([o for o in outcomes if o.success], catalog).worst is None
     assert entropy([0.5, 0.5]) == pytest.approx(np.log(2)) and entropy([1, 0]) == 0.0
 
 

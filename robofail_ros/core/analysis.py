@@ -107,6 +107,12 @@ class FailureTable:
         """The modes of perturbations (not the unperturbed baseline), worst first."""
         return [m for m in self.modes if m.name != NOMINAL]
 
+    @property
+    def worst(self) -> FailureMode | None:
+        """The perturbed mode with the highest failure rate so far; None until one has failed (a
+        mode that only succeeded is no one's worst, whatever the order of the ties at 0)."""
+        return next((m for m in self.perturbed if m.failures), None)
+
 
 @dataclasses.dataclass
 class RunResult:

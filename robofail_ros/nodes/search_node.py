@@ -214,8 +214,8 @@ class SearchNode(Node, RunObserver):
     def publish_status(self, state, message="", result=None):
         if result is None and self.live is not None and (self.out / "run.json").exists():
             result = _result(self.out, self.live[1], self.live[0], self.active.goal)
-        modes = [m for m in result.table.perturbed if m.trials] if result else []
-        worst = {"name": modes[0].name, "p_fail": modes[0].p_fail} if modes else None
+        worst = result.table.worst if result else None
+        worst = {"name": worst.name, "p_fail": worst.p_fail} if worst else None
         self.status.publish(String(data=dumps({
             "state": state, "run_id": self.run_id, "episodes": result.episodes if result else 0,
             "budget": self.active.budget + self.active.nominal_episodes,
