@@ -11,6 +11,10 @@ proportions of their shares among the jobs that have work left:
    they may be; modes that keep succeeding drift to the back together. Chosen over APT-style
    thresholding (Locatelli et al., 2016), which spends most of a small budget on modes whose rate
    is near the threshold, i.e. on the many never-failing ones, before it confirms the failing ones.
+   A mode that has not failed in ``discover_trials`` episodes waits while ranking or tightening
+   have work: proving it safe takes ~95 episodes (57 modes, margin 0.1), so those episodes would
+   buy no decision within a usual budget, and the ranking job still samples the strongest
+   outsiders, which finds a failing mode among them.
 2. **Rank** (LUCB, Kalyanakrishnan et al., 2012, on the anytime-valid bounds as in KL-LUCB,
    Kaufmann & Kalyanakrishnan, 2013), while the top-k are not known, extended from the set to
    its order: of the pairs not settled yet, the one whose anytime-valid bounds overlap most,
@@ -49,11 +53,14 @@ class IdentifySearcher(AskTellSearcher):
         rank_share: float = 0.4
         tighten_share: float = 0.2
         target_width: float = 0.3  # tighten failing modes until their anytime bounds are this narrow
+        discover_trials: int = 4  # a mode with no failure in this many episodes waits for ranking and tightening
 
         def __post_init__(self):
             shares = (self.classify_share, self.rank_share, self.tighten_share)
-            if self.min_trials < 1 or min(shares) <= 0 or not 0 < self.target_width <= 1:
-                raise ConfigError("identify: min_trials >= 1, every *_share > 0, target_width in (0, 1]")
+            if (self.min_trials < 1 or min(shares) <= 0 or not 0 < self.target_width <= 1
+                    or self.discover_trials < self.min_trials):
+                raise ConfigError("identify: min_trials >= 1, every *_share > 0, target_width in (0, 1], "
+                                  "discover_trials >= min_trials")
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
@@ -105,6 +112,8 @@ class IdentifySearcher(AskTellSearcher):
                     for i in (a, b)} if verdict.top_settled else set()
         tighten = [i for i in range(len(self.names)) if verdict.status[i] == FAILS
                    and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in to_order)]
+        if rank or tighten:  # see the module docstring: classification confirms failing modes first
+            classify = [i for i in classify if self.counts.failures[i] or seen[i] < self.hp.discover_trials]
         active = np.array([bool(classify), bool(rank), bool(tighten)])
         if not active.any():
             self._stop = self._settled_reason(verdict)
