@@ -57,15 +57,12 @@ def strict_fields(cls, values: dict, where: str):
                               + f" Known: {', '.join(sorted(fields))}")
         default = fields[key].default
         kind = tuple if isinstance(default, tuple) else float if isinstance(default, float) else type(default)
-        ok = isinstance(value, (list, tuple)) if kind is tuple else (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                                            if kind is float else isinstance(value, kind)
-                                                            and (kind is bool or not isinstance(value, bool)))
-        if ok and kind is float and not math.isfinite(value):
-            raise ConfigError(f"{where}: {key} must be a finite number like its default {default!r}, got {value!r}")
-        if not ok:
+        if not _fits(value, kind):
             hint = f" (YAML reads {value} as text: write it with a dot, e.g. 1.0e-3)" if kind is float and _numeric(value) else ""
             raise ConfigError(f"{where}: {key} must be {_KIND_NAMES.get(kind, kind.__name__)} like its default "
                               f"{default!r}, got {value!r}{hint}")
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(f"{where}: {key} must be a finite number like its default {default!r}, got {value!r}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
@@ -73,9 +70,22 @@ _KIND_NAMES = {int: "int (a whole number)", float: "float (a number)", str: "str
                tuple: "a list"}
 
 
+def _fits(value, kind) -> bool:
+    """Whether a parsed YAML value can stand for a field of this type: lists for tuples, ints for
+    floats, and true/false only for bools (bool is an int subclass in Python)."""
+    if kind is tuple:
+        return isinstance(value, (list, tuple))
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
 def _numeric(text) -> bool:
+    """A string that would be a number (YAML 1.1 reads 1e-3, without a dot, as text)."""
+    if not isinstance(text, str):
+        return False
     try:
         float(text)
-    except (TypeError, ValueError):
+    except ValueError:
         return False
-    return isinstance(text, str)
+    return True
