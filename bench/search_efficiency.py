@@ -45,6 +45,7 @@ import argparse
 import csv
 import io
 import json
+import multiprocessing
 import pathlib
 import sys
 import time
@@ -100,6 +101,20 @@ class RateEvaluator(RecordedEvaluator):
     def evaluate(self, requests):
         return [EpisodeOutcome(r.perturbations, r.seed, bool(np.random.default_rng(r.seed).random() >= self.rates[r.perturbations[0]]),
                                0, None, r.episode_id, "synthetic") for r in requests]
+
+
+class InProcessPool:
+    """The part of multiprocessing.Pool the bench uses, run in this process (--processes 1)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def starmap(function, tasks):
+        return [function(*task) for task in tasks]
 
 
 # ------------------------------------------------------------------------ ground truth
@@ -217,32 +232,43 @@ def score(names, history, rates, intervals, budgets):
     return correct_since, mae, enough
 
 
-def coverage(rates, runs, budget, config, searcher):
-    """Shares of runs whose bounds held every true rate at every check: (anytime-valid, Wilson)."""
+def repeat_once(spec, evaluator, names, rates, intervals, budgets, seed, config):
+    """One repeat of one searcher on one profile: (episodes to the top-3 or None, MAE by budget,
+    >=6@240, episodes if it stopped early, pi readout error over the true top-5 or None)."""
+    history, readout, stop = run_one(spec, evaluator, names, max(budgets), seed, config, config.goal)
+    since, mae, at240 = score(names, history, rates, intervals, set(budgets))
+    top5 = sorted(rates, key=lambda n: -rates[n])[:5]
+    readout_err = None if readout is None else float(np.mean([abs(readout[n] - rates[n]) for n in top5]))
+    return since, mae, at240, len(history) if stop else None, readout_err
+
+
+def coverage_once(rates, budget, config, searcher, seed):
+    """Whether one run's bounds held every true rate at every check: (anytime-valid, Wilson)."""
     names = list(rates)
     truth = np.array([rates[n] for n in names])
-    evaluator = RateEvaluator(rates)
+    index = {n: i for i, n in enumerate(names)}
     goal = config.goal
-    held_cs = held_wilson = 0
-    for seed in range(runs):
-        ok = {"cs": True, "wilson": True}
-        index = {n: i for i, n in enumerate(names)}
+    ok = {"cs": True, "wilson": True}
 
-        def check(history):
-            if len(history) % 10:
-                return
-            trials, failures = np.zeros(len(names)), np.zeros(len(names))
-            for o in history:
-                trials[index[o.perturbations[0]]] += 1
-                failures[index[o.perturbations[0]]] += not o.success
-            low, high = confidence_sequence(failures, trials, goal.confidence, len(names) + 1)
-            ok["cs"] &= bool(((low <= truth) & (truth <= high)).all())
-            low, high = wilson_bounds(failures, trials, goal.confidence)
-            ok["wilson"] &= bool(((low <= truth) & (truth <= high)).all())
-        run_one(searcher, evaluator, names, budget, 10_000 + seed, config, goal, check)
-        held_cs += ok["cs"]
-        held_wilson += ok["wilson"]
-    return held_cs / runs, held_wilson / runs
+    def check(history):
+        if len(history) % 10:
+            return
+        trials, failures = np.zeros(len(names)), np.zeros(len(names))
+        for o in history:
+            trials[index[o.perturbations[0]]] += 1
+            failures[index[o.perturbations[0]]] += not o.success
+        low, high = confidence_sequence(failures, trials, goal.confidence, len(names) + 1)
+        ok["cs"] &= bool(((low <= truth) & (truth <= high)).all())
+        low, high = wilson_bounds(failures, trials, goal.confidence)
+        ok["wilson"] &= bool(((low <= truth) & (truth <= high)).all())
+    run_one(searcher, RateEvaluator(rates), names, budget, 10_000 + seed, config, goal, check)
+    return ok["cs"], ok["wilson"]
+
+
+def coverage(rates, runs, budget, config, searcher, pool):
+    """Shares of runs whose bounds held every true rate at every check: (anytime-valid, Wilson)."""
+    held = pool.starmap(coverage_once, [(rates, budget, config, searcher, seed) for seed in range(runs)])
+    return float(np.mean([cs for cs, _ in held])), float(np.mean([w for _, w in held]))
 
 
 def oracle_history(evaluator, names, rates, intervals, budget, seed):
@@ -289,7 +315,7 @@ def _finite(x):
     return float(x) if np.isfinite(x) else None
 
 
-def bench_profile(profile, recorded, args, config):
+def bench_profile(profile, recorded, args, config, pool):
     rates, intervals, evaluator = truth_of(profile, recorded)
     names = sorted(rates)
     budget = max(args.budgets)
@@ -300,19 +326,15 @@ def bench_profile(profile, recorded, args, config):
     print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5]))
     rows = []
     for name in args.searchers:
-        hits, maes, enough, stops, readout_err = [], {b: [] for b in args.budgets}, [], [], []
         start = time.perf_counter()
         repeats = min(args.repeats, args.ppo_repeats) if name.startswith("ppo") else args.repeats
-        for repeat in range(repeats):
-            history, readout, stop = run_one(name, evaluator, names, budget, repeat, config, config.goal)
-            since, mae, at240 = score(names, history, rates, intervals, set(args.budgets))
-            hits.append(since)
-            enough.append(at240)
-            stops.append(len(history) if stop else None)
-            for b in args.budgets:
-                maes[b].append(mae.get(b, np.nan))
-            if readout is not None:
-                readout_err.append(float(np.mean([abs(readout[n] - rates[n]) for n in top[:5]])))
+        results = pool.starmap(repeat_once, [(name, evaluator, names, rates, intervals, args.budgets, repeat, config)
+                                             for repeat in range(repeats)])
+        hits = [since for since, *_ in results]
+        enough = [at240 for _, _, at240, _, _ in results]
+        stops = [stop for *_, stop, _ in results]
+        maes = {b: [mae.get(b, np.nan) for _, mae, *_ in results] for b in args.budgets}
+        readout_err = [err for *_, err in results if err is not None]
         reached = [h for h in hits if h is not None]
         rows.append({"searcher": name, "reached": len(reached), "repeats": repeats,
                      "median_episodes_to_top3": _finite(np.median([h or np.inf for h in hits])),
@@ -354,26 +376,32 @@ def main():
     parser.add_argument("--export", metavar="RUN", help="write RUN's episodes as a ground-truth CSV (with --to) and exit")
     parser.add_argument("--to", help="the CSV --export writes")
     parser.add_argument("--command", default="", help="with --export: the command that made RUN (recorded in the CSV)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="repeats run side by side in this many processes (the numbers do not change: every repeat is seeded)")
     parser.add_argument("--json")
     args = parser.parse_args()
+    if args.processes < 1:
+        parser.error(f"--processes must be >= 1, got {args.processes}")
     if args.export:
         export_ground_truth(args.export, args.to or DEFAULT_TRUTH, args.command)
         return
     config = load_search_config(args.config) if args.config else load_search_config()
     recorded = load_ground_truth(args.ground_truth) if "recorded" in args.profiles else None
     print(f"default searcher {config.searcher}; goal {config.goal}; ground truth {args.ground_truth}")
-    results = [bench_profile(p, recorded, args, config) for p in args.profiles]
-    cover = None
-    if args.coverage_runs:
-        start = time.perf_counter()
-        cs, wilson = coverage(dict(zip([f"mode_{i:02d}" for i in range(MODES)], SYNTHETIC["graded"])), args.coverage_runs,
-                              args.coverage_budget, config, config.searcher)
-        cover = {"runs": args.coverage_runs, "budget": args.coverage_budget, "profile": "graded",
-                 "searcher": config.searcher, "nominal": config.goal.confidence, "anytime_valid": cs,
-                 "wilson_per_mode": wilson, "seconds": round(time.perf_counter() - start, 1)}
-        print(f"\ncoverage over {args.coverage_runs} runs of {config.searcher} (graded profile, {args.coverage_budget} "
-              f"episodes, checked every 10): anytime-valid bounds held every mode's truth throughout in {cs:.3f} of runs "
-              f"(nominal {config.goal.confidence}); per-mode 95% Wilson intervals in {wilson:.3f}")
+    # spawn: PPO's torch must not be forked mid-flight; a pool of 1 keeps everything in this process.
+    with (multiprocessing.get_context("spawn").Pool(args.processes) if args.processes > 1 else InProcessPool()) as pool:
+        results = [bench_profile(p, recorded, args, config, pool) for p in args.profiles]
+        cover = None
+        if args.coverage_runs:
+            start = time.perf_counter()
+            cs, wilson = coverage(dict(zip([f"mode_{i:02d}" for i in range(MODES)], SYNTHETIC["graded"])), args.coverage_runs,
+                                  args.coverage_budget, config, config.searcher, pool)
+            cover = {"runs": args.coverage_runs, "budget": args.coverage_budget, "profile": "graded",
+                     "searcher": config.searcher, "nominal": config.goal.confidence, "anytime_valid": cs,
+                     "wilson_per_mode": wilson, "seconds": round(time.perf_counter() - start, 1)}
+            print(f"\ncoverage over {args.coverage_runs} runs of {config.searcher} (graded profile, {args.coverage_budget} "
+                  f"episodes, checked every 10): anytime-valid bounds held every mode's truth throughout in {cs:.3f} of runs "
+                  f"(nominal {config.goal.confidence}); per-mode 95% Wilson intervals in {wilson:.3f}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({"ground_truth": str(args.ground_truth), "goal": str(config.goal),
                                                        "profiles": results, "coverage": cover}, indent=2))
