@@ -22,6 +22,31 @@ def test_bounds_are_the_whole_range_without_trials_and_always_hold_the_estimate(
     assert np.diff(confidence_sequence([3, 30, 300], [10, 100, 1000])[1] - confidence_sequence([3, 30, 300], [10, 100, 1000])[0]).max() < 0
 
 
+def test_bounds_are_where_the_mixture_martingale_crosses_one_over_alpha():
+    """The defining property, at each bound, whatever was computed (and remembered) before."""
+    from scipy.special import betaln
+    confidence_sequence([3, 40], [10, 100], 0.95, 58)  # other levels first: the memo must keep levels apart
+    cases = [(0, 5), (3, 10), (40, 100), (99, 100), (250, 1000)]
+    for confidence, modes in ((0.95, 1), (0.95, 58), (0.99, 301)):
+        log_bar = np.log(modes / (1 - confidence))
+        f, n = np.array(cases, dtype=float).T
+        low, high = confidence_sequence(f, n, confidence, modes)
+        for fi, ni, lo, hi in zip(f, n, low, high):
+            def log_m(p):
+                return (betaln(0.5 + fi, 0.5 + ni - fi) - betaln(0.5, 0.5)
+                        - (fi * np.log(p) if fi else 0.0) - ((ni - fi) * np.log1p(-p) if ni > fi else 0.0))
+            assert log_m(fi / ni) < log_bar  # the estimate is inside
+            if fi > 0:
+                step = min(1e-6, lo / 2)
+                assert log_m(lo - step) >= log_bar > log_m(lo + step)
+            if ni > fi:
+                step = min(1e-6, (1 - hi) / 2)
+                assert log_m(hi - step) < log_bar <= log_m(hi + step)
+    # The shape of the input is kept (a table of modes stays a table).
+    low, high = confidence_sequence([[1, 2], [0, 0]], [[2, 4], [0, 3]])
+    assert low.shape == high.shape == (2, 2) and (low[1, 0], high[1, 0]) == (0.0, 1.0)
+
+
 def test_anytime_bounds_survive_checking_after_every_episode_where_wilson_does_not():
     """Peeking after every one of 300 episodes: the anytime bounds exclude the truth at some
     moment in at most 5% of streams; a fixed-n 95% Wilson interval does so far more often."""

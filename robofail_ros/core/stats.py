@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from statistics import NormalDist
 
 import numpy as np
@@ -85,6 +86,12 @@ def wilson_interval(failures: int, trials: int, confidence: float = 0.95) -> tup
     return float(low), float(high)
 
 
+# (failures, trials, log(1/alpha)) -> (low, high). A search recomputes every mode's bounds after
+# each episode, of which one changed: without the memo the bisection was 3/4 of identify's time.
+_BOUNDS: dict[tuple[float, float, float], tuple[float, float]] = {}
+_BOUNDS_MAX = 200_000  # entries (~40 MB) before the memo starts again
+
+
 def confidence_sequence(failures, trials, confidence: float = 0.95, modes: int = 1):
     """Anytime-valid bounds of each failure rate, simultaneously over ``modes`` modes.
 
@@ -95,28 +102,37 @@ def confidence_sequence(failures, trials, confidence: float = 0.95, modes: int =
     """
     f = np.asarray(failures, dtype=float)
     n = np.asarray(trials, dtype=float)
+    log_bar = float(np.log(modes / (1 - confidence)))
+    keys = list(zip(f.ravel().tolist(), n.ravel().tolist()))
+    missing = [key for key in dict.fromkeys(keys) if (*key, log_bar) not in _BOUNDS]
+    if missing:
+        if len(_BOUNDS) + len(missing) > _BOUNDS_MAX:
+            _BOUNDS.clear()
+        _BOUNDS.update({(*key, log_bar): _bisect_bounds(*key, log_bar) for key in missing})
+    bounds = np.array([_BOUNDS[(*key, log_bar)] for key in keys], dtype=float).reshape(f.shape + (2,))
+    return bounds[..., 0], bounds[..., 1]
+
+
+def _bisect_bounds(f: float, n: float, log_bar: float) -> tuple[float, float]:
+    """One mode's bounds: where log m_n(p) crosses log(1/alpha), by bisection to 2^-32 (log m_n
+    is convex in p with its minimum at f / n). Scalar: numpy's per-call cost was 3/4 of a search."""
+    if n <= 0:
+        return 0.0, 1.0
     s = n - f
-    log_bar = np.log(modes / (1 - confidence))
-    log_mix = betaln(_PRIOR + f, _PRIOR + s) - betaln(_PRIOR, _PRIOR)
+    log_mix = float(betaln(_PRIOR + f, _PRIOR + s) - betaln(_PRIOR, _PRIOR))
 
     def outside(p):  # log m_n(p) >= log(1/alpha)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            nll = -np.where(f > 0, f * np.log(p), 0.0) - np.where(s > 0, s * np.log1p(-p), 0.0)
+        nll = -(f * math.log(p) if f > 0 else 0.0) - (s * math.log1p(-p) if s > 0 else 0.0)
         return log_mix + nll >= log_bar
 
-    p_hat = np.where(n > 0, f / np.maximum(n, 1), 0.5)
-    lo_a, lo_b = np.zeros_like(p_hat), p_hat.copy()  # low bound in [lo_a, lo_b]
-    hi_a, hi_b = p_hat.copy(), np.ones_like(p_hat)
-    for _ in range(32):  # bisection (to 2^-32): log m_n is convex in p with its minimum near p_hat
+    p_hat = f / n
+    lo_a, lo_b, hi_a, hi_b = 0.0, p_hat, p_hat, 1.0  # low bound in [lo_a, lo_b], high in [hi_a, hi_b]
+    for _ in range(32):
         mid = (lo_a + lo_b) / 2
-        out = outside(mid)
-        lo_a, lo_b = np.where(out, mid, lo_a), np.where(out, lo_b, mid)
+        lo_a, lo_b = (mid, lo_b) if outside(mid) else (lo_a, mid)
         mid = (hi_a + hi_b) / 2
-        out = outside(mid)
-        hi_a, hi_b = np.where(out, hi_a, mid), np.where(out, mid, hi_b)
-    low = np.where((n > 0) & (f > 0), lo_a, 0.0)
-    high = np.where((n > 0) & (s > 0), hi_b, 1.0)
-    return low, high
+        hi_a, hi_b = (hi_a, mid) if outside(mid) else (mid, hi_b)
+    return (lo_a if f > 0 else 0.0), (hi_b if s > 0 else 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
