@@ -102,6 +102,11 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     corrupt.write_bytes(b"not a checkpoint" * 100)
     with pytest.raises(PolicyError, match="could not be loaded as a robomimic checkpoint"):
         load_policy(str(corrupt), task="Lift")
+    import torch
+    state_dict = tmp_path / "state_dict.pth"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), state_dict)
+    with pytest.raises(PolicyError, match="a PyTorch file but not a robomimic checkpoint .*'algo_name'.*policy: external"):
+        load_policy(str(state_dict), task="Lift")
     with pytest.raises(PolicyError, match="trained on task 'Lift', not 'Stack'"):
         load_policy("lift_bc_low_dim", task="Stack")
 

@@ -16,6 +16,10 @@ from .base import register_policy_loader
 from .training import sha256_of
 
 
+# What robomimic reads first from a checkpoint's dictionary.
+_CHECKPOINT_KEYS = ("algo_name", "config", "env_metadata", "shape_metadata", "model")
+
+
 class RobomimicPolicy:
     """A robomimic RolloutPolicy behind the PolicyUnderTest protocol."""
 
@@ -36,6 +40,12 @@ class RobomimicPolicy:
                 self._policy, ckpt = FileUtils.policy_from_checkpoint(
                     ckpt_path=str(path), device=torch.device(device), verbose=False)
         except Exception as exc:
+            missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+            if missing in _CHECKPOINT_KEYS:  # it unpickled: a PyTorch file of another kind
+                raise PolicyError(f"policy checkpoint {path} is a PyTorch file but not a robomimic checkpoint (it has no "
+                                  f"{missing!r} entry: a bare state_dict, or another library's checkpoint?); train the "
+                                  "policy with robomimic (`robofail train-policy`), or serve your own model to the ROS "
+                                  "system as a policy node (policy: external)") from None
             raise PolicyError(f"policy checkpoint {path} could not be loaded as a robomimic checkpoint "
                               f"({type(exc).__name__}: {str(exc)[:200]}); it may be truncated or corrupt: "
                               "re-download or retrain it") from None
