@@ -9,6 +9,7 @@ The search-efficiency bench replays the committed ground truth (bench/data/) unl
 """
 import argparse
 import datetime
+import os
 import pathlib
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def main():
                                                                      2 if quick else 6, "--json", out / "episode_throughput.json"])
     truth = args.ground_truth or HERE / "data" / "ground_truth_lift_bc_rnn_low_dim.csv"
     failed += step("search efficiency", [py, HERE / "search_efficiency.py", "--ground-truth", truth,
-                                         "--repeats", 3 if quick else 50, "--coverage-runs", 50 if quick else 500,
+                                         "--repeats", 3 if quick else 150, "--coverage-runs", 50 if quick else 500,
+                                         "--processes", os.cpu_count() or 1,  # seeded repeats: same numbers, sooner
                                          "--json", out / "search_efficiency.json"])
     failed += step("scaling and memory", [py, HERE / "scaling.py", "--workers", 1, 2, "--episodes", 12 if quick else 40,
                                           "--json", out / "scaling.json"])
