@@ -4,7 +4,8 @@ writing JSON under --out (what `robofail bench` runs).
     .venv/bin/python bench/run_all.py [--quick] [--out bench/results/NAME]
 
 --quick (about 5 minutes on 2 cores): fewer repeats and episodes; the numbers are noisier but
-measured the same way. The full suite (about an hour on 2 cores) is what BENCHMARKS.md reports.
+measured the same way. The full suite (over an hour on 2 cores, ~40 min of it the search-efficiency
+bench's 150 repeats) is what BENCHMARKS.md reports.
 The search-efficiency bench replays the committed ground truth (bench/data/) unless given another.
 """
 import argparse
