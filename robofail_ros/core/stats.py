@@ -103,13 +103,16 @@ def confidence_sequence(failures, trials, confidence: float = 0.95, modes: int =
     f = np.asarray(failures, dtype=float)
     n = np.asarray(trials, dtype=float)
     log_bar = float(np.log(modes / (1 - confidence)))
-    keys = list(zip(f.ravel().tolist(), n.ravel().tolist()))
-    missing = [key for key in dict.fromkeys(keys) if (*key, log_bar) not in _BOUNDS]
-    if missing:
-        if len(_BOUNDS) + len(missing) > _BOUNDS_MAX:
+    keys = [(*key, log_bar) for key in zip(f.ravel().tolist(), n.ravel().tolist())]
+    # Read into a dict of this call's own: another thread's clear() cannot take its entries away.
+    known = {key: _BOUNDS.get(key) for key in keys}
+    new = {key: _bisect_bounds(*key) for key, bounds in known.items() if bounds is None}
+    if new:
+        if len(_BOUNDS) + len(new) > _BOUNDS_MAX:
             _BOUNDS.clear()
-        _BOUNDS.update({(*key, log_bar): _bisect_bounds(*key, log_bar) for key in missing})
-    bounds = np.array([_BOUNDS[(*key, log_bar)] for key in keys], dtype=float).reshape(f.shape + (2,))
+        _BOUNDS.update(new)
+        known.update(new)
+    bounds = np.array([known[key] for key in keys], dtype=float).reshape(f.shape + (2,))
     return bounds[..., 0], bounds[..., 1]
 
 
