@@ -75,6 +75,12 @@ class SearchConfig:
         perturbations = tuple(self.perturbations)
         if not perturbations:
             raise ConfigError("perturbations is empty; list catalog names or use [all]")
+        repeated = sorted({name for name in perturbations if perturbations.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"perturbations lists {', '.join(map(repr, repeated))} more than once; list each catalog name once")
+        if "all" in perturbations and len(perturbations) > 1:
+            raise ConfigError("perturbations: 'all' (the task's whole catalog) stands alone; give [all], or only the "
+                              "catalog names to search")
         object.__setattr__(self, "perturbations", perturbations)
         if self.render_quality not in ("default", "fast"):
             raise ConfigError(f"render_quality must be 'default' or 'fast', got {self.render_quality!r}")
