@@ -148,6 +148,7 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
         for fields, message in (({"run_id": "nope", "method": "empirical"}, "unknown run id 'nope'"),
                                 ({"run_id": "", "method": "bayes"}, "unknown method 'bayes'"),
                                 ({"run_id": "../../etc", "method": "pi"}, "run_id must be"),
+                                ({"run_id": "..", "method": "empirical"}, "run_id must be"),
                                 ({"run_id": "x" * 10000, "method": "pi"}, "run_id must be"),
                                 ({"run_id": "", "method": "m" * 10000}, "unknown method")):
             bad = call(domain, fields)

@@ -39,7 +39,7 @@ from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
 
 METHODS = ("empirical", "pi")
-_RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # a folder name under output_dir: no ".."
 
 
 class RosTransport:
@@ -230,7 +230,8 @@ class SearchNode(Node, RunObserver):
             return response
         run_id = request.run_id or self.run_id
         if not _RUN_ID.match(run_id):
-            response.message = "run_id must be 1-200 characters of letters, digits, '.', '_' or '-' (or empty: the current run)"
+            response.message = ("run_id must be a run folder's name: 1-200 letters, digits, '.', '_' or '-', starting with a "
+                                "letter or digit (or empty: the current run)")
             return response
         try:
             result = self.result_for(run_id)
