@@ -121,3 +121,15 @@ def test_the_stop_reason_says_when_fewer_modes_fail_than_the_top_k():
     assert verdict.status == (SAFE, SAFE, SAFE) and "every mode is classified safe" in ctx.stop_reason
     ctx, _, verdict = run({"certain": 1.0, "never_a": 0.0, "never_b": 0.0}, 3000, 0)
     assert verdict.status == (FAILS, SAFE, SAFE) and "only 1 fails (fewer than top_k = 3);" in ctx.stop_reason
+
+
+def test_two_modes_count_as_tied_only_when_their_estimates_are_known_well_enough():
+    """Once the top-k are known, a pair within the tolerance is left unordered; a 0.8 and a 0.55
+    mode that read 32/43 and 31/41 (0.74 vs 0.76) are not known well enough to be called tied."""
+    searcher = make_searcher("identify", ["often", "half", "never"], 0, None, Goal(top_k=2))
+    def looks_tied(failures, trials):
+        verdict = assess(np.array(failures, dtype=float), np.array(trials, dtype=float), Goal(top_k=2), 0, 20)
+        return searcher._looks_tied(verdict, 0, 1, np.array(trials, dtype=float))
+    assert not looks_tied([32, 31, 0], [43, 41, 80])
+    assert looks_tied([40, 40, 0], [40, 40, 80])  # two certain modes: nothing more to learn
+    assert looks_tied([396, 400, 0], [500, 500, 80])  # 0.79 vs 0.80, known to within 0.03
