@@ -331,11 +331,9 @@ def bench_profile(profile, recorded, args, config, pool):
         repeats = min(args.repeats, args.ppo_repeats) if name.startswith("ppo") else args.repeats
         results = pool.starmap(repeat_once, [(name, evaluator, names, rates, intervals, args.budgets, repeat, config)
                                              for repeat in range(repeats)])
-        hits = [since for since, *_ in results]
-        enough = [at240 for _, _, at240, _, _ in results]
-        stops = [stop for *_, stop, _ in results]
-        maes = {b: [mae.get(b, np.nan) for _, mae, *_ in results] for b in args.budgets}
-        readout_err = [err for *_, err in results if err is not None]
+        hits, maes_by_repeat, enough, stops, errors = map(list, zip(*results))
+        maes = {b: [mae.get(b, np.nan) for mae in maes_by_repeat] for b in args.budgets}
+        readout_err = [err for err in errors if err is not None]
         reached = [h for h in hits if h is not None]
         rows.append({"searcher": name, "reached": len(reached), "repeats": repeats,
                      "median_episodes_to_top3": _finite(np.median([h or np.inf for h in hits])),
