@@ -14,10 +14,13 @@ Profiles (57 modes each, as many as the Lift catalog):
 - synthetic: ``dominant`` (one certain mode, two at 0.5 and 0.4, the rest never fail),
   ``graded`` (0.9, 0.75, 0.6, 0.45, ... 0.05, then 0), ``close_top3`` (0.50, 0.47, 0.44, then 0.15
   and below: a clear set, a close order), ``rare`` (every rate below 0.2).
+Each repeat lists the modes in an order of its own (seeded), so that no searcher gains from
+where a profile puts its failing modes.
 
 Metrics, each over ``--repeats`` seeds:
 - reached / median episodes to top-3: the first budget from which the three highest estimates
-  ((failures + 0.5) / (trials + 1)) stay the true top-3 to the end of the run; modes within the
+  ((failures + 0.5) / (trials + 1)) stay the true top-3 to the end of the run, whichever way
+  equal estimates are ordered (checked with the listing order and its reverse); modes within the
   truth's uncertainty of the third (overlapping 95% intervals for recorded truth, within 0.06
   for synthetic) may stand in, and pairs may come in either order where the truth cannot tell
   them apart; "never" counts as infinitely many.
@@ -216,13 +219,17 @@ def score(names, history, rates, intervals, budgets):
     truth = np.array([rates[n] for n in names])
     correct_since, mae, enough = None, {}, None
     hard = truth >= 0.3
+    positions = np.arange(len(names))
     for k, o in enumerate(history, start=1):
         i = index[o.perturbations[0]]
         trials[i] += 1
         failures[i] += not o.success
         estimate = (failures + 0.5) / (trials + 1)
-        ranked = [names[j] for j in np.lexsort((-trials, -estimate))[:3]]
-        if top3_correct(ranked, top, rates, intervals):
+        # Right whichever way equal estimates (and trials) fall: ranked with the listing order and
+        # with its reverse as the last key. With one order alone, the profiles that list their
+        # failing modes first would credit a searcher for their tie with never-failing ones.
+        if all(top3_correct([names[j] for j in np.lexsort((tiebreak, -trials, -estimate))[:3]], top, rates, intervals)
+               for tiebreak in (positions, -positions)):
             correct_since = correct_since or k
         else:
             correct_since = None
@@ -233,9 +240,17 @@ def score(names, history, rates, intervals, budgets):
     return correct_since, mae, enough
 
 
+def listed(names, seed):
+    """The modes in an order of the repeat's own: no searcher gains from how a profile lists them
+    (the synthetic ones list their failing modes first, and ties broken by position would favour
+    them). Its own seed stream, apart from the searcher's."""
+    return [names[i] for i in np.random.default_rng([seed, 1]).permutation(len(names))]
+
+
 def repeat_once(spec, evaluator, names, rates, intervals, budgets, seed, config):
     """One repeat of one searcher on one profile: (episodes to the top-3 or None, MAE by budget,
     >=6@240, episodes if it stopped early, pi readout error over the true top-5 or None)."""
+    names = listed(names, seed)
     history, readout, stop = run_one(spec, evaluator, names, max(budgets), seed, config, config.goal)
     since, mae, at240 = score(names, history, rates, intervals, set(budgets))
     top5 = sorted(rates, key=lambda n: -rates[n])[:5]
@@ -322,8 +337,9 @@ def bench_profile(profile, recorded, args, config, pool):
     budget = max(args.budgets)
     top = sorted(rates, key=lambda n: -rates[n])
     floor, ceiling = ceilings(rates)
-    oracle = _finite(np.median([score(names, oracle_history(evaluator, names, rates, intervals, budget, seed), rates,
-                                      intervals, set())[0] or np.inf for seed in range(ORACLE_REPEATS)]))
+    oracle = _finite(np.median([score(listed(names, seed), oracle_history(evaluator, listed(names, seed), rates, intervals,
+                                                                          budget, seed), rates, intervals, set())[0] or np.inf
+                                for seed in range(ORACLE_REPEATS)]))
     print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5]))
     rows = []
     for name in args.searchers:

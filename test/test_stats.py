@@ -89,6 +89,14 @@ def test_assess_settles_the_order_of_the_top_k_apart_from_the_set():
     assert verdict.top == (0, 1) and verdict.top_settled and verdict.unordered == ((0, 1),)
 
 
+def test_equal_modes_are_ordered_by_the_tiebreak_given_else_by_listing():
+    goal = Goal(top_k=1)
+    failures, trials = np.array([5, 5, 5, 0]), np.array([10, 10, 10, 10])
+    assert assess(failures, trials, goal).top == (0,)
+    assert assess(failures, trials, goal, tiebreak=np.array([2, 0, 1, 3])).top == (1,)
+    assert assess(failures, trials, goal, tiebreak=np.array([2, 1, 0, 3])).rest[:2] == (1, 0)
+
+
 @pytest.mark.parametrize("params, message", [
     ({"top_k": 0}, "top_k must be >= 1"),
     ({"top_k": 2.5}, "top_k must be a whole number"),

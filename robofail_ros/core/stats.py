@@ -153,8 +153,13 @@ class Assessment:
     tied: tuple[int, ...]  # failing outsiders with the last member's estimate: no order to find
 
 
-def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_trials: int = 0) -> Assessment:
-    """Classifies every mode and settles the top-k from failure counts (see the module docstring)."""
+def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_trials: int = 0,
+           tiebreak=None) -> Assessment:
+    """Classifies every mode and settles the top-k from failure counts (see the module docstring).
+
+    ``tiebreak`` (one number per mode, lower first) orders modes with equal estimates and trials;
+    by default the listing order. A searcher passes a seeded permutation, so that which of two
+    equal modes it treats as the top-k member does not depend on how the catalog lists them."""
     failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
     count = len(trials)
     threshold = min(MAX_THRESHOLD, (nominal_failures / nominal_trials if nominal_trials else 0.0) + goal.margin)
@@ -165,8 +170,9 @@ def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_tria
     status[high < threshold] = SAFE
     status[trials == 0] = UNTRIED
     candidates = [i for i in range(count) if status[i] != SAFE]
+    position = np.arange(count) if tiebreak is None else tiebreak
     # Worst first; an untried mode ranks last among candidates.
-    ordered = sorted(candidates, key=lambda i: (-(p_hat[i] if trials[i] else -1), -trials[i], i))
+    ordered = sorted(candidates, key=lambda i: (-(p_hat[i] if trials[i] else -1), -trials[i], position[i]))
     top, rest = ordered[:goal.top_k], ordered[goal.top_k:]
     ceiling = max((high[i] for i in rest), default=0.0)  # the best an outsider could be
     floor = min((low[i] for i in top), default=1.0)  # the worst a member could be

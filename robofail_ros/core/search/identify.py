@@ -66,6 +66,9 @@ class IdentifySearcher(AskTellSearcher):
         super().__init__(names, seed, hp, goal)
         self.counts = ArmCounts(names)
         self._order = self.rng.permutation(len(names))  # the warm-up order
+        # Ties (equal bounds, equal estimates) go by the warm-up order, not the catalog's: a failing
+        # mode that has not failed yet must not be found sooner for being listed first.
+        self._position = np.argsort(self._order)
         self._credit = np.zeros(3)  # what each job (classify, rank, tighten) is owed, in episodes
         self._stop = None
 
@@ -90,7 +93,7 @@ class IdentifySearcher(AskTellSearcher):
         for i in self._order:
             if seen[i] < self.hp.min_trials:
                 return int(i)
-        verdict = assess(self.counts.failures, trials, self.goal, *self.baseline)
+        verdict = assess(self.counts.failures, trials, self.goal, *self.baseline, tiebreak=self._position)
         if verdict.threshold >= MAX_THRESHOLD:  # every episode would be spent on a question with no answer
             failures, runs = self.baseline
             self._stop = (f"the unperturbed policy fails {failures} of its {runs} episodes and the margin is "
@@ -123,30 +126,32 @@ class IdentifySearcher(AskTellSearcher):
         job = int(np.argmax(np.where(active, self._credit, -np.inf)))
         self._credit[job] -= 1
         if job == 0:
-            return max(classify, key=lambda i: (high[i], -seen[i], -i))
+            return max(classify, key=lambda i: (high[i], -seen[i], -self._position[i]))
         if job == 1:
-            return max(rank, key=lambda i: high[i] - low[i])
-        return max(tighten, key=lambda i: width[i] / np.sqrt(1 + pending[i]))
+            return max(rank, key=lambda i: (high[i] - low[i], -self._position[i]))
+        return max(tighten, key=lambda i: (width[i] / np.sqrt(1 + pending[i]), -self._position[i]))
 
-    @staticmethod
-    def _ranking_pair(verdict, low, high) -> list[int]:
+    def _ranking_pair(self, verdict, low, high) -> list[int]:
         """Of the pairs not settled yet, the one whose anytime-valid bounds overlap most: the top-k
         member with the lowest lower bound and the outsider with the highest upper bound (which
         modes are the top-k), or two neighbours in the top-k (in which order); either only where
         the two estimates differ."""
         # An exact tie (two modes that failed every episode so far, say) has no order to find yet,
-        # neither inside the top-k nor at its edge (five certain modes for a top-3).
+        # neither inside the top-k nor at its edge (five certain modes for a top-3). But a member
+        # not known to fail is no such tie: with fewer failing modes found than k, a never-failing
+        # mode fills the top-k at 0 of n, level with every waiting mode, and the waiting ones
+        # (a 0.5 mode that happened to succeed its first 4 episodes among them) must be sampled.
         pairs = [(a, b) for a, b in verdict.unordered if verdict.p_hat[a] > verdict.p_hat[b]]
-        member = min(verdict.top, key=lambda i: low[i], default=None)
-        outsider = max(verdict.rest, key=lambda i: high[i], default=None)
+        member = min(verdict.top, key=lambda i: (low[i], self._position[i]), default=None)
+        outsider = max(verdict.rest, key=lambda i: (high[i], -self._position[i]), default=None)
         if member is not None and outsider is not None:
-            if verdict.p_hat[member] != verdict.p_hat[outsider]:
+            if verdict.p_hat[member] != verdict.p_hat[outsider] or verdict.status[member] != FAILS:
                 pairs.append((member, outsider))
             elif not pairs:
                 return []
         elif not pairs:  # nothing to compare it with yet: the one there is
             return [i for i in (member, outsider) if i is not None]
-        return list(max(pairs, key=lambda pair: verdict.high[pair[1]] - verdict.low[pair[0]]))
+        return list(max(pairs, key=lambda pair: (verdict.high[pair[1]] - verdict.low[pair[0]], -self._position[pair[0]])))
 
     def _looks_tied(self, verdict, a, b, trials) -> bool:
         """Estimates within the tolerance, and known well enough for that to mean something: the
