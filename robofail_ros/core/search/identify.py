@@ -22,14 +22,16 @@ proportions of their shares among the jobs that have work left:
    the best outsider by upper bound) or two neighbours in the top-k, as long as their estimates
    differ; of that pair, the mode with the wider bounds. Equal estimates have no order to find:
    three certain modes took 40 of 240 episodes each proving their tie, five certain modes for a
-   top-3 33 of 300 each. Ordering while the set is open matters: a run that stops at its budget
-   reports an order, settled or not.
+   top-3 33 of 300 each. (A member not known to fail, at 0 of n, is no such tie with the modes
+   waiting at 0 of 4: they are sampled.) Ordering while the set is open matters: a run that stops
+   at its budget reports an order, settled or not.
 3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
    narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate), and
    once the top-k are known, the members whose order is not settled yet.
 
 A mode whose class and rank are settled gets no more episodes; when nothing is left to do, the
-search stops before its budget and says why.
+search stops before its budget and says why. Ties in any of these choices go by the seeded
+warm-up order, never by the catalog's.
 """
 from __future__ import annotations
 
