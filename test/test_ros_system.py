@@ -114,6 +114,24 @@ def call(domain, request_fields, timeout=20):
         rclpy.shutdown(context=context)
 
 
+def test_a_node_whose_dds_teardown_hangs_still_exits_after_sigterm(ros_env):
+    """A hung teardown (seen once: an installed policy_node that never exited after SIGTERM) must
+    not keep a node alive: the kernel ends it TEARDOWN_LIMIT_S after its close()."""
+    from robofail_ros.nodes.common import TEARDOWN_LIMIT_S
+    env, _ = ros_env
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "ros_hanging_teardown.py")], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        start = time.monotonic()
+        proc.terminate()
+        assert proc.wait(timeout=TEARDOWN_LIMIT_S + 20) == -signal.SIGALRM
+        assert time.monotonic() - start >= TEARDOWN_LIMIT_S - 1  # it did wait for the teardown first
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_env, tmp_path, python):
     env, params = ros_env
     out = tmp_path / "runs" / "ros"
