@@ -178,3 +178,20 @@ def test_modes_waiting_for_a_first_failure_are_sampled_while_a_never_failing_mod
             asked[perturbations[0]] += 1
             searcher.tell([EpisodeOutcome(perturbations, 0, True, 10, None)])
         assert sum(asked[name] for name in names[3:]) >= 10, asked
+
+
+def test_two_modes_at_an_equal_estimate_between_0_and_1_are_still_ordered():
+    """Two certain modes stay tied however many episodes they get; two modes at 105 of 212 each
+    are a coincidence the next episode ends (a 0.5 and a 0.4 mode once froze there for good)."""
+    names = ["certain", "half", "forty", *[f"outsider_{i:02d}" for i in range(20)]]
+    counts = {"certain": (26, 26), "half": (105, 212), "forty": (105, 212), **{n: (0, 10) for n in names[3:]}}
+    for seed in range(3):
+        searcher = make_searcher("identify", names, seed, None, Goal())
+        searcher.tell([EpisodeOutcome((name,), 0, k >= failures, 10, None)
+                       for name, (failures, trials) in counts.items() for k in range(trials)])
+        asked = collections.Counter()
+        for k in range(40):
+            (perturbations,) = searcher.ask(1)
+            asked[perturbations[0]] += 1
+            searcher.tell([EpisodeOutcome(perturbations, 0, k % 2 == 0, 10, None)])
+        assert asked["half"] + asked["forty"] >= 5, asked
