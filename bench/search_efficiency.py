@@ -125,14 +125,14 @@ class InProcessPool:
 def export_ground_truth(run, to, command: str) -> None:
     """Writes a run's single-perturbation episodes as the CSV this bench reads."""
     store = RunStore.open(run)
-    meta = store.meta
+    record = store.record
     rows = [(o.perturbations[0] if o.perturbations else "none", o.seed, int(o.success))
             for o in store.outcomes() if len(o.perturbations) <= 1 and o.sim_error is None]
     store.close()
     buffer = io.StringIO()
     buffer.write(f"# ground truth: one row per recorded episode (simulator errors left out)\n"
-                 f"# made with: {command}\n# policy: {meta['policy']['name']} sha256 {meta['policy']['sha256']}\n"
-                 f"# versions: {json.dumps(meta['versions'], sort_keys=True)}\n")
+                 f"# made with: {command}\n# policy: {record.policy['name']} sha256 {record.policy['sha256']}\n"
+                 f"# versions: {json.dumps(record.versions, sort_keys=True)}\n")
     writer = csv.writer(buffer)
     writer.writerow(["perturbation", "seed", "success"])
     writer.writerows(rows)

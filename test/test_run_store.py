@@ -162,7 +162,8 @@ def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()
 
 
-@pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "episodes.sqlite garbage"])
+@pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",
+                                    "episodes.sqlite garbage"])
 def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, config, tmp_path, damage):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
@@ -171,10 +172,11 @@ def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, con
     store.close()
     name, text = {"run.json truncated": ("run.json", (run / "run.json").read_text()[:25]),
                   "run.json of something else": ("run.json", '["a list"]'),
+                  "run.json of another version": ("run.json", '{"config": {"x": 1}, "config_hash": "0", "colour": 1}'),
                   "episodes.sqlite garbage": ("episodes.sqlite", "not a database " * 20)}[damage]
     (run / name).write_text(text)
     with pytest.raises(ConfigError, match="nothing in the folder was changed"):
-        RunStore.open(run).meta if name == "run.json" else RunStore.open(run).outcomes()
+        RunStore.open(run).record if name == "run.json" else RunStore.open(run).outcomes()
     if name == "run.json":
         with pytest.raises(ConfigError, match=f"{run / name} "):
             RunStore.create(run, {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True)

@@ -117,7 +117,7 @@ def entropy_table(folders: dict) -> list[dict]:
             modes = [m for m in run.result.table.perturbed if m.trials]
             model = roster.get(run.folder.name)
             rows.append({
-                "task": task, "model": run.folder.name, "algo": model.algo if model else run.meta["policy"].get("algo"),
+                "task": task, "model": run.folder.name, "algo": model.algo if model else run.record.policy.get("algo"),
                 "obs": model.obs if model else None,
                 "sha256": row["sha256"], "nominal_success": row["nominal_success"], "episodes": row["episodes"],
                 "pi_entropy": row["pi_entropy"], "p_fail_entropy": row["p_fail_entropy"],

@@ -63,12 +63,12 @@ class Replayer:
     def __init__(self, run_folder, camera: str = "agentview"):
         store = RunStore.open(run_folder)
         try:
-            meta = store.meta
+            record = store.record
             self.recorded = {o.episode_id: o for o in store.outcomes()}
         finally:
             store.close()
         self.run_folder, self.camera = run_folder, camera
-        config, info = meta["config"], meta["policy"]
+        config, info = record.config, record.policy
         self.policy = load_policy(info["spec"], task=config["task"], device=config.get("device", "cpu"))
         if info.get("sha256") and getattr(self.policy, "sha256", None) != info["sha256"]:
             raise PolicyError(f"policy {info['spec']!r} now has sha256 {getattr(self.policy, 'sha256', None)}, but run "

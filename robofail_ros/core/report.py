@@ -23,7 +23,7 @@ import numpy as np
 
 from .analysis import NOMINAL, RunResult, verdict_text
 from .errors import ConfigError
-from .store import RunStore
+from .store import RunRecord, RunStore
 
 RADAR_SPOKES = 24  # more perturbations than this make a radar plot unreadable: the top ones are shown
 TOP_MODES = 8  # failure modes named in the cross-model bars; the rest are "other"
@@ -34,7 +34,7 @@ GALLERY_MODES = 3  # failure modes per run shown in the gallery
 class RunData:
     folder: pathlib.Path
     label: str
-    meta: dict
+    record: RunRecord
     result: RunResult
 
     @property
@@ -46,12 +46,12 @@ def load_run(folder) -> RunData:
     """A finished run's metadata and failure-mode table; unfinished or empty runs are refused."""
     store = RunStore.open(folder)
     try:
-        meta, episodes = store.meta, store.count()
+        record, episodes = store.record, store.count()
     finally:
         store.close()
     if not episodes:
         raise ConfigError(f"run {folder} has no episodes; run the search before reporting on it")
-    if not meta.get("finished") or not (store.folder / "summary.json").is_file():
+    if not record.finished or not (store.folder / "summary.json").is_file():
         raise ConfigError(f"run {folder} is unfinished ({episodes} episodes so far); finish it with "
                           f"`robofail search --resume --out {folder}` before reporting on it")
     try:
@@ -59,13 +59,13 @@ def load_run(folder) -> RunData:
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"run {folder}: its summary.json is not one this robofail writes ({exc}); a run from an "
                           f"older robofail needs that version to report on it") from None
-    return RunData(store.folder, meta["policy"]["name"], meta, result)
+    return RunData(store.folder, record.policy["name"], record, result)
 
 
 def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
     """The perturbations every run tried to measure (in the first run's catalog order) and notes
     on what alignment left out. Runs of different tasks are refused."""
-    tasks = {r.meta["config"]["task"] for r in runs}
+    tasks = {r.record.config["task"] for r in runs}
     if len(tasks) > 1:
         raise ConfigError(f"runs of different tasks cannot be compared ({', '.join(sorted(tasks))}); "
                           "report on runs of one task together")
@@ -74,7 +74,7 @@ def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
         for r in runs:
             r.label = f"{r.label} ({r.folder.name})"
     from .perturbations import DEFAULT_CATALOG, Catalog
-    catalog = Catalog.load(runs[0].meta["config"].get("catalog") or DEFAULT_CATALOG).names
+    catalog = Catalog.load(runs[0].record.config.get("catalog") or DEFAULT_CATALOG).names
     names = [[m.name for m in r.result.table.perturbed] for r in runs]
     shared = sorted((n for n in names[0] if all(n in other for other in names[1:])),
                     key=lambda n: catalog.index(n) if n in catalog else len(catalog))
@@ -234,7 +234,7 @@ def model_table(runs, perturbations) -> list[dict]:
         tried = [r.modes[n] for n in perturbations if r.modes[n].trials]
         worst = max(tried, key=lambda m: (m.p_fail, m.trials), default=None)
         rows.append({
-            "model": r.label, "sha256": r.meta["policy"].get("sha256"), "searcher": r.meta["config"]["searcher"],
+            "model": r.label, "sha256": r.record.policy.get("sha256"), "searcher": r.record.config["searcher"],
             "episodes": r.result.episodes, "failures": r.result.failures, "sim_errors": r.result.sim_errors,
             "nominal_success": (1 - nominal.failures / nominal.trials) if nominal and nominal.trials else None,
             "nominal_trials": nominal.trials if nominal else 0,
@@ -407,17 +407,17 @@ P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
             parts.append("</table>")
     parts.append("<h2>Run metadata</h2>")
     for r in runs:
-        c, p = r.meta["config"], r.meta["policy"]
+        c, p = r.record.config, r.record.policy
         rows = {"run folder": str(r.folder), "policy": p.get("spec"), "policy name (as run)": p.get("name"),
                 "policy source": ("EXTERNAL: " if p.get("external") else "") + str(p.get("source", "loaded by robofail")),
                 "policy version": p.get("version"), "checkpoint": p.get("path"),
                 "checkpoint sha256": p.get("sha256"), "algorithm": p.get("algo"), "task": c["task"],
                 "searcher": c["searcher"], "budget": c["budget"], "nominal episodes": c["nominal_episodes"],
                 "seed": c["seed"], "horizon": c["horizon"], "workers": c["num_workers"],
-                "catalog": c.get("catalog") or "default", "config hash": r.meta.get("config_hash"),
-                "started": r.meta.get("started"), "finished": r.meta.get("finished"),
+                "catalog": c.get("catalog") or "default", "config hash": r.record.config_hash,
+                "started": r.record.started, "finished": r.record.finished,
                 "search seconds": r.result.search_seconds,
-                **{f"version: {k}": v for k, v in r.meta.get("versions", {}).items()}}
+                **{f"version: {k}": v for k, v in r.record.versions.items()}}
         parts.append(f"<h3>{e(r.label)}</h3><table>" + "".join(
             f"<tr><td>{e(k)}</td><td style='text-align:left'><code>{e(str(v))}</code></td></tr>" for k, v in rows.items())
             + "</table>")

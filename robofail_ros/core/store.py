@@ -11,6 +11,7 @@ the same policy (name and checkpoint sha256).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -30,6 +31,38 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+@dataclasses.dataclass
+class RunRecord:
+    """run.json: what a run was started with, and when."""
+    config: dict  # the search config as the run used it (SearchConfig.to_dict)
+    config_hash: str
+    policy: dict  # what the policy announced: name, spec, sha256 of its checkpoint, ...
+    versions: dict  # component -> version (versions.component_versions)
+    seed: int | None = None
+    started: str | None = None
+    finished: str | None = None  # set once, when summary.json is written
+    resumed: list[str] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: pathlib.Path) -> "RunRecord":
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path} cannot be read as a run record ({type(exc).__name__}: {exc}); it is damaged or "
+                              f"was not written by robofail; {_UNTOUCHED}") from None
+        missing = [key for key in ("config", "config_hash") if not isinstance(data, dict) or key not in data]
+        if missing:
+            raise ConfigError(f"{path} is not a robofail run record (it lacks {', '.join(missing)}); {_UNTOUCHED}")
+        unknown = sorted(set(data) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"{path} holds keys this robofail does not write ({', '.join(unknown)}); it comes from "
+                              f"another version, which is needed to open it; {_UNTOUCHED}")
+        return cls(**{"policy": {}, "versions": {}, **data})
+
+    def write(self, path: pathlib.Path) -> None:
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
+
+
 class RunStore:
     def __init__(self, folder):
         self.folder = pathlib.Path(folder)
@@ -45,43 +78,41 @@ class RunStore:
             store._lock()
         except OSError as exc:
             raise ConfigError(f"cannot use the run folder {store.folder}: {exc.strerror or exc}; choose a writable --out") from None
-        meta_path = store.folder / "run.json"
-        if meta_path.exists():
+        record_path = store.folder / "run.json"
+        if record_path.exists():
             try:
-                meta = store.meta
+                record = store.record
             except ConfigError:
                 store.close()
                 raise
-            if meta.get("finished"):
+            if record.finished:
                 store.close()
                 raise ConfigError(f"run {store.folder} is finished and is never overwritten; choose another --out")
             if not resume:
                 store.close()
                 raise ConfigError(f"run {store.folder} exists (unfinished, {store.count()} episodes); "
                                   "continue it with --resume or choose another --out")
-            if meta["config_hash"] != config_hash(config):
+            if record.config_hash != config_hash(config):
                 store.close()
-                changed = sorted(k for k in set(config) | set(meta["config"])
+                changed = sorted(k for k in set(config) | set(record.config)
                                  if json.dumps(config.get(k), sort_keys=True, default=str)
-                                 != json.dumps(meta["config"].get(k), sort_keys=True, default=str))
+                                 != json.dumps(record.config.get(k), sort_keys=True, default=str))
                 raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
                                   f"{', '.join(changed)}); resume with the same config, or start a new --out")
-            recorded = meta.get("policy") or {}
+            recorded = record.policy
             for key in ("name", "sha256"):
                 if recorded.get(key) != policy_info.get(key):
                     store.close()
                     raise ConfigError(f"run {store.folder} was recorded with policy {recorded.get('name')!r} (sha256 "
                                       f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
                                       f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
-            meta.setdefault("resumed", []).append(_now())
-            meta_path.write_text(json.dumps(meta, indent=2))
+            record.resumed.append(_now())
+            record.write(record_path)
             return store
         if resume:
             store.close()
             raise ConfigError(f"--resume given but {store.folder} holds no run; drop --resume to start it")
-        meta = {"config": config, "config_hash": config_hash(config), "seed": config.get("seed"),
-                "policy": policy_info, "versions": component_versions(), "started": _now(), "finished": None}
-        meta_path.write_text(json.dumps(meta, indent=2, default=str))
+        RunRecord(config, config_hash(config), policy_info, component_versions(), config.get("seed"), _now()).write(record_path)
         return store
 
     @classmethod
@@ -92,24 +123,15 @@ class RunStore:
         return store
 
     @property
-    def meta(self) -> dict:
-        path = self.folder / "run.json"
-        try:
-            meta = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path} cannot be read as a run record ({type(exc).__name__}: {exc}); it is damaged or "
-                              f"was not written by robofail; {_UNTOUCHED}") from None
-        missing = [key for key in ("config", "config_hash") if not isinstance(meta, dict) or key not in meta]
-        if missing:
-            raise ConfigError(f"{path} is not a robofail run record (it lacks {', '.join(missing)}); {_UNTOUCHED}")
-        return meta
+    def record(self) -> RunRecord:
+        return RunRecord.read(self.folder / "run.json")
 
     def finish(self, result) -> None:
         """Writes the run's RunResult as summary.json and marks the run finished."""
         (self.folder / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
-        meta = self.meta
-        meta["finished"] = _now()
-        (self.folder / "run.json").write_text(json.dumps(meta, indent=2, default=str))
+        record = self.record
+        record.finished = _now()
+        record.write(self.folder / "run.json")
 
     # ----------------------------------------------------------------------------- episodes
     @property

@@ -263,7 +263,7 @@ class SearchNode(Node, RunObserver):
             return RunResult.from_dict(json.loads(summary.read_text()))
         from ..core.config import config_from_params
         from ..core.run import resolve_catalog
-        stored = dict(RunStore.open(folder).meta["config"])
+        stored = dict(RunStore.open(folder).record.config)
         config = config_from_params({**stored.pop("searchers"), **stored})
         return _result(folder, resolve_catalog(config), None, config.goal)
 
