@@ -19,12 +19,12 @@ proportions of their shares among the jobs that have work left:
    Kaufmann & Kalyanakrishnan, 2013), while the top-k are not known, extended from the set to
    its order: of the pairs not settled yet, the one whose anytime-valid bounds overlap most,
    either the two modes that decide which are the top-k (the member with the lowest lower bound,
-   the best outsider by upper bound) or two neighbours in the top-k, as long as their estimates
-   differ; of that pair, the mode with the wider bounds. Equal estimates have no order to find:
-   three certain modes took 40 of 240 episodes each proving their tie, five certain modes for a
-   top-3 33 of 300 each. (A member not known to fail, at 0 of n, is no such tie with the modes
-   waiting at 0 of 4: they are sampled.) Ordering while the set is open matters: a run that stops
-   at its budget reports an order, settled or not.
+   the best outsider by upper bound) or two neighbours in the top-k; of that pair, the mode with
+   the wider bounds. Equal estimates at 0 or 1 have no order to find: three certain modes took 40
+   of 240 episodes each proving their tie, five certain modes for a top-3 33 of 300 each. (A
+   member not known to fail, at 0 of n, is no such tie with the modes waiting at 0 of 4: they are
+   sampled.) Ordering while the set is open matters: a run that stops at its budget reports an
+   order, settled or not.
 3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
    narrower than ``target_width`` (a confirmed failing mode still needs a usable estimate), and
    once the top-k are known, the members whose order is not settled yet.
@@ -136,15 +136,12 @@ class IdentifySearcher(AskTellSearcher):
     def _ranking_pair(self, verdict, low, high) -> list[int]:
         """Of the pairs not settled yet, the one whose anytime-valid bounds overlap most: the top-k
         member with the lowest lower bound and the outsider with the highest upper bound (which
-        modes are the top-k), or two neighbours in the top-k (in which order); either only where
-        the two estimates differ or tie strictly between 0 and 1."""
-        # An exact tie (two modes that failed every episode so far, say) has no order to find yet,
-        # neither inside the top-k nor at its edge (five certain modes for a top-3). But a member
-        # not known to fail is no such tie: with fewer failing modes found than k, a never-failing
-        # mode fills the top-k at 0 of n, level with every waiting mode, and the waiting ones
-        # (a 0.5 mode that happened to succeed its first 4 episodes among them) must be sampled.
-        # Equal estimates strictly between 0 and 1 are a coincidence the next episode ends: left
-        # alone, two modes at 105 of 212 each were never sampled again.
+        modes are the top-k), or two neighbours in the top-k (in which order)."""
+        # A tie at 0 or 1 (two modes that failed every episode so far) has no order to find yet,
+        # inside the top-k or at its edge (five certain modes for a top-3). A tie strictly between
+        # is a coincidence the next episode ends (two modes at 105 of 212 each, left alone, were
+        # never sampled again). And a member not known to fail (a never-failing mode filling the
+        # top-k at 0 of n) is level with the modes waiting at 0 of 4, which must be sampled.
         def order_to_find(a, b):
             return verdict.p_hat[a] != verdict.p_hat[b] or 0 < verdict.p_hat[a] < 1
 
