@@ -315,6 +315,11 @@ def oracle_history(evaluator, names, rates, intervals, budget, seed):
     return history
 
 
+def oracle_episodes_to_top3(evaluator, names, rates, intervals, budget, seed) -> float:
+    history = oracle_history(evaluator, names, rates, intervals, budget, seed)
+    return score(names, history, rates, intervals, set())[0] or np.inf
+
+
 def ceilings(rates, budget=240, trials=6, hard=0.3):
     """(warm-up floor in episodes, ceiling of the >=6@240 share): see the module docstring."""
     p = np.array([r for r in rates.values() if r >= hard])
@@ -337,8 +342,7 @@ def bench_profile(profile, recorded, args, config, pool):
     budget = max(args.budgets)
     top = sorted(rates, key=lambda n: -rates[n])
     floor, ceiling = ceilings(rates)
-    oracle = _finite(np.median([score(listed(names, seed), oracle_history(evaluator, listed(names, seed), rates, intervals,
-                                                                          budget, seed), rates, intervals, set())[0] or np.inf
+    oracle = _finite(np.median([oracle_episodes_to_top3(evaluator, listed(names, seed), rates, intervals, budget, seed)
                                 for seed in range(ORACLE_REPEATS)]))
     print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5]))
     rows = []
