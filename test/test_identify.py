@@ -161,37 +161,36 @@ def test_which_of_equal_modes_goes_first_follows_the_seeded_warm_up_order_not_th
 
 
 
+def asked_after(counts, seed, episodes=40):
+    """What identify asks for in ``episodes`` more episodes (told failure, success, ... in turn),
+    once told ``counts`` ({mode: (failures, trials)})."""
+    searcher = make_searcher("identify", list(counts), seed, None, Goal())
+    searcher.tell([EpisodeOutcome((name,), 0, k >= failures, 10, None)
+                   for name, (failures, trials) in counts.items() for k in range(trials)])
+    asked = collections.Counter()
+    for k in range(episodes):
+        (perturbations,) = searcher.ask(1)
+        asked[perturbations[0]] += 1
+        searcher.tell([EpisodeOutcome(perturbations, 0, k % 2 == 1, 10, None)])
+    return asked
+
+
 def test_modes_waiting_for_a_first_failure_are_sampled_while_a_never_failing_mode_fills_the_top_k():
     """Fewer modes are known to fail than top_k, so a never-failing mode (0 of 60) fills the top-3,
     level with 20 modes at 0 of 4 (a 0.5 mode succeeds its first 4 episodes 1 time in 16). That is
     no tie between failing modes: ranking must sample the waiting modes, not spend its share
     ordering a 0.1 mode above the never-failing member (it once gave the 0.1 mode 500 of 1000)."""
-    names = ["half", "at_margin", "member", *[f"waiting_{i:02d}" for i in range(20)]]
-    counts = {"half": (30, 60), "at_margin": (6, 60), "member": (0, 60), **{n: (0, 4) for n in names[3:]}}
+    waiting = [f"waiting_{i:02d}" for i in range(20)]
+    counts = {"half": (30, 60), "at_margin": (6, 60), "member": (0, 60), **{n: (0, 4) for n in waiting}}
     for seed in range(3):
-        searcher = make_searcher("identify", names, seed, None, Goal())
-        searcher.tell([EpisodeOutcome((name,), 0, k >= failures, 10, None)
-                       for name, (failures, trials) in counts.items() for k in range(trials)])
-        asked = collections.Counter()
-        for _ in range(40):  # every episode from here on succeeds
-            (perturbations,) = searcher.ask(1)
-            asked[perturbations[0]] += 1
-            searcher.tell([EpisodeOutcome(perturbations, 0, True, 10, None)])
-        assert sum(asked[name] for name in names[3:]) >= 10, asked
+        asked = asked_after(counts, seed)
+        assert sum(asked[name] for name in waiting) >= 10, asked
 
 
 def test_two_modes_at_an_equal_estimate_between_0_and_1_are_still_ordered():
     """Two certain modes stay tied however many episodes they get; two modes at 105 of 212 each
     are a coincidence the next episode ends (a 0.5 and a 0.4 mode once froze there for good)."""
-    names = ["certain", "half", "forty", *[f"outsider_{i:02d}" for i in range(20)]]
-    counts = {"certain": (26, 26), "half": (105, 212), "forty": (105, 212), **{n: (0, 10) for n in names[3:]}}
+    counts = {"certain": (26, 26), "half": (105, 212), "forty": (105, 212), **{f"outsider_{i:02d}": (0, 10) for i in range(20)}}
     for seed in range(3):
-        searcher = make_searcher("identify", names, seed, None, Goal())
-        searcher.tell([EpisodeOutcome((name,), 0, k >= failures, 10, None)
-                       for name, (failures, trials) in counts.items() for k in range(trials)])
-        asked = collections.Counter()
-        for k in range(40):
-            (perturbations,) = searcher.ask(1)
-            asked[perturbations[0]] += 1
-            searcher.tell([EpisodeOutcome(perturbations, 0, k % 2 == 0, 10, None)])
+        asked = asked_after(counts, seed)
         assert asked["half"] + asked["forty"] >= 5, asked
