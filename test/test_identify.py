@@ -160,7 +160,6 @@ def test_which_of_equal_modes_goes_first_follows_the_seeded_warm_up_order_not_th
     assert len(first_after_warm_up) >= 15, first_after_warm_up  # ~19 of 21 names in 30 seeded draws
 
 
-
 def asked_after(counts, seed, episodes=40):
     """What identify asks for in ``episodes`` more episodes (told failure, success, ... in turn),
     once told ``counts`` ({mode: (failures, trials)})."""

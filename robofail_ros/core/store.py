@@ -36,8 +36,8 @@ class RunRecord:
     """run.json: what a run was started with, and when."""
     config: dict  # the search config as the run used it (SearchConfig.to_dict)
     config_hash: str
-    policy: dict  # what the policy announced: name, spec, sha256 of its checkpoint, ...
-    versions: dict  # component -> version (versions.component_versions)
+    policy: dict = dataclasses.field(default_factory=dict)  # what the policy announced: name, spec, sha256, ...
+    versions: dict = dataclasses.field(default_factory=dict)  # component -> version (versions.component_versions)
     seed: int | None = None
     started: str | None = None
     finished: str | None = None  # set once, when summary.json is written
@@ -57,7 +57,7 @@ class RunRecord:
         if unknown:
             raise ConfigError(f"{path} holds keys this robofail does not write ({', '.join(unknown)}); it comes from "
                               f"another version, which is needed to open it; {_UNTOUCHED}")
-        return cls(**{"policy": {}, "versions": {}, **data})
+        return cls(**data)
 
     def write(self, path: pathlib.Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
@@ -78,8 +78,7 @@ class RunStore:
             store._lock()
         except OSError as exc:
             raise ConfigError(f"cannot use the run folder {store.folder}: {exc.strerror or exc}; choose a writable --out") from None
-        record_path = store.folder / "run.json"
-        if record_path.exists():
+        if store.record_path.exists():
             try:
                 record = store.record
             except ConfigError:
@@ -107,31 +106,36 @@ class RunStore:
                                       f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
                                       f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
             record.resumed.append(_now())
-            record.write(record_path)
+            record.write(store.record_path)
             return store
         if resume:
             store.close()
             raise ConfigError(f"--resume given but {store.folder} holds no run; drop --resume to start it")
-        RunRecord(config, config_hash(config), policy_info, component_versions(), config.get("seed"), _now()).write(record_path)
+        RunRecord(config, config_hash(config), policy=policy_info, versions=component_versions(), seed=config.get("seed"),
+                  started=_now()).write(store.record_path)
         return store
 
     @classmethod
     def open(cls, folder) -> "RunStore":
         store = cls(folder)
-        if not (store.folder / "run.json").is_file():
+        if not store.record_path.is_file():
             raise ConfigError(f"{store.folder} is not a robofail run folder (no run.json); give a folder made by `robofail search`")
         return store
 
     @property
+    def record_path(self) -> pathlib.Path:
+        return self.folder / "run.json"
+
+    @property
     def record(self) -> RunRecord:
-        return RunRecord.read(self.folder / "run.json")
+        return RunRecord.read(self.record_path)
 
     def finish(self, result) -> None:
         """Writes the run's RunResult as summary.json and marks the run finished."""
         (self.folder / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
         record = self.record
         record.finished = _now()
-        record.write(self.folder / "run.json")
+        record.write(self.record_path)
 
     # ----------------------------------------------------------------------------- episodes
     @property
