@@ -49,10 +49,10 @@ def run_node(make_node, name: str, threads: int = 1) -> int:
     finally:
         if node is not None:
             node.close()
-        # Nothing is left to save. A DDS participant's teardown has been seen to hang (an installed
-        # policy_node, once in ~10 test runs; not reproduced in 40 tries under load): the kernel
-        # ends the process TEARDOWN_LIMIT_S from here whatever DDS does (SIGALRM's default action
-        # needs no Python thread, which a hung C call holding the GIL would starve).
+        # Nothing is left to save: the kernel ends the process TEARDOWN_LIMIT_S from here whatever
+        # DDS teardown does (SIGALRM's default action needs no Python thread, which a hung C call
+        # holding the GIL would starve). It does not cover a node that never gets here: an installed
+        # policy_node that ignored SIGTERM for 30 s in CI (rare) did so with this guard in place.
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(TEARDOWN_LIMIT_S)
         if node is not None:
