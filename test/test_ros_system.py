@@ -132,6 +132,22 @@ def test_a_node_whose_dds_teardown_hangs_still_exits_after_sigterm(ros_env):
         proc.wait()
 
 
+def test_a_node_whose_context_shuts_down_without_waking_its_executor_still_exits(ros_env):
+    """rclpy's signal thread wakes the executor before it shuts the context down; an executor
+    that woke in between used to wait forever (an installed policy_node ignored SIGTERM so in about
+    1 of 25 runs). Here the context is shut down with no wake-up at all: the node must notice."""
+    from robofail_ros.nodes.common import SHUTDOWN_POLL_S
+    env, _ = ros_env
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "ros_unwoken_shutdown.py")], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "shut down"
+        assert proc.wait(timeout=SHUTDOWN_POLL_S + 10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_env, tmp_path, python):
     env, params = ros_env
     out = tmp_path / "runs" / "ros"

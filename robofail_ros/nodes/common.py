@@ -16,6 +16,12 @@ RESULTS_TOPIC = "/robofail/episode_results"
 READY_TOPIC = "/robofail/worker_ready"
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)  # policy_info, scene_image
 TEARDOWN_LIMIT_S = 15  # after a node's close(): DDS teardown and interpreter exit, at most
+# How often a spinning node looks whether its context was shut down. rclpy's signal thread wakes
+# the executors *before* it shuts the contexts down (signal_handler.cpp: trigger_guard_conditions,
+# then shutdown_contexts), so an executor that wakes in between finds its context still up and
+# waits again with nothing left to wake it: an installed policy_node ignored SIGTERM that way in
+# about 1 of 25 runs, in CI too.
+SHUTDOWN_POLL_S = 1.0
 
 
 def read_config(node, node_params: dict) -> tuple[SearchConfig, dict]:
@@ -40,7 +46,8 @@ def run_node(make_node, name: str, threads: int = 1) -> int:
         node = make_node()
         executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
-        executor.spin()
+        while executor.context.ok():  # executor.spin(), but for the race above
+            executor.spin_once(timeout_sec=SHUTDOWN_POLL_S)
     except RoboFailError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -51,8 +58,7 @@ def run_node(make_node, name: str, threads: int = 1) -> int:
             node.close()
         # Nothing is left to save: the kernel ends the process TEARDOWN_LIMIT_S from here whatever
         # DDS teardown does (SIGALRM's default action needs no Python thread, which a hung C call
-        # holding the GIL would starve). It does not cover a node that never gets here: an installed
-        # policy_node that ignored SIGTERM for 30 s in CI (rare) did so with this guard in place.
+        # holding the GIL would starve).
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(TEARDOWN_LIMIT_S)
         if node is not None:
