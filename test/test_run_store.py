@@ -66,6 +66,26 @@ def test_run_records_config_versions_seed_and_policy(python, config, tmp_path):
     assert meta["versions"]["robosuite"] == "1.5.2" and meta["versions"]["mujoco"].startswith("3.")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 5 == json.loads(result.stdout)["episodes"]
+    # The record gives back the config the run used, as a SearchConfig (replay, report and the
+    # search node's service read it so).
+    from robofail_ros.core.config import load_search_config
+    from robofail_ros.core.store import RunStore
+    store = RunStore.open(out)
+    used = store.record.search_config
+    store.close()
+    assert used == load_search_config(config).replace(budget=3, perturbations=("shaky_arm", "laggy_arm", "very_heavy_cube"))
+
+
+def test_a_run_record_whose_config_this_version_refuses_is_a_clear_error():
+    from robofail_ros.core.config import SearchConfig
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunRecord
+    config = SearchConfig(searchers={"identify": {"target_width": 0.2}}).to_dict()
+    assert RunRecord(config, "0").search_config.searchers == {"identify": {"target_width": 0.2}}
+    with pytest.raises(ConfigError, match="the config in run.json: unknown parameter 'colour'"):
+        RunRecord({**config, "colour": "red"}, "0").search_config
+    with pytest.raises(ConfigError, match="budget must be a positive number"):
+        RunRecord({**config, "budget": 0}, "0").search_config
 
 
 def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(python, config, tmp_path):

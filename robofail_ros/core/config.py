@@ -119,6 +119,12 @@ class SearchConfig:
         d["perturbations"] = list(self.perturbations)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> "SearchConfig":
+        """The inverse of ``to_dict`` (a run record's config), checked like a parameter file."""
+        plain = {key: value for key, value in d.items() if key != "searchers"}
+        return config_from_params({**(d.get("searchers") or {}), **plain}, where)
+
 
 _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,),
           "tuple": (list, tuple)}

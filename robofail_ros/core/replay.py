@@ -68,14 +68,13 @@ class Replayer:
         finally:
             store.close()
         self.run_folder, self.camera = run_folder, camera
-        config, info = record.config, record.policy
-        self.policy = load_policy(info["spec"], task=config["task"], device=config.get("device", "cpu"))
+        config, info = record.search_config, record.policy
+        self.policy = load_policy(info["spec"], task=config.task, device=config.device)
         if info.get("sha256") and getattr(self.policy, "sha256", None) != info["sha256"]:
             raise PolicyError(f"policy {info['spec']!r} now has sha256 {getattr(self.policy, 'sha256', None)}, but run "
                               f"{run_folder} used {info['sha256']}; restore that checkpoint to replay its episodes")
-        self.scene = Scene(config["task"], catalog=Catalog.load(config.get("catalog") or DEFAULT_CATALOG),
-                           cameras=self.policy.cameras, horizon=config["horizon"],
-                           render_quality=config.get("render_quality", "default"))
+        self.scene = Scene(config.task, catalog=Catalog.load(config.catalog or DEFAULT_CATALOG),
+                           cameras=self.policy.cameras, horizon=config.horizon, render_quality=config.render_quality)
 
     def replay(self, episode_id: int, frame_size: int = 256, frame_every: int = 4) -> Replay:
         """Runs episode ``episode_id`` again with its recorded seed and perturbations."""

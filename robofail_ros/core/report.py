@@ -21,7 +21,8 @@ import shutil
 
 import numpy as np
 
-from .analysis import NOMINAL, RunResult, verdict_text
+from .analysis import NOMINAL, FailureMode, RunResult, verdict_text
+from .config import SearchConfig
 from .errors import ConfigError
 from .store import RunRecord, RunStore
 
@@ -35,10 +36,11 @@ class RunData:
     folder: pathlib.Path
     label: str
     record: RunRecord
+    config: SearchConfig  # record.config, read once
     result: RunResult
 
     @property
-    def modes(self) -> dict[str, dict]:
+    def modes(self) -> dict[str, FailureMode]:
         return {m.name: m for m in self.result.table.modes}
 
 
@@ -59,13 +61,13 @@ def load_run(folder) -> RunData:
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"run {folder}: its summary.json is not one this robofail writes ({exc}); a run from an "
                           f"older robofail needs that version to report on it") from None
-    return RunData(store.folder, record.policy["name"], record, result)
+    return RunData(store.folder, record.policy["name"], record, record.search_config, result)
 
 
 def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
     """The perturbations every run tried to measure (in the first run's catalog order) and notes
     on what alignment left out. Runs of different tasks are refused."""
-    tasks = {r.record.config["task"] for r in runs}
+    tasks = {r.config.task for r in runs}
     if len(tasks) > 1:
         raise ConfigError(f"runs of different tasks cannot be compared ({', '.join(sorted(tasks))}); "
                           "report on runs of one task together")
@@ -74,7 +76,7 @@ def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
         for r in runs:
             r.label = f"{r.label} ({r.folder.name})"
     from .perturbations import DEFAULT_CATALOG, Catalog
-    catalog = Catalog.load(runs[0].record.config.get("catalog") or DEFAULT_CATALOG).names
+    catalog = Catalog.load(runs[0].config.catalog or DEFAULT_CATALOG).names
     names = [[m.name for m in r.result.table.perturbed] for r in runs]
     shared = sorted((n for n in names[0] if all(n in other for other in names[1:])),
                     key=lambda n: catalog.index(n) if n in catalog else len(catalog))
@@ -234,7 +236,7 @@ def model_table(runs, perturbations) -> list[dict]:
         tried = [r.modes[n] for n in perturbations if r.modes[n].trials]
         worst = max(tried, key=lambda m: (m.p_fail, m.trials), default=None)
         rows.append({
-            "model": r.label, "sha256": r.record.policy.get("sha256"), "searcher": r.record.config["searcher"],
+            "model": r.label, "sha256": r.record.policy.get("sha256"), "searcher": r.config.searcher,
             "episodes": r.result.episodes, "failures": r.result.failures, "sim_errors": r.result.sim_errors,
             "nominal_success": (1 - nominal.failures / nominal.trials) if nominal and nominal.trials else None,
             "nominal_trials": nominal.trials if nominal else 0,
@@ -407,14 +409,14 @@ P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
             parts.append("</table>")
     parts.append("<h2>Run metadata</h2>")
     for r in runs:
-        c, p = r.record.config, r.record.policy
+        c, p = r.config, r.record.policy
         rows = {"run folder": str(r.folder), "policy": p.get("spec"), "policy name (as run)": p.get("name"),
                 "policy source": ("EXTERNAL: " if p.get("external") else "") + str(p.get("source", "loaded by robofail")),
                 "policy version": p.get("version"), "checkpoint": p.get("path"),
-                "checkpoint sha256": p.get("sha256"), "algorithm": p.get("algo"), "task": c["task"],
-                "searcher": c["searcher"], "budget": c["budget"], "nominal episodes": c["nominal_episodes"],
-                "seed": c["seed"], "horizon": c["horizon"], "workers": c["num_workers"],
-                "catalog": c.get("catalog") or "default", "config hash": r.record.config_hash,
+                "checkpoint sha256": p.get("sha256"), "algorithm": p.get("algo"), "task": c.task,
+                "searcher": c.searcher, "budget": c.budget, "nominal episodes": c.nominal_episodes,
+                "seed": c.seed, "horizon": c.horizon, "workers": c.num_workers,
+                "catalog": c.catalog or "default", "config hash": r.record.config_hash,
                 "started": r.record.started, "finished": r.record.finished,
                 "search seconds": r.result.search_seconds,
                 **{f"version: {k}": v for k, v in r.record.versions.items()}}

@@ -62,6 +62,12 @@ class RunRecord:
     def write(self, path: pathlib.Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
 
+    @property
+    def search_config(self):
+        """The run's config as a SearchConfig (a config this robofail refuses is a clear error)."""
+        from .config import SearchConfig
+        return SearchConfig.from_dict(self.config, where="the config in run.json")
+
 
 class RunStore:
     def __init__(self, folder):

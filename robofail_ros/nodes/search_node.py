@@ -261,10 +261,11 @@ class SearchNode(Node, RunObserver):
         summary = folder / "summary.json"
         if summary.is_file():
             return RunResult.from_dict(json.loads(summary.read_text()))
-        from ..core.config import config_from_params
-        from ..core.run import resolve_catalog
-        stored = dict(RunStore.open(folder).record.config)
-        config = config_from_params({**stored.pop("searchers"), **stored})
+        store = RunStore.open(folder)
+        try:
+            config = store.record.search_config
+        finally:
+            store.close()
         return _result(folder, resolve_catalog(config), None, config.goal)
 
     def close(self):
