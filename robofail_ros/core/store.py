@@ -18,6 +18,7 @@ import json
 import pathlib
 import sqlite3
 
+from .config import SearchConfig
 from .episode import EpisodeOutcome
 from .errors import ConfigError
 from .versions import component_versions
@@ -63,9 +64,8 @@ class RunRecord:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
 
     @property
-    def search_config(self):
+    def search_config(self) -> SearchConfig:
         """The run's config as a SearchConfig (a config this robofail refuses is a clear error)."""
-        from .config import SearchConfig
         return SearchConfig.from_dict(self.config, where="the config in run.json")
 
 

@@ -261,11 +261,7 @@ class SearchNode(Node, RunObserver):
         summary = folder / "summary.json"
         if summary.is_file():
             return RunResult.from_dict(json.loads(summary.read_text()))
-        store = RunStore.open(folder)
-        try:
-            config = store.record.search_config
-        finally:
-            store.close()
+        config = RunStore.open(folder).record.search_config  # run.json only: no episode store is opened
         return _result(folder, resolve_catalog(config), None, config.goal)
 
     def close(self):
