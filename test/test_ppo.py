@@ -1,5 +1,7 @@
 """PPO, the paper's searcher: its default finds the worst mode, its pi(a|o) reads out as P(fail),
 the paper preset stays the paper's, and the sequential setting reports composite modes."""
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,12 @@ def test_sequential_search_accumulates_perturbations_and_reports_composite_modes
     assert {m.name for m in table.composites} == names_seen
     assert sum(m.trials + m.sim_errors for m in table.composites) == len(composite)
     assert sum(m.trials for m in table.modes if m.name in names) == len(seen) - len(composite)
+
+
+def test_a_search_without_a_run_folder_leaves_no_log_folder_behind(tmp_path, monkeypatch):
+    # SB3 makes tempdir/SB3-<time> for a model that logs nowhere; a benchmark left hundreds.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    searcher, seen = train(RATES, 64, 0)
+    assert len(seen) == 64
+    assert list(tmp_path.iterdir()) == []

@@ -125,8 +125,15 @@ class PPOSearcher(Searcher):
                 "max_perturbations", "device"}
         kwargs = {f.name: getattr(self.hp, f.name) for f in dataclasses.fields(self.hp) if f.name not in skip}
         kwargs["batch_size"] = min(self.hp.batch_size, self.hp.n_steps * self.hp.n_envs)
-        return PPO(self.hp.policy, vec, seed=self.seed, device=self.hp.device, verbose=0,
-                   tensorboard_log=str(self.run_folder / "tensorboard") if self.run_folder else None, **kwargs)
+        if self.run_folder is not None:
+            return PPO(self.hp.policy, vec, seed=self.seed, device=self.hp.device, verbose=0,
+                       tensorboard_log=str(self.run_folder / "tensorboard"), **kwargs)
+        from stable_baselines3.common.logger import Logger
+        model = PPO(self.hp.policy, vec, seed=self.seed, device=self.hp.device, verbose=0, **kwargs)
+        # Without a run folder SB3 would log nowhere but still make an empty tempdir/SB3-<time>
+        # folder for each search (hundreds after a benchmark): a logger with no outputs makes none.
+        model.set_logger(Logger(folder=None, output_formats=[]))
+        return model
 
     def search(self, ctx):
         from stable_baselines3.common.callbacks import BaseCallback
