@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def over_ros(policy_spec, episodes):
         for p in procs:
             p.terminate()
             p.wait(timeout=30)
+        shutil.rmtree(params.parent)
 
 
 def main():
