@@ -103,7 +103,25 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
     return report / "index.html"
 
 
-def entropy_table(folders: dict) -> list[dict]:
+@dataclasses.dataclass(frozen=True)
+class EntropyRow:
+    """One model of the entropy table (the paper's Table 2, with the calibrated numbers beside it)."""
+    task: str
+    model: str
+    algo: str | None
+    obs: str | None  # None: a model outside the roster
+    sha256: str | None
+    nominal_success: float | None
+    episodes: int
+    pi_entropy: float | None
+    p_fail_entropy: float | None
+    mean_p_fail: float | None  # over the perturbations tried
+    failing_modes: int  # classified as failing
+    worst_mode: str | None
+    worst_p_fail: float | None
+
+
+def entropy_table(folders: dict) -> list[EntropyRow]:
     """Per model: task, algorithm, observations, nominal success, the two entropies, and how
     broadly it fails (mean P(fail) over the perturbations, modes classified as failing)."""
     from .stats import FAILS
@@ -116,14 +134,13 @@ def entropy_table(folders: dict) -> list[dict]:
         for run, row in zip(loaded, model_table(loaded, align(loaded)[0])):
             modes = [m for m in run.result.table.perturbed if m.trials]
             model = roster.get(run.folder.name)
-            rows.append({
-                "task": task, "model": run.folder.name, "algo": model.algo if model else run.record.policy.get("algo"),
-                "obs": model.obs if model else None,
-                "sha256": row["sha256"], "nominal_success": row["nominal_success"], "episodes": row["episodes"],
-                "pi_entropy": row["pi_entropy"], "p_fail_entropy": row["p_fail_entropy"],
-                "mean_p_fail": float(np.mean([m.p_fail for m in modes])) if modes else None,
-                "failing_modes": sum(m.status == FAILS for m in modes),
-                "worst_mode": row["worst_mode"], "worst_p_fail": row["worst_p_fail"]})
+            rows.append(EntropyRow(
+                task=task, model=run.folder.name, algo=model.algo if model else run.record.policy.get("algo"),
+                obs=model.obs if model else None, sha256=row.sha256, nominal_success=row.nominal_success,
+                episodes=row.episodes, pi_entropy=row.pi_entropy, p_fail_entropy=row.p_fail_entropy,
+                mean_p_fail=float(np.mean([m.p_fail for m in modes])) if modes else None,
+                failing_modes=sum(m.status == FAILS for m in modes),
+                worst_mode=row.worst_mode, worst_p_fail=row.worst_p_fail))
     return rows
 
 
@@ -143,23 +160,24 @@ def write_summary(folders: dict, out: pathlib.Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for k, task in enumerate(folders):
-        mine = [r for r in rows if r["task"] == task and r["p_fail_entropy"] is not None and r["mean_p_fail"] is not None]
-        ax.scatter([r["p_fail_entropy"] for r in mine], [r["mean_p_fail"] for r in mine], label=task,
+        mine = [r for r in rows if r.task == task and r.p_fail_entropy is not None and r.mean_p_fail is not None]
+        ax.scatter([r.p_fail_entropy for r in mine], [r.mean_p_fail for r in mine], label=task,
                    color=plt.get_cmap("tab10")(k))
         for r in mine:
-            ax.annotate(r["model"].split("_", 1)[-1], (r["p_fail_entropy"], r["mean_p_fail"]), fontsize=6)
+            ax.annotate(r.model.split("_", 1)[-1], (r.p_fail_entropy, r.mean_p_fail), fontsize=6)
     ax.set_xlabel("entropy of the failure distribution (nats)")
     ax.set_ylabel("mean P(fail) over perturbations")
-    ax.set_title("Entropy against broad vulnerability, every model")
+    title = "Entropy against broad vulnerability, every model"
+    ax.set_title(title)
     ax.legend(fontsize=8)
-    figure = _save(fig, out / "figures", "entropy_vs_vulnerability")
-    correlations = {"spearman(p_fail_entropy, mean_p_fail)": _spearman([r["p_fail_entropy"] for r in rows],
-                                                                       [r["mean_p_fail"] for r in rows]),
-                    "spearman(pi_entropy, mean_p_fail)": _spearman([r["pi_entropy"] for r in rows],
-                                                                   [r["mean_p_fail"] for r in rows])}
-    (out / "figures.json").write_text(json.dumps({"models": rows, "correlations": correlations,
+    figure = _save(fig, out / "figures", "entropy_vs_vulnerability", title, {})  # its numbers: the rows
+    mean_p_fail = [r.mean_p_fail for r in rows]
+    correlations = {"spearman(p_fail_entropy, mean_p_fail)": _spearman([r.p_fail_entropy for r in rows], mean_p_fail),
+                    "spearman(pi_entropy, mean_p_fail)": _spearman([r.pi_entropy for r in rows], mean_p_fail)}
+    (out / "figures.json").write_text(json.dumps({"models": [dataclasses.asdict(r) for r in rows],
+                                                  "correlations": correlations,
                                                   "tasks": {t: f"{t}/figures.json" for t in folders},
-                                                  "figure": figure}, indent=2))
+                                                  "figure": {"png": figure.png, "svg": figure.svg}}, indent=2))
     e = html.escape
 
     def fmt(v, spec=".3f"):
@@ -172,9 +190,9 @@ def write_summary(folders: dict, out: pathlib.Path) -> None:
              "<h2>Entropy table</h2><table><tr><th>task</th><th>model</th><th>nominal success</th><th>entropy of π</th>"
              "<th>entropy of P(fail)</th><th>mean P(fail)</th><th>failing modes</th><th>worst mode</th></tr>"]
     for r in rows:
-        lines.append(f"<tr><td>{e(r['task'])}</td><td>{e(r['model'])}</td><td>{fmt(r['nominal_success'], '.0%')}</td>"
-                     f"<td>{fmt(r['pi_entropy'])}</td><td>{fmt(r['p_fail_entropy'])}</td><td>{fmt(r['mean_p_fail'])}</td>"
-                     f"<td>{r['failing_modes']}</td><td>{e(str(r['worst_mode']))} ({fmt(r['worst_p_fail'], '.2f')})</td></tr>")
+        lines.append(f"<tr><td>{e(r.task)}</td><td>{e(r.model)}</td><td>{fmt(r.nominal_success, '.0%')}</td>"
+                     f"<td>{fmt(r.pi_entropy)}</td><td>{fmt(r.p_fail_entropy)}</td><td>{fmt(r.mean_p_fail)}</td>"
+                     f"<td>{r.failing_modes}</td><td>{e(str(r.worst_mode))} ({fmt(r.worst_p_fail, '.2f')})</td></tr>")
     lines.append("</table><p>" + "; ".join(f"{e(k)} = {fmt(v, '.2f')}" for k, v in correlations.items()) + "</p>")
-    lines.append(f"<img src='{figure['png']}' style='max-width:100%'></body></html>")
+    lines.append(f"<img src='{figure.png}' style='max-width:100%'></body></html>")
     (out / "index.html").write_text("\n".join(lines))

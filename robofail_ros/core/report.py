@@ -44,6 +44,52 @@ class RunData:
         return {m.name: m for m in self.result.table.modes}
 
 
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    title: str
+    data: dict  # the numbers behind it, as figures.json holds them
+    png: str  # paths relative to the report folder
+    svg: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRow:
+    """One model of the report's Models table: the paper's comparison numbers and the calibrated ones."""
+    model: str
+    sha256: str | None
+    searcher: str
+    episodes: int
+    failures: int
+    sim_errors: int
+    nominal_success: float | None  # None: the unperturbed scene was never run
+    nominal_trials: int
+    pi_entropy: float | None
+    p_fail_entropy: float | None
+    mean_severity: float | None  # None: no perturbation tried
+    worst_mode: str | None
+    worst_p_fail: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class GalleryItem:
+    """A top failure mode's first failing episode, replayed from its seed for the report."""
+    run: str
+    mode: str
+    label: str
+    p_fail: float
+    trials: int
+    episode_id: int
+    seed: int
+    perturbations: list[str]
+    steps: int
+    reproduced: bool  # the replay failed as the recorded episode did
+    replay_success: bool
+    replay_steps: int
+    scene: str  # image paths relative to the report folder
+    strip: str
+    command: str  # the `robofail replay` command that shows it again
+
+
 def load_run(folder) -> RunData:
     """A finished run's metadata and failure-mode table; unfinished or empty runs are refused."""
     store = RunStore.open(folder)
@@ -99,17 +145,15 @@ def _plt():
     return plt
 
 
-def _save(fig, folder: pathlib.Path, name: str) -> dict:
+def _save(fig, folder: pathlib.Path, name: str, title: str, data: dict) -> Figure:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
     for ext in ("png", "svg"):
         fig.savefig(folder / f"{name}.{ext}", dpi=110, bbox_inches="tight")
-        paths[ext] = f"figures/{name}.{ext}"
     _plt().close(fig)
-    return paths
+    return Figure(title, data, f"figures/{name}.png", f"figures/{name}.svg")
 
 
-def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> dict:
+def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figure:
     """Two radar panels for one run: calibrated P(fail) with its 95% interval, and the paper's pi(a|o)."""
     modes = run.modes
     tried = [n for n in perturbations if modes[n].trials]
@@ -151,7 +195,7 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> dict:
         ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.15), fontsize=8)
     note = f" (top {len(spokes)} of {len(tried)} tried)" if data["left_out"] else ""
     fig.suptitle(f"{run.label}: failure modes{note}", fontsize=12)
-    return {"title": f"Radar: {run.label}", "data": data, **_save(fig, folder, f"radar_{_slug(run.label)}")}
+    return _save(fig, folder, f"radar_{_slug(run.label)}", f"Radar: {run.label}", data)
 
 
 def distribution(runs: list[RunData], perturbations: list[str]) -> tuple[list[str], dict[str, list[float]]]:
@@ -168,7 +212,7 @@ def distribution(runs: list[RunData], perturbations: list[str]) -> tuple[list[st
     return top + ["other"], out
 
 
-def stacked_bars(runs, perturbations, folder) -> dict:
+def stacked_bars(runs, perturbations, folder) -> Figure:
     names, shares = distribution(runs, perturbations)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(runs) + 3), 4.8))
@@ -183,11 +227,10 @@ def stacked_bars(runs, perturbations, folder) -> dict:
     ax.set_title("Failure modes across models (failure rates normalised per model)")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     ax.tick_params(axis="x", labelrotation=15, labelsize=8)
-    return {"title": "Stacked failure modes", "data": {"modes": names, "shares": shares},
-            **_save(fig, folder, "stacked_failure_modes")}
+    return _save(fig, folder, "stacked_failure_modes", "Stacked failure modes", {"modes": names, "shares": shares})
 
 
-def heatmap(runs, perturbations, folder) -> dict:
+def heatmap(runs, perturbations, folder) -> Figure:
     columns = [n for n in perturbations if any(r.modes[n].trials for r in runs)]
     matrix = np.array([[r.modes[n].p_fail if r.modes[n].trials else np.nan for n in columns] for r in runs])
     order = np.argsort(-np.nan_to_num(np.nanmean(np.where(np.isnan(matrix), -1, matrix), axis=0)), kind="stable")
@@ -202,10 +245,10 @@ def heatmap(runs, perturbations, folder) -> dict:
     ax.set_title("P(fail) per model and perturbation (grey: not tried)", fontsize=10)
     data = {"models": [r.label for r in runs], "perturbations": columns,
             "p_fail": [[None if math.isnan(v) else float(v) for v in row] for row in matrix]}
-    return {"title": "Heatmap", "data": data, **_save(fig, folder, "heatmap")}
+    return _save(fig, folder, "heatmap", "Heatmap", data)
 
 
-def grouped_bars(runs, perturbations, folder) -> dict:
+def grouped_bars(runs, perturbations, folder) -> Figure:
     names = distribution(runs, perturbations)[0][:-1] or perturbations[:TOP_MODES]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) * max(1, len(runs) / 2) + 2), 4.5))
@@ -225,30 +268,30 @@ def grouped_bars(runs, perturbations, folder) -> dict:
     ax.set_ylabel("P(fail) with 95% interval")
     ax.set_title("Top failure modes per model")
     ax.legend(fontsize=8)
-    return {"title": "Grouped bars", "data": data, **_save(fig, folder, "grouped_bars")}
+    return _save(fig, folder, "grouped_bars", "Grouped bars", data)
 
 
-def model_table(runs, perturbations) -> list[dict]:
+def model_table(runs, perturbations) -> list[ModelRow]:
     """Entropy and severity per model: the paper's comparison number and the calibrated ones."""
     rows = []
     for r in runs:
         nominal = r.modes.get(NOMINAL)
         tried = [r.modes[n] for n in perturbations if r.modes[n].trials]
         worst = max(tried, key=lambda m: (m.p_fail, m.trials), default=None)
-        rows.append({
-            "model": r.label, "sha256": r.record.policy.get("sha256"), "searcher": r.config.searcher,
-            "episodes": r.result.episodes, "failures": r.result.failures, "sim_errors": r.result.sim_errors,
-            "nominal_success": (1 - nominal.failures / nominal.trials) if nominal and nominal.trials else None,
-            "nominal_trials": nominal.trials if nominal else 0,
-            "pi_entropy": r.result.pi_entropy, "p_fail_entropy": r.result.p_fail_entropy,
-            "mean_severity": float(np.mean([m.severity for m in tried])) if tried else None,
-            "worst_mode": worst.name if worst else None,
-            "worst_p_fail": worst.p_fail if worst else None})
+        rows.append(ModelRow(
+            model=r.label, sha256=r.record.policy.get("sha256"), searcher=r.config.searcher,
+            episodes=r.result.episodes, failures=r.result.failures, sim_errors=r.result.sim_errors,
+            nominal_success=(1 - nominal.failures / nominal.trials) if nominal and nominal.trials else None,
+            nominal_trials=nominal.trials if nominal else 0,
+            pi_entropy=r.result.pi_entropy, p_fail_entropy=r.result.p_fail_entropy,
+            mean_severity=float(np.mean([m.severity for m in tried])) if tried else None,
+            worst_mode=worst.name if worst else None,
+            worst_p_fail=worst.p_fail if worst else None))
     return rows
 
 
 # ---------------------------------------------------------------------------------- gallery
-def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> list[dict]:
+def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> list[GalleryItem]:
     """For each top failure mode of a run: its first failing episode replayed from the seed,
     the perturbed scene, a frame strip, and whether the replay reproduced the recorded outcome."""
     import imageio.v2 as imageio
@@ -269,13 +312,12 @@ def gallery(run: RunData, folder: pathlib.Path, modes: int = GALLERY_MODES) -> l
             stem = f"{_slug(run.label)}_{mode.name}_{episode.episode_id}"
             imageio.imwrite(folder / f"{stem}_scene.png", replay.frames[0])
             imageio.imwrite(folder / f"{stem}_strip.png", frame_strip(replay.frames))
-            items.append({"run": run.label, "mode": mode.name, "label": mode.label, "p_fail": mode.p_fail,
-                          "trials": mode.trials, "episode_id": episode.episode_id, "seed": episode.seed,
-                          "perturbations": list(episode.perturbations), "steps": episode.steps,
-                          "reproduced": replay.reproduced, "replay_success": replay.outcome.success,
-                          "replay_steps": replay.outcome.steps,
-                          "scene": f"gallery/{stem}_scene.png", "strip": f"gallery/{stem}_strip.png",
-                          "command": replay_command(run.folder, episode.episode_id)})
+            items.append(GalleryItem(
+                run=run.label, mode=mode.name, label=mode.label, p_fail=mode.p_fail, trials=mode.trials,
+                episode_id=episode.episode_id, seed=episode.seed, perturbations=list(episode.perturbations),
+                steps=episode.steps, reproduced=replay.reproduced, replay_success=replay.outcome.success,
+                replay_steps=replay.outcome.steps, scene=f"gallery/{stem}_scene.png",
+                strip=f"gallery/{stem}_strip.png", command=replay_command(run.folder, episode.episode_id)))
     finally:
         replayer.close()
     return items
@@ -318,7 +360,8 @@ def _write(runs, out: pathlib.Path, with_gallery: bool) -> pathlib.Path:
     table = model_table(runs, perturbations)
     items = [item for r in runs for item in gallery(r, out / "gallery")] if with_gallery else []
     (out / "figures.json").write_text(json.dumps(
-        {"perturbations": perturbations, "notes": notes, "figures": figures, "models": table, "gallery": items},
+        {"perturbations": perturbations, "notes": notes, "figures": [dataclasses.asdict(f) for f in figures],
+         "models": [dataclasses.asdict(row) for row in table], "gallery": [dataclasses.asdict(i) for i in items]},
         indent=2, default=str))
     index = out / "index.html"
     index.write_text(_page(runs, perturbations, notes, figures, table, items, out))
@@ -354,29 +397,29 @@ Simulator errors are counted apart and never as policy failures.</p>"""]
                  "<th>sim errors</th><th>nominal success</th><th>entropy of π (nats)</th><th>entropy of P(fail)</th>"
                  "<th>mean severity</th><th>worst mode</th><th>checkpoint sha256</th></tr>")
     for row in table:
-        nominal = f"{_fmt(row['nominal_success'], '.0%')} of {row['nominal_trials']}"
-        worst = f"{row['worst_mode']} ({_fmt(row['worst_p_fail'], '.2f')})" if row["worst_mode"] else "–"
-        parts.append(f"<tr><td>{e(row['model'])}</td><td>{e(row['searcher'])}</td><td>{row['episodes']}</td>"
-                     f"<td>{row['failures']}</td><td>{row['sim_errors']}</td><td>{nominal}</td>"
-                     f"<td>{_fmt(row['pi_entropy'])}</td><td>{_fmt(row['p_fail_entropy'])}</td>"
-                     f"<td>{_fmt(row['mean_severity'], '.2f')}</td><td>{e(worst)}</td>"
-                     f"<td><code>{e(str(row['sha256'] or '–')[:16])}</code></td></tr>")
+        nominal = f"{_fmt(row.nominal_success, '.0%')} of {row.nominal_trials}"
+        worst = f"{row.worst_mode} ({_fmt(row.worst_p_fail, '.2f')})" if row.worst_mode else "–"
+        parts.append(f"<tr><td>{e(row.model)}</td><td>{e(row.searcher)}</td><td>{row.episodes}</td>"
+                     f"<td>{row.failures}</td><td>{row.sim_errors}</td><td>{nominal}</td>"
+                     f"<td>{_fmt(row.pi_entropy)}</td><td>{_fmt(row.p_fail_entropy)}</td>"
+                     f"<td>{_fmt(row.mean_severity, '.2f')}</td><td>{e(worst)}</td>"
+                     f"<td><code>{e(str(row.sha256 or '–')[:16])}</code></td></tr>")
     parts.append("</table><h2>Figures</h2>")
     for fig in figures:
-        parts.append(f'<div class="fig"><h3>{e(fig["title"])}</h3>{_img(out, fig["png"], fig["title"])}'
-                     f'<div class="muted"><a href="{fig["png"]}">PNG</a> · <a href="{fig["svg"]}">SVG</a></div></div>')
+        parts.append(f'<div class="fig"><h3>{e(fig.title)}</h3>{_img(out, fig.png, fig.title)}'
+                     f'<div class="muted"><a href="{fig.png}">PNG</a> · <a href="{fig.svg}">SVG</a></div></div>')
     if items:
         parts.append("<h2>Failure gallery</h2><p class='muted'>The first failing episode of each top failure mode, "
                      "replayed from its seed for this report: the perturbed scene, then frames from start to end.</p>")
         for it in items:
-            check = ("replay reproduced the recorded failure" if it["reproduced"] else
-                     f"replay did NOT reproduce the record (replay: success={it['replay_success']}, {it['replay_steps']} steps)")
-            parts.append(f"""<div class="fig"><h3>{e(it['run'])}: {e(it['label'])} (<code>{e(it['mode'])}</code>),
-P(fail) {_fmt(it['p_fail'], '.2f')} over {it['trials']} trials</h3>
-<p>episode {it['episode_id']}, seed {it['seed']}, perturbations {e(', '.join(it['perturbations']))}, failed after
-{it['steps']} steps; {e(check)}. Replay: <code>{e(it['command'])}</code></p>
-<div style="display:flex;gap:8px;align-items:flex-start"><div style="flex:0 0 22%">{_img(out, it['scene'], 'perturbed scene')}</div>
-<div style="flex:1">{_img(out, it['strip'], 'frames of the failing rollout')}</div></div></div>""")
+            check = ("replay reproduced the recorded failure" if it.reproduced else
+                     f"replay did NOT reproduce the record (replay: success={it.replay_success}, {it.replay_steps} steps)")
+            parts.append(f"""<div class="fig"><h3>{e(it.run)}: {e(it.label)} (<code>{e(it.mode)}</code>),
+P(fail) {_fmt(it.p_fail, '.2f')} over {it.trials} trials</h3>
+<p>episode {it.episode_id}, seed {it.seed}, perturbations {e(', '.join(it.perturbations))}, failed after
+{it.steps} steps; {e(check)}. Replay: <code>{e(it.command)}</code></p>
+<div style="display:flex;gap:8px;align-items:flex-start"><div style="flex:0 0 22%">{_img(out, it.scene, 'perturbed scene')}</div>
+<div style="flex:1">{_img(out, it.strip, 'frames of the failing rollout')}</div></div></div>""")
     parts.append("<h2>Failure-mode tables</h2><p class='muted'>status and rank rest on the anytime-valid bounds "
                  "(simultaneous over every mode, valid under adaptive sampling); the 95% Wilson interval describes each "
                  "mode alone. Untried modes show no rate.</p>")
