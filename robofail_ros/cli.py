@@ -7,7 +7,10 @@ exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import select
 import sys
 
 from . import interrupts
@@ -68,12 +71,12 @@ def cmd_policies(args) -> int:
     from .core.policies.bundled import bundled_policies
     rows = bundled_policies()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([{**dataclasses.asdict(r), "path": str(r.path)} for r in rows], indent=2))
         return 0
     print(f"{'name':<26} {'task':<12} {'algo':<7} {'obs':<14} {'nominal success':<22} sha256")
     for r in rows:
-        nominal = f"{r['nominal_success']:.0%} of {r['nominal_episodes']}"
-        print(f"{r['name']:<26} {r['task']:<12} {r['algo']:<7} {r['obs']:<14} {nominal:<22} {r['sha256'][:16]}")
+        nominal = f"{r.nominal_success:.0%} of {r.nominal_episodes}"
+        print(f"{r.name:<26} {r.task:<12} {r.algo:<7} {r.obs:<14} {nominal:<22} {r.sha256[:16]}")
     return 0
 
 
@@ -356,6 +359,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe nobody reads any more (poll reports an error on its write end)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     interrupts.install()  # Ctrl-C stops every command cleanly
@@ -364,6 +377,13 @@ def main(argv=None) -> int:
     except RoboFailError as exc:
         print(f"robofail {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        # Whoever read the output stopped (`robofail zoo list | head`): nothing is wrong. Point
+        # stdout at /dev/null so that Python's flush at exit does not report it once more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process stopped by SIGPIPE
     except BaseException as exc:
         if not interrupts.interrupted(exc):
             raise

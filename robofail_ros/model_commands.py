@@ -46,11 +46,11 @@ def cmd_zoo(args) -> int:
     if args.action == "list":
         built = zoo.Zoo(args.zoo)
         from .core.policies.bundled import bundled_policies
-        bundled = {b["name"]: b for b in bundled_policies()}
+        bundled = {b.name: b for b in bundled_policies()}
         for m in roster.models:
             entry = built.entries.get(m.name)
             state = "bundled" if m.name in bundled else "built" if entry else "not built"
-            rate = bundled[m.name]["nominal_success"] if m.name in bundled else entry.nominal_success if entry else None
+            rate = bundled[m.name].nominal_success if m.name in bundled else entry.nominal_success if entry else None
             print(f"{m.name:34s} {m.task:6s} {m.algo:7s} {m.obs:14s} {state:10s} "
                   + (f"nominal success {rate:.0%}" if rate is not None else ""))
         return 0

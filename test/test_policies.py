@@ -115,10 +115,22 @@ def test_every_bundled_policy_matches_its_index_entry():
     from robofail_ros.core.policies.bundled import bundled_policies
     from robofail_ros.core.policies.training import sha256_of
     entries = bundled_policies()
-    assert {(e["algo"], e["obs"]) for e in entries} >= {("bc_rnn", "low_dim"), ("bc_rnn", "image_proprio")}
+    assert {(e.algo, e.obs) for e in entries} >= {("bc_rnn", "low_dim"), ("bc_rnn", "image_proprio")}
     for e in entries:
-        assert sha256_of(e["path"]) == e["sha256"], f"{e['file']} differs from the sha256 in index.yaml"
-        assert os.path.getsize(e["path"]) <= 20 * 2**20 and e["nominal_episodes"] >= 50
+        assert sha256_of(e.path) == e.sha256, f"{e.file} differs from the sha256 in index.yaml"
+        assert os.path.getsize(e.path) <= 20 * 2**20 and e.nominal_episodes >= 50
+
+
+def test_listing_into_a_pipe_nobody_reads_ends_quietly(python):
+    # `robofail policies | head -1`, with the reader gone before the first line is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([python, "-m", "robofail_ros.cli", "policies"], stdout=write, stderr=subprocess.PIPE,
+                                text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == "", result.stderr
 
 
 def test_bundled_image_policy_reads_both_cameras_and_rolls_out(python):

@@ -164,7 +164,7 @@ class Zoo:
     def resolve(self, name: str) -> str:
         """A policy spec for a roster name: the bundled name, or the zoo checkpoint's path."""
         from .policies.bundled import bundled_policies
-        if any(b["name"] == name for b in bundled_policies()):
+        if any(b.name == name for b in bundled_policies()):
             return name
         entry = self.entries.get(name)
         if entry is None or not self.checkpoint(name).is_file():
@@ -189,7 +189,7 @@ def build(task: str, zoo_dir, roster: Roster | None = None, device: str = "cpu",
     roster = roster or Roster.load()
     zoo = Zoo(zoo_dir)
     zoo.folder.mkdir(parents=True, exist_ok=True)
-    bundled = {b["name"] for b in bundled_policies()}
+    bundled = {b.name for b in bundled_policies()}
     todo = []
     models = roster.for_task(task, observations)
     unknown = sorted(set(only) - {m.name for m in models})
