@@ -218,6 +218,8 @@ def test_sequential_ppo_search_over_ros_records_every_episode_once(ros_env, tmp_
     summary = json.loads((out / "summary.json").read_text())
     assert {m["name"] for m in summary["composites"]} == {" + ".join(sorted(p)) for p in perturbed if len(p) == 2}
     assert (out / "ppo" / "latest.zip").is_file()
+    # The table the search node prints starts a line of its own, not the end of ros-run's progress bar.
+    assert "\nfailure mode " in log, log[-3000:]
 
 
 def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_hostile_goals(ros_env, tmp_path):

@@ -127,10 +127,11 @@ class StatusBar:
             if self._bar is not None:
                 self._bar.close()
             self._bar = self._tqdm(status["budget"])
-        self._bar.n = status["episodes"]
         worst = status.get("worst")
+        # Redrawn at most every mininterval (a log file got a line per status message).
         self._bar.set_postfix(state=status["state"], failures=status["failures"],
-                              worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
+                              worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}", refresh=False)
+        self._bar.update(status["episodes"] - self._bar.n)
 
     def spin(self, seconds: float) -> None:
         self._executor.spin_once(timeout_sec=seconds)

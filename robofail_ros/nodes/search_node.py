@@ -143,7 +143,8 @@ class SearchNode(Node, RunObserver):
         try:
             self.publish_status("running")
             self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self)
-            print(format_table(self.result), flush=True)
+            # On a line of its own: `robofail ros-run`'s progress bar may hold the terminal's current line.
+            print("\n" + format_table(self.result), flush=True)
             self.publish_status("cancelled" if self.result.cancelled else "finished")
             return self.result
         except Exception as exc:  # reported on the status topic and the log; the service keeps answering
