@@ -136,6 +136,11 @@ def test_the_verdict_names_the_modes_that_tie_at_the_edge_of_the_top_k():
     (top,) = tied.top
     other = ({"red_table", "heavy_cube"} - {top}).pop()
     assert not tied.top_settled and f"not settled ({top} ties with {other}: each fails, at 1.00 so far" in verdict_text(tied)
+    # Three certain modes for a top-2: both members tie with the third, not only the last member.
+    dim = [EpisodeOutcome(("dim_light",), 0, False, 200, None)] * 30
+    three = failure_table(unperturbed + certain + dim, catalog, goal=Goal(top_k=2))
+    outsider = ({"red_table", "heavy_cube", "dim_light"} - set(three.top)).pop()
+    assert f"not settled ({', '.join(three.top)} tie with {outsider}: each fails" in verdict_text(three)
     # A mode a single failure ahead is no tie: more episodes would tell.
     apart = failure_table(unperturbed + certain[:59] + [EpisodeOutcome(("red_table",), 0, True, 40, None)], catalog,
                           goal=Goal(top_k=1))

@@ -262,6 +262,9 @@ def verdict_text(table: FailureTable) -> str:
                 + ", ".join(f"{a} vs {b}" for a, b in table.unordered))
     head += f"\ntop-{goal.top_k} failing modes so far: {top}: not settled"
     if table.tied:
-        return head + (f" ({table.top[-1]} ties with {', '.join(table.tied)}: each fails, at "
-                       f"{table.mode(table.top[-1]).p_fail:.2f} so far; modes that fail equally often have no order to find)")
+        # Every member at the edge's rate ties with the outsiders there, not only the last one.
+        rate = table.mode(table.top[-1]).p_fail
+        members = [n for n in table.top if table.mode(n).p_fail == rate]
+        return head + (f" ({', '.join(members)} tie{'s' * (len(members) == 1)} with {', '.join(table.tied)}: each fails, "
+                       f"at {rate:.2f} so far; modes that fail equally often have no order to find)")
     return head + " (more episodes would be needed to be sure)"
