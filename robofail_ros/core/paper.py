@@ -22,9 +22,11 @@ import numpy as np
 from . import resources
 from .config import SearchConfig, load_search_config, read_yaml
 from .errors import ConfigError, strict_fields
+from .report import ModelRow, _plt, _save, align, load_run, model_table, write_report
 from .scenes.tasks import get_task
 from .search import PAPER_SEARCHER
-from .zoo import Zoo
+from .stats import FAILS
+from .zoo import Roster, Zoo
 
 DEFAULT_PAPER_CONFIG = resources.path("config", "paper.yaml")
 
@@ -77,7 +79,6 @@ def plan(config: PaperConfig) -> list[tuple[str, str, str]]:
 def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, observer=None) -> pathlib.Path:
     """Runs every search not finished yet under ``out/runs``, then writes ``out/report``;
     ``observer`` (a RunObserver class) watches each search."""
-    from .report import write_report
     from .run import run_search
     out = pathlib.Path(out)
     report = out / "report"
@@ -104,29 +105,19 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
 
 
 @dataclasses.dataclass(frozen=True)
-class EntropyRow:
-    """One model of the entropy table (the paper's Table 2, with the calibrated numbers beside it)."""
+class EntropyRow(ModelRow):
+    """One model of the entropy table (the paper's Table 2, with the calibrated numbers beside it):
+    its report row (``model`` is its roster name) and what the comparison adds."""
     task: str
-    model: str
     algo: str | None
     obs: str | None  # None: a model outside the roster
-    sha256: str | None
-    nominal_success: float | None
-    episodes: int
-    pi_entropy: float | None
-    p_fail_entropy: float | None
     mean_p_fail: float | None  # over the perturbations tried
     failing_modes: int  # classified as failing
-    worst_mode: str | None
-    worst_p_fail: float | None
 
 
 def entropy_table(folders: dict) -> list[EntropyRow]:
     """Per model: task, algorithm, observations, nominal success, the two entropies, and how
     broadly it fails (mean P(fail) over the perturbations, modes classified as failing)."""
-    from .stats import FAILS
-    from .report import align, load_run, model_table
-    from .zoo import Roster
     roster = {m.name: m for m in Roster.load().models}
     rows = []
     for task, runs in folders.items():
@@ -135,12 +126,10 @@ def entropy_table(folders: dict) -> list[EntropyRow]:
             modes = [m for m in run.result.table.perturbed if m.trials]
             model = roster.get(run.folder.name)
             rows.append(EntropyRow(
-                task=task, model=run.folder.name, algo=model.algo if model else run.record.policy.get("algo"),
-                obs=model.obs if model else None, sha256=row.sha256, nominal_success=row.nominal_success,
-                episodes=row.episodes, pi_entropy=row.pi_entropy, p_fail_entropy=row.p_fail_entropy,
+                **{**dataclasses.asdict(row), "model": run.folder.name}, task=task,
+                algo=model.algo if model else run.record.policy.get("algo"), obs=model.obs if model else None,
                 mean_p_fail=float(np.mean([m.p_fail for m in modes])) if modes else None,
-                failing_modes=sum(m.status == FAILS for m in modes),
-                worst_mode=row.worst_mode, worst_p_fail=row.worst_p_fail))
+                failing_modes=sum(m.status == FAILS for m in modes)))
     return rows
 
 
@@ -155,7 +144,6 @@ def _spearman(x, y) -> float | None:
 
 
 def write_summary(folders: dict, out: pathlib.Path) -> None:
-    from .report import _plt, _save
     rows = entropy_table(folders)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
