@@ -37,7 +37,10 @@ def main():
     rclpy.init()
     node = StillPolicy()
     try:
-        rclpy.spin(node)
+        # In 1 s slices rather than rclpy.spin: a shutdown by SIGTERM alone (docker stop, systemd)
+        # can slip past an executor that is waiting; the loop notices it within a second.
+        while rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=1.0)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -394,8 +394,12 @@ def test_an_external_policy_node_runs_the_search_and_the_run_records_it(ros_env,
     try:
         log = run_to_end(proc, out, "the search with external policies to finish")
     finally:
-        interrupt(policies)
+        # The README's example stops on Ctrl-C and on SIGTERM alone (docker stop, systemd), cleanly.
+        for policy, sig in zip(policies, (signal.SIGINT, signal.SIGTERM)):
+            policy.send_signal(sig)
+        codes = [policy.wait(timeout=30) for policy in policies]
     assert proc.returncode == 0, log[-3000:]
+    assert codes == [0, 0]
     recorded = rows(out)
     assert [r[0] for r in recorded] == list(range(6)) and {r[5] for r in recorded} == {"worker_0", "worker_1"}
     assert not any(r[3] for r in recorded), "a policy that holds still never lifts the cube"
