@@ -52,6 +52,13 @@ def test_malformed_entries_name_file_line_and_problem(tmp_path, body, message):
         Catalog.load(write(tmp_path, body))
 
 
+def test_a_binary_file_given_as_the_catalog_is_a_clear_error(tmp_path):
+    path = tmp_path / "catalog.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="catalog.yaml: not valid YAML"):
+        Catalog.load(path)
+
+
 def test_missing_catalog_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         Catalog.load(tmp_path / "nope.yaml")

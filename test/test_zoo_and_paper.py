@@ -105,6 +105,13 @@ def test_a_bad_roster_is_refused_with_what_to_fix(tmp_path, text, message):
         Roster.load(path)
 
 
+@pytest.mark.parametrize("content", [b"- {name: x, sha256: 1, colour: red}\n", b"[unclosed\n", b"\xff\xfe\x00"])
+def test_a_damaged_zoo_index_is_refused_with_what_to_do(tmp_path, content):
+    (tmp_path / "index.yaml").write_bytes(content)
+    with pytest.raises(ConfigError, match="(?s)is not a zoo index.*move it away and rebuild"):
+        Zoo(tmp_path)
+
+
 def test_the_bundled_configs_load_and_the_paper_compares_at_least_8_models_over_3_tasks(tmp_path):
     roster, paper = Roster.load(), PaperConfig.load()
     names = {m.name for m in roster.models}

@@ -145,7 +145,7 @@ class Zoo:
             try:
                 for e in yaml.safe_load(self.index_path.read_text()) or []:
                     self.entries[e["name"]] = ZooEntry(**e)
-            except (yaml.YAMLError, TypeError, KeyError) as exc:
+            except (OSError, yaml.YAMLError, UnicodeDecodeError, TypeError, KeyError) as exc:
                 raise ConfigError(f"{self.index_path} is not a zoo index ({exc}); move it away and rebuild") from None
 
     def checkpoint(self, name: str) -> pathlib.Path:

@@ -56,7 +56,7 @@ class Catalog:
                               f"(the bundled one is {DEFAULT_CATALOG})")
         try:
             root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc:
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:  # a binary file given by mistake, too
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(root, yaml.MappingNode):
             raise ConfigError(f"{path}: expected a mapping with a 'perturbations' list at the top")
