@@ -55,13 +55,26 @@ def cmd_perturbations(args) -> int:
     return 0
 
 
+def _check_image_size(size: int) -> None:
+    """The --size of render and replay: MuJoCo's offscreen buffer fails on 0 and on huge sizes."""
+    if not 16 <= size <= 2048:
+        raise RoboFailError(f"--size must be between 16 and 2048 pixels, got {size}")
+
+
 def cmd_render(args) -> int:
+    import pathlib
+
     from PIL import Image
     from .core.perturbations import Catalog
     from .core.scenes import Scene
+    _check_image_size(args.size)
+    out = pathlib.Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise RoboFailError(f"--out {out}: write a .png file")
     scene = Scene(args.task, catalog=Catalog.load(args.catalog))
     scene.reset(args.perturbation or [], seed=args.seed)
-    Image.fromarray(scene.render(args.camera, args.size)).save(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # as replay does
+    Image.fromarray(scene.render(args.camera, args.size)).save(out)
     print(f"wrote {args.out} ({args.task}, perturbations: {', '.join(scene.applied) or 'none'}, seed {args.seed})")
     return 0
 
@@ -189,8 +202,7 @@ def cmd_replay(args) -> int:
     import pathlib
 
     from .core.replay import replay_episode, write_clip
-    if not 16 <= args.size <= 2048:
-        raise RoboFailError(f"--size must be between 16 and 2048 pixels, got {args.size}")
+    _check_image_size(args.size)
     replay = replay_episode(args.run, args.episode, frame_size=args.size)
     if args.out.endswith(".mcap"):
         from .core.mcap_record import write_mcap

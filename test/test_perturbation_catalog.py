@@ -85,5 +85,5 @@ def test_a_texture_the_scene_lacks_is_refused_with_the_known_materials(tmp_path)
         perturbations:
           - {name: marble_table, factor: table_texture, material: marble}
     """)
-    with pytest.raises(UnknownNameError, match="unknown material of task Lift 'marble'.*table_ceramic"):
+    with pytest.raises(UnknownNameError, match="unknown material of task Lift 'marble'.*Known materials of task Lift: .*table_ceramic"):
         Scene("Lift", catalog=Catalog.load(path))

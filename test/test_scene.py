@@ -216,6 +216,16 @@ def test_cli_lists_and_renders(tmp_path, python):
     bad = subprocess.run([python, "-m", "robofail_ros.cli", "render", "--perturbation", "red_tabel", "--out", str(out)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Did you mean 'red_table'" in bad.stderr and "Traceback" not in bad.stderr
+    for argv, message in ((["--size", "0"], "--size must be between 16 and 2048"),
+                          (["--size", "100000"], "--size must be between 16 and 2048"),  # MuJoCo: FatalError
+                          (["--out", str(tmp_path / "red.txt")], "write a .png file"),
+                          (["--camera", "nope"], "Known cameras of task Lift: agentview")):
+        bad = subprocess.run([python, "-m", "robofail_ros.cli", "render", "--out", str(out), *argv],
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    nested = tmp_path / "new" / "folder" / "plain.png"  # made, as replay makes its clip's folder
+    subprocess.run([python, "-m", "robofail_ros.cli", "render", "--out", str(nested)], capture_output=True, check=True)
+    assert np.asarray(Image.open(nested)).shape == (256, 256, 3)
 
 
 @pytest.mark.parametrize("task", ["Stack", "PickPlaceCan", "NutAssemblySquare"])

@@ -20,7 +20,8 @@ class UnknownNameError(RoboFailError, KeyError):
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(known) if len(known) <= 12 else ", ".join(known[:12]) + f", ... ({len(known)} in all)"
-        kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+        head, of, rest = kind.partition(" of ")  # "camera of task Lift": "cameras of task Lift"
+        kinds = (head[:-1] + "ies" if head.endswith("y") else head + "s") + of + rest
         super().__init__(f"unknown {kind} {name!r}.{hint} Known {kinds}: {listing}")
         self.kind, self.name = kind, name
 
