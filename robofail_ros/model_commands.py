@@ -14,8 +14,9 @@ from .progress import progress_bar, tick
 def cmd_demos(args) -> int:
     from .core.perturbations import Catalog
     from .core.policies import load_policy
-    from .core.policies.demos import write_demos
+    from .core.policies.demos import check_demo_request, write_demos
     from .core.scenes import Scene
+    check_demo_request(args.out, args.episodes)  # before the scene is built and a progress bar is drawn
     scene = Scene(args.task, catalog=Catalog.load(), cameras=tuple(args.cameras), horizon=args.horizon)
     bar = progress_bar(args.episodes, "demos")
     report = write_demos(scene, load_policy("scripted", task=args.task), args.episodes, args.out, seed=args.seed,

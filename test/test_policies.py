@@ -121,6 +121,18 @@ def test_every_bundled_policy_matches_its_index_entry():
         assert os.path.getsize(e.path) <= 20 * 2**20 and e.nominal_episodes >= 50
 
 
+def test_bad_demo_requests_are_refused_before_anything_runs(python, tmp_path):
+    existing = tmp_path / "mine.hdf5"
+    existing.write_bytes(b"keep me")
+    for out, episodes, message in ((tmp_path / "new.hdf5", "0", "--episodes must be positive, got 0"),
+                                   (existing, "3", "exists; demos are never overwritten")):
+        result = subprocess.run([python, "-m", "robofail_ros.cli", "demos", "--episodes", episodes, "--out", str(out)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+        assert result.stderr.startswith("robofail demos: error:"), "nothing (a progress bar) may come before the error"
+    assert existing.read_bytes() == b"keep me" and not (tmp_path / "new.hdf5").exists()
+
+
 def test_listing_into_a_pipe_nobody_reads_ends_quietly(python):
     # `robofail policies | head -1`, with the reader gone before the first line is written.
     read, write = os.pipe()

@@ -38,6 +38,14 @@ class DemoReport:
         return self.kept / self.attempted if self.attempted else 0.0
 
 
+def check_demo_request(out, episodes: int) -> None:
+    """Refuses a demo file that exists (demos are never overwritten) and a count below one."""
+    if pathlib.Path(out).exists():
+        raise ConfigError(f"{out} exists; demos are never overwritten. Choose another --out or delete it")
+    if episodes <= 0:
+        raise ConfigError(f"--episodes must be positive, got {episodes}")
+
+
 def write_demos(scene, expert, episodes: int, out, seed: int = 0, valid_fraction: float = 0.1,
                 exclude_next_obs: bool = False, progress=None) -> DemoReport:
     """Runs ``expert`` for ``episodes`` unperturbed episodes and writes the successful ones.
@@ -47,10 +55,7 @@ def write_demos(scene, expert, episodes: int, out, seed: int = 0, valid_fraction
     """
     import h5py
     out = pathlib.Path(out)
-    if out.exists():
-        raise ConfigError(f"{out} exists; demos are never overwritten. Choose another --out or delete it")
-    if episodes <= 0:
-        raise ConfigError(f"--episodes must be positive, got {episodes}")
+    check_demo_request(out, episodes)
     out.parent.mkdir(parents=True, exist_ok=True)
     keys = list(LOW_DIM_KEYS) + [f"{cam}_image" for cam in scene.cameras]
     kept, samples = [], 0
