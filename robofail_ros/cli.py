@@ -183,17 +183,23 @@ def cmd_compare(args) -> int:
     """The paper's Section 5 experiment: the same search for several policies, one report."""
     import pathlib
     from .core.report import write_report
+    from .core.store import RunStore
     out = pathlib.Path(args.out)
-    folders = []
+    folders = {}  # one run folder per policy, named after it
     for spec in args.policies:
-        config = _config_from_args(args).replace(policy=spec)
         folder = out / pathlib.Path(spec).stem
+        if folder in folders.values():
+            other = next(s for s, f in folders.items() if f == folder)
+            raise RoboFailError(f"--policies {other} and {spec} would share the run folder {folder}; give each policy "
+                                f"once, and checkpoints file names of their own")
+        folders[spec] = folder
+    for spec, folder in folders.items():
+        config = _config_from_args(args).replace(policy=spec)
         print(f"== {spec}: {config.searcher}, {config.budget} episodes -> {folder}", file=sys.stderr)
-        if not (folder / "summary.json").is_file():  # a finished run is kept; an interrupted one resumed
+        if not RunStore.finished_run_of(folder, config.to_dict()):  # a finished run is kept; an interrupted one resumed
             args.resume = (folder / "run.json").is_file()
             _run_and_print(args, config, folder)
-        folders.append(folder)
-    index = write_report(folders, out / "report", with_gallery=not args.no_gallery)
+    index = write_report(list(folders.values()), out / "report", with_gallery=not args.no_gallery)
     print(f"wrote {index}")
     return 0
 

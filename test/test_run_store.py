@@ -149,6 +149,9 @@ def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--episodes", "0"], "--episodes must be at least 1"),
     (["compare", "--policies", "nope", "scripted", "--budget", "2"], "unknown policy 'nope'. Known policies: "),
+    (["compare", "--policies", "scripted", "random", "scripted", "--budget", "2"],
+     "--policies scripted and scripted would share the run folder"),
+    (["compare", "--policies", "a/last.pth", "b/last.pth", "--budget", "2"], "--policies a/last.pth and b/last.pth would share"),
 ])
 def test_bad_evaluate_and_compare_input_is_a_clear_error(python, config, tmp_path, argv, message):
     out = tmp_path / "run"
@@ -156,6 +159,19 @@ def test_bad_evaluate_and_compare_input_is_a_clear_error(python, config, tmp_pat
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert not out.exists()
+
+
+def test_a_finished_run_is_kept_only_for_the_config_it_ran(python, config, tmp_path):
+    """What compare and reproduce-paper check before they keep a run instead of running it again."""
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunStore
+    out = tmp_path / "run"
+    assert not RunStore.finished_run_of(out, {})
+    assert search(python, config, out, "--budget", "2").returncode == 0
+    ran = RunStore.open(out).record.config
+    assert RunStore.finished_run_of(out, ran)
+    with pytest.raises(ConfigError, match=r"finished run of another config \(differs in: budget\)"):
+        RunStore.finished_run_of(out, {**ran, "budget": 3})
 
 
 def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tmp_path):

@@ -26,6 +26,7 @@ from .report import ModelRow, _plt, _save, align, load_run, model_table, write_r
 from .scenes.tasks import get_task
 from .search import PAPER_SEARCHER
 from .stats import FAILS
+from .store import RunStore
 from .zoo import Roster, Zoo
 
 DEFAULT_PAPER_CONFIG = resources.path("config", "paper.yaml")
@@ -89,10 +90,10 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
     for i, (task, name, spec) in enumerate(jobs, 1):
         folder = out / "runs" / name
         folders.setdefault(task, []).append(folder)
-        if (folder / "summary.json").is_file():
+        search = config.search_config(task, spec)
+        if RunStore.finished_run_of(folder, search.to_dict()):
             say(f"[{i}/{len(jobs)}] {name}: finished earlier, kept")
             continue
-        search = config.search_config(task, spec)
         say(f"[{i}/{len(jobs)}] {name} on {task}: {search.searcher}, {search.budget} episodes -> {folder}")
         run_search(search, folder, resume=(folder / "run.json").is_file(), observer=observer() if observer else None)
     partial = out / ".report.partial"

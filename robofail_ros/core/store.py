@@ -32,6 +32,13 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _differences(config: dict, recorded: dict) -> str:
+    """The keys whose values differ between two configs, for an error message."""
+    return ", ".join(sorted(k for k in set(config) | set(recorded)
+                            if json.dumps(config.get(k), sort_keys=True, default=str)
+                            != json.dumps(recorded.get(k), sort_keys=True, default=str)))
+
+
 @dataclasses.dataclass
 class RunRecord:
     """run.json: what a run was started with, and when."""
@@ -99,11 +106,8 @@ class RunStore:
                                   "continue it with --resume or choose another --out")
             if record.config_hash != config_hash(config):
                 store.close()
-                changed = sorted(k for k in set(config) | set(record.config)
-                                 if json.dumps(config.get(k), sort_keys=True, default=str)
-                                 != json.dumps(record.config.get(k), sort_keys=True, default=str))
                 raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
-                                  f"{', '.join(changed)}); resume with the same config, or start a new --out")
+                                  f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
             recorded = record.policy
             for key in ("name", "sha256"):
                 if recorded.get(key) != policy_info.get(key):
@@ -120,6 +124,21 @@ class RunStore:
         RunRecord(config, config_hash(config), policy=policy_info, versions=component_versions(), seed=config.get("seed"),
                   started=_now()).write(store.record_path)
         return store
+
+    @classmethod
+    def finished_run_of(cls, folder, config: dict) -> bool:
+        """Whether ``folder`` holds a finished run of ``config``, to be kept instead of run again
+        (compare, reproduce-paper); a finished run of another config there is a ConfigError."""
+        store = cls(folder)
+        if not store.record_path.is_file():
+            return False
+        record = store.record
+        if not record.finished:
+            return False
+        if record.config_hash != config_hash(config):
+            raise ConfigError(f"{store.folder} holds a finished run of another config (differs in: "
+                              f"{_differences(config, record.config)}), which is never overwritten; choose another --out")
+        return True
 
     @classmethod
     def open(cls, folder) -> "RunStore":
