@@ -183,6 +183,7 @@ def cmd_compare(args) -> int:
     """The paper's Section 5 experiment: the same search for several policies, one report."""
     import pathlib
     from .core.report import write_report
+    from .core.run import policy_info
     from .core.store import RunStore
     out = pathlib.Path(args.out)
     folders = {}  # one run folder per policy, named after it
@@ -196,7 +197,8 @@ def cmd_compare(args) -> int:
     for spec, folder in folders.items():
         config = _config_from_args(args).replace(policy=spec)
         print(f"== {spec}: {config.searcher}, {config.budget} episodes -> {folder}", file=sys.stderr)
-        if not RunStore.finished_run_of(folder, config.to_dict()):  # a finished run is kept; an interrupted one resumed
+        # A finished run of this config and checkpoint is kept; an interrupted one resumed.
+        if not RunStore.finished_run_of(folder, config.to_dict(), policy_info(config)):
             args.resume = (folder / "run.json").is_file()
             _run_and_print(args, config, folder)
     index = write_report(list(folders.values()), out / "report", with_gallery=not args.no_gallery)

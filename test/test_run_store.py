@@ -166,12 +166,14 @@ def test_a_finished_run_is_kept_only_for_the_config_it_ran(python, config, tmp_p
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
     out = tmp_path / "run"
-    assert not RunStore.finished_run_of(out, {})
+    assert not RunStore.finished_run_of(out, {}, {})
     assert search(python, config, out, "--budget", "2").returncode == 0
-    ran = RunStore.open(out).record.config
-    assert RunStore.finished_run_of(out, ran)
+    record = RunStore.open(out).record
+    assert RunStore.finished_run_of(out, record.config, record.policy)
     with pytest.raises(ConfigError, match=r"finished run of another config \(differs in: budget\)"):
-        RunStore.finished_run_of(out, {**ran, "budget": 3})
+        RunStore.finished_run_of(out, {**record.config, "budget": 3}, record.policy)
+    with pytest.raises(ConfigError, match="recorded with policy 'scripted'.*restore that checkpoint"):
+        RunStore.finished_run_of(out, record.config, {**record.policy, "sha256": "0" * 64})  # retrained since
 
 
 def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tmp_path):

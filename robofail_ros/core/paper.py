@@ -80,7 +80,7 @@ def plan(config: PaperConfig) -> list[tuple[str, str, str]]:
 def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, observer=None) -> pathlib.Path:
     """Runs every search not finished yet under ``out/runs``, then writes ``out/report``;
     ``observer`` (a RunObserver class) watches each search."""
-    from .run import run_search
+    from .run import policy_info, run_search
     out = pathlib.Path(out)
     report = out / "report"
     if report.exists():
@@ -91,7 +91,7 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
         folder = out / "runs" / name
         folders.setdefault(task, []).append(folder)
         search = config.search_config(task, spec)
-        if RunStore.finished_run_of(folder, search.to_dict()):
+        if RunStore.finished_run_of(folder, search.to_dict(), policy_info(search)):
             say(f"[{i}/{len(jobs)}] {name}: finished earlier, kept")
             continue
         say(f"[{i}/{len(jobs)}] {name} on {task}: {search.searcher}, {search.budget} episodes -> {folder}")

@@ -32,6 +32,15 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _check_same_policy(folder, recorded: dict, policy_info: dict) -> None:
+    """A run continued or kept must be of the policy that runs now: the same name and checkpoint."""
+    for key in ("name", "sha256"):
+        if recorded.get(key) != policy_info.get(key):
+            raise ConfigError(f"run {folder} was recorded with policy {recorded.get('name')!r} (sha256 "
+                              f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
+                              f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
+
+
 def _differences(config: dict, recorded: dict) -> str:
     """The keys whose values differ between two configs, for an error message."""
     return ", ".join(sorted(k for k in set(config) | set(recorded)
@@ -108,13 +117,11 @@ class RunStore:
                 store.close()
                 raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
                                   f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
-            recorded = record.policy
-            for key in ("name", "sha256"):
-                if recorded.get(key) != policy_info.get(key):
-                    store.close()
-                    raise ConfigError(f"run {store.folder} was recorded with policy {recorded.get('name')!r} (sha256 "
-                                      f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
-                                      f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
+            try:
+                _check_same_policy(store.folder, record.policy, policy_info)
+            except ConfigError:
+                store.close()
+                raise
             record.resumed.append(_now())
             record.write(store.record_path)
             return store
@@ -126,9 +133,10 @@ class RunStore:
         return store
 
     @classmethod
-    def finished_run_of(cls, folder, config: dict) -> bool:
-        """Whether ``folder`` holds a finished run of ``config``, to be kept instead of run again
-        (compare, reproduce-paper); a finished run of another config there is a ConfigError."""
+    def finished_run_of(cls, folder, config: dict, policy_info: dict) -> bool:
+        """Whether ``folder`` holds a finished run of ``config`` and this policy (name, sha256), to be
+        kept instead of run again (compare, reproduce-paper); a finished run of another config or
+        checkpoint there is a ConfigError."""
         store = cls(folder)
         if not store.record_path.is_file():
             return False
@@ -138,6 +146,7 @@ class RunStore:
         if record.config_hash != config_hash(config):
             raise ConfigError(f"{store.folder} holds a finished run of another config (differs in: "
                               f"{_differences(config, record.config)}), which is never overwritten; choose another --out")
+        _check_same_policy(store.folder, record.policy, policy_info)
         return True
 
     @classmethod
