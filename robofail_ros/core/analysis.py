@@ -241,8 +241,11 @@ def verdict_text(table: FailureTable) -> str:
     """What the anytime-valid bounds decided, in words (the table's footer, the service's verdict)."""
     goal, classes = table.goal, table.classes
     counts = ", ".join(f"{classes[c]} {c}" for c in (FAILS, SAFE, UNDECIDED, UNTRIED) if classes.get(c))
-    head = (f"a mode fails above P(fail) {table.threshold:.2f} (unperturbed rate + margin {goal.margin:.2f}); "
-            f"modes: {counts or 'none'}")
+    nominal = table.mode(NOMINAL)
+    base = (f"unperturbed rate + margin {goal.margin:.2f}" if nominal and nominal.trials else
+            f"margin {goal.margin:.2f} over an unperturbed rate taken as 0: no unperturbed episode was counted, so a "
+            f"policy that fails unperturbed too is blamed on the perturbations; set nominal_episodes to measure it")
+    head = f"a mode fails above P(fail) {table.threshold:.2f} ({base}); modes: {counts or 'none'}"
     if table.threshold >= MAX_THRESHOLD:
         return head + ("; the policy fails unperturbed about as often as any mode could, so no perturbation can be "
                        "shown to fail more often: check the policy, the task and the horizon first")
