@@ -36,11 +36,12 @@ Metrics, each over ``--repeats`` seeds:
   lowest estimate or the outsider with the highest, and, once the three lead, the lower-estimated
   pair member whose order the truth contradicts; its median (over 100 runs) is what knowing the answer buys under
   this metric (a searcher cannot know it). And at 240 episodes a mode that has not failed yet looks like the
-  never-failing ones: if the hard modes (P(fail) >= 0.3) get 6 episodes each and the rest are
-  spread evenly, each look-alike gets k = ceil((240 - 6 h) / (modes - h)) episodes, and a hard mode
-  that succeeds its first k (probability (1 - p)^k) ends below 6: the ">=6@240 ceiling" is
-  about prod(1 - (1 - p)^k) over the hard modes (an estimate, not a proof: a searcher may split the
-  look-alikes' episodes unevenly; its repeats scatter around it by ~0.07 at 20 repeats).
+  never-failing ones: if the hard modes (P(fail) >= 0.3) get 6 episodes each and the other
+  240 - 6 h are spread evenly over the modes - h look-alikes (k or k + 1 each), a hard mode that
+  succeeds its first k (probability (1 - p)^k, or (1 - p)^(k+1) for the share that gets k + 1)
+  ends below 6: the ">=6@240 ceiling" is about the product over the hard modes of one minus that
+  (an estimate, not a proof: a searcher may split the look-alikes' episodes unevenly; its repeats
+  scatter around it by ~0.07 at 20 repeats). Until session 16 it gave every look-alike k + 1.
 - coverage: share of ``--coverage-runs`` runs of the default searcher in which every mode's
   anytime-valid bounds held its true rate at every check (each 10 episodes), beside the same for
   per-mode 95% Wilson intervals.
@@ -323,9 +324,12 @@ def oracle_episodes_to_top3(evaluator, names, rates, intervals, budget, seed) ->
 def ceilings(rates, budget=240, trials=6, hard=0.3):
     """(warm-up floor in episodes, ceiling of the >=6@240 share): see the module docstring."""
     p = np.array([r for r in rates.values() if r >= hard])
-    look_alike_trials = int(np.ceil((budget - trials * len(p)) / max(len(rates) - len(p), 1)))
-    ceiling = 1.0 if look_alike_trials >= trials else float(np.prod(1 - (1 - p) ** look_alike_trials))
-    return len(rates), ceiling
+    look_alikes = max(len(rates) - len(p), 1)
+    each, extra = divmod(budget - trials * len(p), look_alikes)  # `extra` of them get one episode more
+    if each >= trials:
+        return len(rates), 1.0
+    short = (1 - extra / look_alikes) * (1 - p) ** each + extra / look_alikes * (1 - p) ** (each + 1)
+    return len(rates), float(np.prod(1 - short))
 
 
 def _share(flags):
