@@ -43,7 +43,6 @@ class UniformSearcher(AskTellSearcher):
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
         self._queue: list[str] = []
-        self._asked = 0
 
     def ask(self, n):
         out = []
@@ -51,7 +50,6 @@ class UniformSearcher(AskTellSearcher):
             if not self._queue:
                 self._queue = list(self.rng.permutation(self.names))
             out.append((self._queue.pop(),))
-        self._asked += n
         return out
 
     def restore(self, outcomes):
