@@ -22,7 +22,7 @@ import numpy as np
 from . import resources
 from .config import SearchConfig, load_search_config, read_yaml
 from .errors import ConfigError, strict_fields
-from .report import ModelRow, _plt, _save, align, load_run, model_table, write_report
+from .report import ModelRow, align, load_run, model_table, pyplot, save_figure, write_report
 from .scenes.tasks import get_task
 from .search import PAPER_SEARCHER
 from .stats import FAILS
@@ -146,7 +146,7 @@ def _spearman(x, y) -> float | None:
 
 def write_summary(folders: dict, out: pathlib.Path) -> None:
     rows = entropy_table(folders)
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for k, task in enumerate(folders):
         mine = [r for r in rows if r.task == task and r.p_fail_entropy is not None and r.mean_p_fail is not None]
@@ -159,7 +159,7 @@ def write_summary(folders: dict, out: pathlib.Path) -> None:
     title = "Entropy against broad vulnerability, every model"
     ax.set_title(title)
     ax.legend(fontsize=8)
-    figure = _save(fig, out / "figures", "entropy_vs_vulnerability", title, {})  # its numbers: the rows
+    figure = save_figure(fig, out / "figures", "entropy_vs_vulnerability", title, {})  # its numbers: the rows
     mean_p_fail = [r.mean_p_fail for r in rows]
     correlations = {"spearman(p_fail_entropy, mean_p_fail)": _spearman([r.p_fail_entropy for r in rows], mean_p_fail),
                     "spearman(pi_entropy, mean_p_fail)": _spearman([r.pi_entropy for r in rows], mean_p_fail)}

@@ -138,18 +138,20 @@ def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
 
 
 # ---------------------------------------------------------------------------------- figures
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend, imported only when a figure is drawn."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, folder: pathlib.Path, name: str, title: str, data: dict) -> Figure:
+def save_figure(fig, folder: pathlib.Path, name: str, title: str, data: dict) -> Figure:
+    """Writes ``fig`` as <folder>/<name>.png and .svg, closes it, and returns it as a Figure."""
     folder.mkdir(parents=True, exist_ok=True)
     for ext in ("png", "svg"):
         fig.savefig(folder / f"{name}.{ext}", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
     return Figure(title, data, f"figures/{name}.png", f"figures/{name}.svg")
 
 
@@ -165,7 +167,7 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
             "ci_low": [modes[n].ci_low for n in spokes], "ci_high": [modes[n].ci_high for n in spokes],
             "pi": [modes[n].pi for n in spokes] if has_pi else None,
             "left_out": len(tried) - len(spokes), "untried": len(perturbations) - len(tried)}
-    plt = _plt()
+    plt = pyplot()
     panels = 2 if has_pi else 1
     fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 6.2), subplot_kw={"projection": "polar"}, squeeze=False,
                              gridspec_kw={"wspace": 0.45})
@@ -195,7 +197,7 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
         ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.15), fontsize=8)
     note = f" (top {len(spokes)} of {len(tried)} tried)" if data["left_out"] else ""
     fig.suptitle(f"{run.label}: failure modes{note}", fontsize=12)
-    return _save(fig, folder, f"radar_{_slug(run.label)}", f"Radar: {run.label}", data)
+    return save_figure(fig, folder, f"radar_{_slug(run.label)}", f"Radar: {run.label}", data)
 
 
 def distribution(runs: list[RunData], perturbations: list[str]) -> tuple[list[str], dict[str, list[float]]]:
@@ -214,7 +216,7 @@ def distribution(runs: list[RunData], perturbations: list[str]) -> tuple[list[st
 
 def stacked_bars(runs, perturbations, folder) -> Figure:
     names, shares = distribution(runs, perturbations)
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(runs) + 3), 4.8))
     bottom = np.zeros(len(runs))
     colors = plt.get_cmap("tab10")
@@ -227,7 +229,7 @@ def stacked_bars(runs, perturbations, folder) -> Figure:
     ax.set_title("Failure modes across models (failure rates normalised per model)")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     ax.tick_params(axis="x", labelrotation=15, labelsize=8)
-    return _save(fig, folder, "stacked_failure_modes", "Stacked failure modes", {"modes": names, "shares": shares})
+    return save_figure(fig, folder, "stacked_failure_modes", "Stacked failure modes", {"modes": names, "shares": shares})
 
 
 def heatmap(runs, perturbations, folder) -> Figure:
@@ -235,7 +237,7 @@ def heatmap(runs, perturbations, folder) -> Figure:
     matrix = np.array([[r.modes[n].p_fail if r.modes[n].trials else np.nan for n in columns] for r in runs])
     order = np.argsort(-np.nan_to_num(np.nanmean(np.where(np.isnan(matrix), -1, matrix), axis=0)), kind="stable")
     columns, matrix = [columns[i] for i in order], matrix[:, order]
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(columns) + 2.5), 1.0 + 0.55 * len(runs)))
     cmap = plt.get_cmap("Reds").with_extremes(bad="lightgrey")
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=0, vmax=1, aspect="auto")
@@ -245,12 +247,12 @@ def heatmap(runs, perturbations, folder) -> Figure:
     ax.set_title("P(fail) per model and perturbation (grey: not tried)", fontsize=10)
     data = {"models": [r.label for r in runs], "perturbations": columns,
             "p_fail": [[None if math.isnan(v) else float(v) for v in row] for row in matrix]}
-    return _save(fig, folder, "heatmap", "Heatmap", data)
+    return save_figure(fig, folder, "heatmap", "Heatmap", data)
 
 
 def grouped_bars(runs, perturbations, folder) -> Figure:
     names = distribution(runs, perturbations)[0][:-1] or perturbations[:TOP_MODES]
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) * max(1, len(runs) / 2) + 2), 4.5))
     width = 0.8 / len(runs)
     data = {"modes": names, "models": {}}
@@ -268,7 +270,7 @@ def grouped_bars(runs, perturbations, folder) -> Figure:
     ax.set_ylabel("P(fail) with 95% interval")
     ax.set_title("Top failure modes per model")
     ax.legend(fontsize=8)
-    return _save(fig, folder, "grouped_bars", "Grouped bars", data)
+    return save_figure(fig, folder, "grouped_bars", "Grouped bars", data)
 
 
 def model_table(runs, perturbations) -> list[ModelRow]:
