@@ -200,6 +200,19 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
     assert [r[:5] for r in rows(local)] == [r[:5] for r in recorded]
 
 
+def test_query_and_run_refuse_a_bad_request_before_waiting_for_a_search_node(python):
+    """No search node runs here: each bad flag must be named at once, not after --timeout
+    seconds of waiting for the service (or, with a negative timeout, forever once it appears)."""
+    for argv, message in ((["query", "--method", "bayes"], "--method 'bayes': use one of empirical, pi"),
+                          (["query", "--run-id", "../../etc"], "run_id must be a run folder's name"),
+                          (["query", "--timeout", "-1"], "--timeout must be a positive number of seconds"),
+                          (["run", "--timeout", "nan"], "--timeout must be a positive number of seconds")):
+        timeout = [] if "--timeout" in argv else ["--timeout", "600"]
+        result = subprocess.run([python, "-m", "robofail_ros.cli", *argv, *timeout], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 2 and message in result.stderr, (argv, result.stderr[-1000:])
+
+
 def test_sequential_ppo_search_over_ros_records_every_episode_once(ros_env, tmp_path):
     """The paper's setting over DDS: PPO picks perturbations that accumulate while the policy
     succeeds, and sees the perturbed scene image that the sim nodes send back."""

@@ -22,6 +22,7 @@ import numpy as np
 from .stats import FAILS, MAX_THRESHOLD, SAFE, UNDECIDED, UNTRIED, Goal, assess, wilson_interval
 
 NOMINAL = "none"  # the name under which unperturbed episodes are reported
+METHODS = ("empirical", "pi")  # what the failure-probability service and `robofail query` read out
 COMPOSITE = " + "  # joins the perturbations of a composite mode
 
 

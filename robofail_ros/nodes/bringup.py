@@ -151,12 +151,12 @@ def query(run_id: str, method: str, service: str, timeout_s: float):
         node = rclpy.create_node("robofail_query")
         client = node.create_client(GetFailureProbabilities, service)
         if not client.wait_for_service(timeout_sec=timeout_s):
-            raise TimeoutError(f"service {service} did not appear within {timeout_s:.0f} s; is the search node running "
+            raise TimeoutError(f"service {service} did not appear within {timeout_s:g} s; is the search node running "
                                "(robofail ros-run / ros2 launch robofail_ros search.launch.py) in this ROS_DOMAIN_ID?")
         future = client.call_async(GetFailureProbabilities.Request(run_id=run_id, method=method))
         rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
         if future.result() is None:
-            raise TimeoutError(f"service {service} did not answer within {timeout_s:.0f} s")
+            raise TimeoutError(f"service {service} did not answer within {timeout_s:g} s")
         return future.result()
     finally:
         rclpy.try_shutdown()
@@ -175,7 +175,7 @@ def run_goal(fields: dict, action: str, on_feedback, timeout_s: float):
         node = rclpy.create_node("robofail_run")
         client = ActionClient(node, RunSearch, action)
         if not client.wait_for_server(timeout_sec=timeout_s):
-            raise TimeoutError(f"action {action} did not appear within {timeout_s:.0f} s; is the search node running "
+            raise TimeoutError(f"action {action} did not appear within {timeout_s:g} s; is the search node running "
                                "(robofail ros-run / ros2 launch robofail_ros search.launch.py) in this ROS_DOMAIN_ID?")
         sent = client.send_goal_async(RunSearch.Goal(**fields), feedback_callback=lambda msg: on_feedback(msg.feedback))
         rclpy.spin_until_future_complete(node, sent, timeout_sec=timeout_s)

@@ -3,9 +3,17 @@ a progress bar) and query (the failure-probability service). cli.py registers th
 from __future__ import annotations
 
 import json
+import math
 import sys
 
+from ..core.errors import RoboFailError
 from ..progress import progress_bar
+
+
+def _check_timeout(seconds: float) -> None:
+    """rclpy waits forever on a negative timeout, and a NaN one never ends either."""
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise RoboFailError(f"--timeout must be a positive number of seconds, got {seconds}")
 
 
 def ros_run_command(args) -> int:
@@ -30,6 +38,7 @@ def ros_run_command(args) -> int:
 def run_command(args) -> int:
     """A search as a ROS action on a running search node, with a live progress bar."""
     from .bringup import run_goal
+    _check_timeout(args.timeout)
     fields = {"task": args.task or "", "policy": args.policy or "", "searcher": args.searcher or "",
               "budget": -1 if args.budget is None else args.budget, "seed": -1 if args.seed is None else args.seed,
               "perturbations": args.perturbations or [], "out": args.out or "", "resume": args.resume}
@@ -61,13 +70,20 @@ def run_command(args) -> int:
 
 
 def query_command(args) -> int:
+    from ..core.analysis import METHODS
+    from ..core.store import RUN_ID, RUN_ID_RULE
     from .bringup import query
+    # The service refuses these too; saying so here spares the wait for a search node that may not run.
+    if args.method not in METHODS:
+        raise RoboFailError(f"--method {args.method!r}: use one of {', '.join(METHODS)}")
+    if args.run_id and not RUN_ID.match(args.run_id):
+        raise RoboFailError(f"--run-id {args.run_id!r}: {RUN_ID_RULE}")
+    _check_timeout(args.timeout)
     try:
         response = query(args.run_id, args.method, args.service, args.timeout)
     except TimeoutError as exc:
         print(f"robofail query: error: {exc}", file=sys.stderr)
         return 2
-    import math
     modes = [{"name": m.name, "factor": m.factor, "status": m.status, "rank": m.rank or None,
               "probability": m.probability, "ci_low": m.ci_low, "ci_high": m.ci_high, "cs_low": m.cs_low,
               "cs_high": m.cs_high, "trials": m.trials, "failures": m.failures, "sim_errors": m.sim_errors,

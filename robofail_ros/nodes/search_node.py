@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import json
 import pathlib
-import re
 import threading
 
 from rclpy.action import ActionServer, CancelResponse
@@ -25,12 +24,12 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from ..core.analysis import RunResult, format_table, verdict_text
+from ..core.analysis import METHODS, RunResult, format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import PolicyError, RoboFailError
 from ..core.provenance import PolicyAnnouncements
 from ..core.run import RunObserver, resolve_catalog, result_of, run_search
-from ..core.store import RunStore
+from ..core.store import RUN_ID, RUN_ID_RULE, RunStore
 from ..core.workers import EpisodeRunner, Evaluator
 from ..action import RunSearch
 from ..msg import EpisodeResult, Perturbation
@@ -38,8 +37,6 @@ from ..srv import GetFailureProbabilities
 from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
 
-METHODS = ("empirical", "pi")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # a folder name under output_dir: no ".."
 
 
 class RosTransport:
@@ -230,9 +227,8 @@ class SearchNode(Node, RunObserver):
             response.message = f"unknown method {request.method[:50]!r}; use one of {', '.join(METHODS)}"
             return response
         run_id = request.run_id or self.run_id
-        if not _RUN_ID.match(run_id):
-            response.message = ("run_id must be a run folder's name: 1-200 letters, digits, '.', '_' or '-', starting with a "
-                                "letter or digit (or empty: the current run)")
+        if not RUN_ID.match(run_id):
+            response.message = RUN_ID_RULE
             return response
         try:
             result = self.result_for(run_id)
