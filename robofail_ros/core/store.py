@@ -25,10 +25,10 @@ from .errors import ConfigError
 from .versions import component_versions
 
 
-# What a damaged run folder's error adds: the fix, and that nothing was lost.
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")  # a run folder's name under output_dir: no ".."
 RUN_ID_RULE = ("run_id must be a run folder's name: 1-200 letters, digits, '.', '_' or '-', starting with a letter or "
                "digit (or empty: the current run)")
+# What a damaged run folder's error adds: the fix, and that nothing was lost.
 _UNTOUCHED = "nothing in the folder was changed (a search can start afresh in another --out)"
 
 
