@@ -38,7 +38,6 @@ from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
 
 
-
 class RosTransport:
     """The DDS glue of the core Scheduler: episodes go to ``/<worker>/perturbation``; results and
     ready announcements come back on the shared topics (through the node's subscriptions)."""
