@@ -56,6 +56,8 @@ def test_a_finished_search_writes_its_report_and_the_radar_shows_its_numbers(run
         trials, failures = counts[name]
         assert p == pytest.approx(failures / trials) and low <= p <= high
     assert set(radar["perturbations"]) == {"small_table", "shaky_arm", "red_table"}
+    trials, failures = counts["none"]  # the reference line: the unperturbed rate of this run
+    assert radar["nominal_p_fail"] == pytest.approx(failures / trials)
     assert sum(radar["pi"]) == pytest.approx(1.0), "uniform's pi over every tried perturbation"
     assert data["models"][0]["sha256"] == json.loads((a / "run.json").read_text())["policy"]["sha256"]
 
@@ -75,7 +77,11 @@ def test_a_comparison_aligns_on_shared_perturbations_and_says_so(runs, tmp_path)
             assert value == (pytest.approx(counts[name][1] / counts[name][0]) if name in counts else None)
     for label, shares in figures["Stacked failure modes"]["shares"].items():
         assert sum(shares) == pytest.approx(1.0) or sum(shares) == 0
-    assert set(figures["Grouped bars"]["models"]) == set(heat["models"])
+    bars = figures["Grouped bars"]["models"]
+    assert list(bars) == heat["models"]
+    for label, folder in zip(bars, (a, b)):  # each model's own unperturbed rate, drawn as its reference line
+        trials, failures = episodes_by_mode(folder)["none"]
+        assert bars[label]["nominal_p_fail"] == pytest.approx(failures / trials)
     assert "<td>red_table</td>" not in index.read_text(), "left-out perturbations stay out of the tables"
 
 

@@ -43,6 +43,13 @@ class RunData:
     def modes(self) -> dict[str, FailureMode]:
         return {m.name: m for m in self.result.table.modes}
 
+    @property
+    def nominal_p_fail(self) -> float | None:
+        """The unperturbed failure rate, the reference every mode's rate is read against; None
+        when the unperturbed scene was never run."""
+        nominal = self.result.table.mode(NOMINAL)
+        return nominal.p_fail if nominal and nominal.trials else None
+
 
 @dataclasses.dataclass(frozen=True)
 class Figure:
@@ -165,7 +172,7 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
     has_pi = all(modes[n].pi is not None for n in perturbations)
     data = {"run": run.label, "perturbations": spokes, "p_fail": [modes[n].p_fail for n in spokes],
             "ci_low": [modes[n].ci_low for n in spokes], "ci_high": [modes[n].ci_high for n in spokes],
-            "pi": [modes[n].pi for n in spokes] if has_pi else None,
+            "pi": [modes[n].pi for n in spokes] if has_pi else None, "nominal_p_fail": run.nominal_p_fail,
             "left_out": len(tried) - len(spokes), "untried": len(perturbations) - len(tried)}
     plt = pyplot()
     panels = 2 if has_pi else 1
@@ -182,6 +189,9 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
         ax.fill_between(closed, ring(data["ci_low"]), ring(data["ci_high"]), color="tab:red", alpha=0.2,
                         label="95% Wilson interval")
         ax.plot(closed, ring(data["p_fail"]), color="tab:red", marker="o", ms=3, label="P(fail | perturbation)")
+    if run.nominal_p_fail is not None:  # a policy that fails unperturbed too: the rates read against it
+        ax.plot(np.linspace(0, 2 * np.pi, 100), np.full(100, run.nominal_p_fail), color="black", ls="--", lw=1,
+                label=f"unperturbed P(fail) {run.nominal_p_fail:.2f}")
     ax.set_ylim(0, 1)
     ax.set_title("Calibrated failure rate (failures / trials)", pad=22)
     if has_pi:
@@ -262,9 +272,12 @@ def grouped_bars(runs, perturbations, folder) -> Figure:
         low = np.array([m.ci_low for m in ms])
         high = np.array([m.ci_high for m in ms])
         x = np.arange(len(names)) + (k - (len(runs) - 1) / 2) * width
-        ax.bar(x, p, width, label=r.label, yerr=[np.maximum(p - low, 0), np.maximum(high - p, 0)], capsize=2)
+        bars = ax.bar(x, p, width, label=r.label, yerr=[np.maximum(p - low, 0), np.maximum(high - p, 0)], capsize=2)
+        if r.nominal_p_fail is not None:  # each model's rates read against its own unperturbed rate
+            ax.axhline(r.nominal_p_fail, color=bars.patches[0].get_facecolor(), ls="--", lw=1,
+                       label=f"{r.label}: unperturbed P(fail) {r.nominal_p_fail:.2f}")
         data["models"][r.label] = {"p_fail": p.tolist(), "ci_low": low.tolist(), "ci_high": high.tolist(),
-                                   "trials": [m.trials for m in ms]}
+                                   "trials": [m.trials for m in ms], "nominal_p_fail": r.nominal_p_fail}
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("P(fail) with 95% interval")
