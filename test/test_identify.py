@@ -62,6 +62,21 @@ def test_never_failing_modes_wait_while_the_modes_competing_for_the_top_k_are_ra
     assert sum(episodes >= 100 for episodes in competing) >= 9, competing
 
 
+def test_no_mode_runs_far_ahead_while_modes_wait_for_their_first_episodes():
+    # A failing mode that has not failed yet looks like the 30 never-failing ones: until they have
+    # all been looked at, ranking and tightening give the certain mode nothing past twice the
+    # least-tried one (it has the 4 that classification gave it; without the cap it had 6-14).
+    rates = {"certain": 1.0, "high": 0.9, "half": 0.5, **{f"never_{i:02d}": 0.0 for i in range(30)}}
+    for seed in range(10):
+        _, trials, verdict = run(rates, 100, seed)
+        least = min(trials[f"never_{i:02d}"] for i in range(30))
+        assert least == 2 and verdict.status[0] == FAILS, trials
+        assert trials["certain"] <= 4, trials
+    # With the cap lifted, the same runs give the certain mode more than twice the least-tried's.
+    ahead = [run(rates, 100, seed, {"breadth_cap": 1000})[1]["certain"] for seed in range(10)]
+    assert min(ahead) > 4, ahead
+
+
 def test_a_half_failing_mode_is_flagged_and_never_failing_ones_are_classified_safe_then_it_stops():
     rates = {"half": 0.45, "never_a": 0.0, "never_b": 0.0, "rare": 0.02}
     ctx, trials, verdict = run(rates, 2000, 0, None, Goal(top_k=1, margin=0.2))

@@ -112,6 +112,7 @@ def test_equal_modes_are_ordered_by_the_tiebreak_given_else_by_listing():
     ({"identify": {"target_width": "wide"}}, r"searcher 'identify': target_width must be float \(a number\) like its default 0.3"),
     ({"identify": {"min_trials": True}}, r"min_trials must be int \(a whole number\) like its default 1, got True"),
     ({"identify": {"classify_share": float("inf")}}, "classify_share must be a finite number"),
+    ({"identify": {"breadth_cap": 0.5}}, r"breadth_cap >= 1 \(a large number turns it off\)"),
     ({"ppo": {"n_steps": 2.5}}, r"n_steps must be int \(a whole number\)"),
     ({"ppo": {"learning_rate": "1e-3"}}, "YAML reads 1e-3 as text: write it with a dot"),
     ({"ppo": {"normalize_advantage": "yes"}}, r"normalize_advantage must be bool \(true or false\)"),
