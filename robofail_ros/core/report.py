@@ -296,7 +296,7 @@ def model_table(runs, perturbations) -> list[ModelRow]:
         rows.append(ModelRow(
             model=r.label, sha256=r.record.policy.get("sha256"), searcher=r.config.searcher,
             episodes=r.result.episodes, failures=r.result.failures, sim_errors=r.result.sim_errors,
-            nominal_success=(1 - nominal.failures / nominal.trials) if nominal and nominal.trials else None,
+            nominal_success=None if r.nominal_p_fail is None else 1 - r.nominal_p_fail,
             nominal_trials=nominal.trials if nominal else 0,
             pi_entropy=r.result.pi_entropy, p_fail_entropy=r.result.p_fail_entropy,
             mean_severity=float(np.mean([m.severity for m in tried])) if tried else None,
