@@ -129,7 +129,7 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     (["--num-workers", "0"], CONFIG, "num_workers must be >= 1 (episodes at once), got 0"),
     ([], CONFIG + "    horizon: 0\n", "horizon must be >= 1 (control steps per episode), got 0"),
     ([], CONFIG + "    ppo: {n_env: 8}\n", "searcher 'ppo' has no hyperparameter(s) ['n_env']"),  # not the chosen searcher
-    ([], CONFIG + "    thompson: {prior_failures: -1.0}\n", "thompson priors must be positive"),
+    ([], CONFIG + "    thompson: {prior_failures: -1.0}\n", "thompson: prior_failures must be > 0, got -1.0"),
     (["--num-workers", "10000"], CONFIG, "num_workers is 10000, more than this machine can run"),
     ([], CONFIG + "    seed: -5\n", "seed must be >= 0"),
     (["--policy", "robomimic"], CONFIG, "policy 'robomimic' needs its checkpoint"),

@@ -2,6 +2,8 @@
 import dataclasses
 import difflib
 import math
+import operator
+import re
 
 
 class RoboFailError(Exception):
@@ -90,3 +92,27 @@ def _numeric(text) -> bool:
     except ValueError:
         return False
     return True
+
+
+_COMPARISONS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+_RULE = re.compile(r"(>=|>|<=|<) *(-?[\d.]+)|in ([\[(])(-?[\d.]+), *(-?[\d.]+)([\])])")
+
+
+def require(where: str, settings, **rules: str) -> None:
+    """Refuse the first field of ``settings`` that breaks its rule, naming the field, the rule and
+    the value given. A rule is ``">= 1"``, ``"> 0"`` (or ``<=``, ``<``) or an interval such as
+    ``"in (0, 1]"``; words after it are a reason, carried into the message. The rule is read from
+    its own text, so the check and what the user is told cannot disagree."""
+    for name, rule in rules.items():
+        value = getattr(settings, name)
+        match = _RULE.match(rule)
+        if match is None:
+            raise ValueError(f"require: cannot read the rule {rule!r} of {name}")
+        op, bound, opening, low, high, closing = match.groups()
+        if op:
+            ok = _COMPARISONS[op](value, float(bound))
+        else:
+            ok = ((value >= float(low)) if opening == "[" else (value > float(low))) and \
+                 ((value <= float(high)) if closing == "]" else (value < float(high)))
+        if not ok:
+            raise ConfigError(f"{where}: {name} must be {rule}, got {value!r}")

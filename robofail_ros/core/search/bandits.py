@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from ..stats import wilson_bounds
-from ..errors import ConfigError
+from ..errors import require
 from .base import AskTellSearcher, register_searcher
 
 
@@ -77,8 +77,7 @@ class ThompsonSearcher(AskTellSearcher):
         prior_successes: float = 1.0  # Beta prior beta (pseudo-successes)
 
         def __post_init__(self):
-            if self.prior_failures <= 0 or self.prior_successes <= 0:
-                raise ConfigError("thompson priors must be positive")
+            require("thompson", self, prior_failures="> 0", prior_successes="> 0")
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)
@@ -119,8 +118,7 @@ class CrossEntropySearcher(AskTellSearcher):
         floor: float = 0.01  # minimum probability of every perturbation, as a fraction of uniform
 
         def __post_init__(self):
-            if self.population < 1 or not 0 < self.smoothing <= 1 or not 0 <= self.floor < 1:
-                raise ConfigError("cross_entropy: population >= 1, smoothing in (0, 1], floor in [0, 1)")
+            require("cross_entropy", self, population=">= 1", smoothing="in (0, 1]", floor="in [0, 1)")
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)

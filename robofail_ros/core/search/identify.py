@@ -47,7 +47,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, require
 from ..stats import FAILS, MAX_THRESHOLD, UNDECIDED, UNTRIED, assess, wilson_bounds
 from .bandits import ArmCounts
 from .base import AskTellSearcher, register_searcher
@@ -68,11 +68,12 @@ class IdentifySearcher(AskTellSearcher):
         # least-tried mode still waiting for its first discover_trials episodes
 
         def __post_init__(self):
-            shares = (self.classify_share, self.rank_share, self.tighten_share)
-            if (self.min_trials < 1 or min(shares) <= 0 or not 0 < self.target_width <= 1
-                    or self.discover_trials < self.min_trials or not self.breadth_cap >= 1):
-                raise ConfigError("identify: min_trials >= 1, every *_share > 0, target_width in (0, 1], "
-                                  "discover_trials >= min_trials, breadth_cap >= 1 (a large number turns it off)")
+            require("identify", self, min_trials=">= 1", classify_share="> 0", rank_share="> 0",
+                    tighten_share="> 0", target_width="in (0, 1]",
+                    breadth_cap=">= 1 (a large number turns it off)")
+            if self.discover_trials < self.min_trials:
+                raise ConfigError(f"identify: discover_trials must be >= min_trials ({self.min_trials}), "
+                                  f"got {self.discover_trials}")
 
     def __init__(self, names, seed, hp, goal):
         super().__init__(names, seed, hp, goal)

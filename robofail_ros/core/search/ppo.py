@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, require
 from .base import Searcher, register_searcher
 
 POLICIES = ("MlpPolicy", "CnnPolicy")
@@ -71,14 +72,16 @@ class PPOSearcher(Searcher):
         device: str = "auto"
 
         def __post_init__(self):
-            if min(self.n_envs, self.n_steps, self.batch_size, self.n_epochs, self.max_perturbations) < 1:
-                raise ConfigError("ppo: n_envs, n_steps, batch_size, n_epochs and max_perturbations must be >= 1")
-            if self.policy not in POLICIES or self.observation not in OBSERVATIONS:
-                raise ConfigError(f"ppo: policy must be one of {POLICIES} and observation one of {OBSERVATIONS}")
+            require("ppo", self, n_envs=">= 1", n_steps=">= 1", batch_size=">= 1", n_epochs=">= 1",
+                    max_perturbations=">= 1", ent_coef=">= 0", learning_rate="> 0", clip_range="> 0",
+                    gamma="in [0, 1]", gae_lambda="in [0, 1]", vf_coef=">= 0", max_grad_norm="> 0")
+            for name, known in (("policy", POLICIES), ("observation", OBSERVATIONS)):
+                if getattr(self, name) not in known:
+                    raise ConfigError(f"ppo: {name} must be one of {', '.join(known)}, got {getattr(self, name)!r}")
+            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+                raise ConfigError(f"ppo: device must be auto, cpu or cuda (cuda:N for the N-th GPU), got {self.device!r}")
             if self.policy == "CnnPolicy" and self.observation != "image":
                 raise ConfigError("ppo: CnnPolicy reads images; set observation: image (or policy: MlpPolicy)")
-            if self.ent_coef < 0 or self.learning_rate <= 0 or not 0 < self.clip_range:
-                raise ConfigError("ppo: ent_coef >= 0, learning_rate > 0 and clip_range > 0")
             if self.failure_reward <= self.success_reward:
                 raise ConfigError("ppo: failure_reward must be above success_reward (failures are what it looks for)")
 
