@@ -4,7 +4,9 @@ import textwrap
 import pytest
 
 from robofail_ros.core.errors import ConfigError, PerturbationError, UnknownNameError
+from robofail_ros.core.config import SearchConfig
 from robofail_ros.core.perturbations import Catalog
+from robofail_ros.core.run import resolve_catalog
 
 
 def write(tmp_path, body):
@@ -46,6 +48,7 @@ def test_a_new_perturbation_is_only_yaml(tmp_path):
     ("perturbations:\n  - {factor: table_color, rgba: [1, 0, 0]}\n", r"catalog.yaml:2: perturbation is missing 'name'"),
     ("perturbation:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\n", r"exactly one key, 'perturbations'"),
     ("perturbations: [\n", r"not valid YAML"),
+    ("perturbations: []\n", r"catalog.yaml: the perturbations list is empty; add entries"),
 ])
 def test_malformed_entries_name_file_line_and_problem(tmp_path, body, message):
     with pytest.raises(ConfigError, match=message):
@@ -62,6 +65,17 @@ def test_a_binary_file_given_as_the_catalog_is_a_clear_error(tmp_path):
 def test_missing_catalog_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         Catalog.load(tmp_path / "nope.yaml")
+
+
+def test_a_catalog_with_nothing_for_the_task_searched_is_a_clear_error(tmp_path):
+    path = write(tmp_path, """
+        perturbations:
+          - {name: red_cube, factor: object_color, rgba: [1, 0, 0], tasks: [Stack]}
+    """)
+    config = SearchConfig(catalog=str(path), task="Lift")
+    with pytest.raises(ConfigError, match="none of its 1 perturbation\\(s\\) applies to task Lift"):
+        resolve_catalog(config)
+    assert resolve_catalog(config.replace(task="Stack")).names == ["red_cube"]
 
 
 def test_unknown_perturbation_suggests_the_closest_names():

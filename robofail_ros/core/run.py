@@ -10,7 +10,7 @@ from .analysis import RunResult, failure_table, run_result
 from .config import SearchConfig
 from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
-from .errors import lookup
+from .errors import ConfigError, lookup
 from .search import SEARCHERS, SearchContext, episode_seed, make_searcher
 from .search.base import EpisodeRequest, SearchCancelled, resolve_hyperparameters
 from .stats import Goal
@@ -19,7 +19,11 @@ from .workers import WorkerSpec, check_local_workers, make_evaluator
 
 
 def resolve_catalog(config: SearchConfig) -> Catalog:
-    catalog = Catalog.load(config.catalog or DEFAULT_CATALOG).for_task(config.task)
+    full = Catalog.load(config.catalog or DEFAULT_CATALOG)
+    catalog = full.for_task(config.task)
+    if not len(catalog):
+        raise ConfigError(f"{full.path}: none of its {len(full)} perturbation(s) applies to task {config.task} "
+                          f"(each one's tasks: names other tasks); add entries for {config.task} or drop their tasks: lists")
     if config.perturbations != ("all",):
         catalog = catalog.subset(config.perturbations)
     return catalog

@@ -70,6 +70,9 @@ class Catalog:
             where = f"{path}:{node.start_mark.line + 1}"
             data = constructor.construct_object(node, deep=True)
             entries.append(_entry(data, where))
+        if not entries:
+            raise ConfigError(f"{path}: the perturbations list is empty; add entries (the bundled catalog "
+                              f"{DEFAULT_CATALOG} shows the layout)")
         return cls(entries, path)
 
     def for_task(self, task: str) -> "Catalog":
