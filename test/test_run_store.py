@@ -191,6 +191,23 @@ def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tm
         holder.close()
 
 
+def test_a_new_run_is_refused_in_a_folder_that_holds_other_files_and_they_are_kept(tmp_path):
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunStore
+    from robofail_ros.core.episode import EpisodeOutcome
+    run = tmp_path / "run"
+    old = RunStore.create(run, {"x": 1}, {"name": "p"})
+    old.append(EpisodeOutcome(("red_cube",), 7, False, 200, None, 0, "w"))
+    old.close()
+    (run / "run.json").unlink()  # a run whose record was lost: its episodes must not become a new run's
+    before = (run / "episodes.sqlite").read_bytes()
+    with pytest.raises(ConfigError, match=r"holds no run \(no run.json\) but is not empty \(episodes.sqlite\)"):
+        RunStore.create(run, {"x": 2}, {"name": "q"})
+    assert (run / "episodes.sqlite").read_bytes() == before and not (run / "run.json").exists()
+    (tmp_path / "empty").mkdir()
+    RunStore.create(tmp_path / "empty", {"x": 2}, {"name": "q"}).close()  # an empty folder is a new run's
+
+
 def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore

@@ -132,6 +132,14 @@ class RunStore:
         if resume:
             store.close()
             raise ConfigError(f"--resume given but {store.folder} holds no run; drop --resume to start it")
+        # A new run starts in a new or empty folder: a stale episodes.sqlite there would be read as
+        # this run's episodes, and whatever else is there is not ours to overwrite.
+        others = sorted(p.name for p in store.folder.iterdir() if p.name != ".lock")
+        if others:
+            store.close()
+            listing = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise ConfigError(f"{store.folder} holds no run (no run.json) but is not empty ({listing}); a new run "
+                              f"needs a new or empty --out")
         RunRecord(config, config_hash(config), policy=policy_info, versions=component_versions(), seed=config.get("seed"),
                   started=_now()).write(store.record_path)
         return store
