@@ -194,11 +194,15 @@ def cmd_compare(args) -> int:
             raise RoboFailError(f"--policies {other} and {spec} would share the run folder {folder}; give each policy "
                                 f"once, and checkpoints file names of their own")
         folders[spec] = folder
+    # Every checkpoint and every folder is checked before any search runs: a bad last policy must
+    # not wait for the searches before it. A finished run of this config and checkpoint is kept.
+    configs = {spec: _config_from_args(args).replace(policy=spec) for spec in folders}
+    kept = {spec: RunStore.finished_run_of(folders[spec], config.to_dict(), policy_info(config))
+            for spec, config in configs.items()}
     for spec, folder in folders.items():
-        config = _config_from_args(args).replace(policy=spec)
+        config = configs[spec]
         print(f"== {spec}: {config.searcher}, {config.budget} episodes -> {folder}", file=sys.stderr)
-        # A finished run of this config and checkpoint is kept; an interrupted one resumed.
-        if not RunStore.finished_run_of(folder, config.to_dict(), policy_info(config)):
+        if not kept[spec]:  # an interrupted run is resumed
             args.resume = (folder / "run.json").is_file()
             _run_and_print(args, config, folder)
     index = write_report(list(folders.values()), out / "report", with_gallery=not args.no_gallery)

@@ -131,7 +131,8 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     ([], CONFIG + "    ppo: {n_env: 8}\n", "searcher 'ppo' has no hyperparameter(s) ['n_env']"),  # not the chosen searcher
     ([], CONFIG + "    thompson: {prior_failures: -1.0}\n", "thompson: prior_failures must be > 0, got -1.0"),
     (["--num-workers", "10000"], CONFIG, "num_workers is 10000, more than this machine can run"),
-    ([], CONFIG + "    seed: -5\n", "seed must be >= 0"),
+    ([], CONFIG + "    seed: -5\n", "seed must be in [0, 4294967295], got -5"),
+    (["--seed", str(2**32)], CONFIG, "seed must be in [0, 4294967295], got 4294967296"),
     (["--policy", "robomimic"], CONFIG, "policy 'robomimic' needs its checkpoint"),
     (["--policy", "external"], CONFIG, "policy 'external' is a ROS node of your own"),
 ])
@@ -149,6 +150,8 @@ def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--episodes", "0"], "--episodes must be at least 1"),
     (["compare", "--policies", "nope", "scripted", "--budget", "2"], "unknown policy 'nope'. Known policies: "),
+    # The bad policy listed last is found before the first one's search runs (nothing is written).
+    (["compare", "--policies", "scripted", "nope", "--budget", "2"], "unknown policy 'nope'. Known policies: "),
     (["compare", "--policies", "scripted", "random", "scripted", "--budget", "2"],
      "--policies scripted and scripted would share the run folder"),
     (["compare", "--policies", "a/last.pth", "b/last.pth", "--budget", "2"], "--policies a/last.pth and b/last.pth would share"),

@@ -70,8 +70,8 @@ class SearchConfig:
                                           ("horizon", self.horizon, 1, "control steps per episode")):
             if value < least:
                 raise ConfigError(f"{name} must be >= {least} ({what}), got {value}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0 (numpy's SeedSequence takes no negative seeds), got {self.seed}")
+        if not 0 <= self.seed < 2**32:  # PPO's seeding (numpy's legacy seed) takes 32 bits, SeedSequence no negatives
+            raise ConfigError(f"seed must be in [0, {2**32 - 1}], got {self.seed}")
         perturbations = tuple(self.perturbations)
         if not perturbations:
             raise ConfigError("perturbations is empty; list catalog names or use [all]")
