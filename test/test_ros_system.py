@@ -1,6 +1,6 @@
 """The ROS 2 system with real node processes over DDS (own domain, localhost discovery):
 a search end to end with 2 workers, the service from another process, a killed worker, a
-killed and resumed search node, hostile requests, and a policy that answers with the wrong size."""
+killed and resumed search node, hostile requests, a malformed policy announcement, and a policy that answers with the wrong size."""
 import json
 import os
 import signal
@@ -464,3 +464,42 @@ def test_a_policy_answering_with_the_wrong_action_size_is_reported_not_padded(ro
     assert search.returncode == 2
     assert "action has 6 entries but task Lift (Panda, OSC_POSE + gripper) takes 7" in search.stderr + search.stdout
     assert rows(out) == [], "no episode may be recorded from a mismatched policy"
+
+
+def test_a_malformed_policy_announcement_is_ignored_by_the_sim_node_not_fatal(ros_env, tmp_path):
+    """A foreign or broken publisher on policy_info (not JSON) is logged and ignored: the worker
+    goes on to build its scene from a proper announcement and offers itself for episodes."""
+    import rclpy
+    from std_msgs.msg import String
+
+    from robofail_ros.nodes.common import LATCHED, READY_TOPIC
+    env, params = ros_env
+    log = tmp_path / "sim_node.log"
+    with open(log, "w") as sink:
+        sim = subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", "--ros-args", "--params-file",
+                                str(params), "-p", "policy:=external", "-r", "__ns:=/worker_0"],
+                               env=env, stdout=sink, stderr=subprocess.STDOUT)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    ready = []
+    try:
+        node = rclpy.create_node("announcers", context=context)
+        node.create_subscription(String, READY_TOPIC, lambda msg: ready.append(msg.data), 10)
+        announce = node.create_publisher(String, "/worker_0/policy_info", LATCHED)
+        announce.publish(String(data="not json {"))  # this alone used to end the sim node
+        wait_for(lambda: "ignored the policy_info" in log.read_text() or sim.poll() is not None, 60,
+                 "the sim node to take the malformed announcement")
+        announce.publish(String(data=json.dumps({"name": "still_policy", "observation_keys": ["robot0_eef_pos"],
+                                                 "cameras": []})))
+        executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + 120
+        while not ready and sim.poll() is None and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.2)
+        alive = sim.poll() is None
+    finally:
+        rclpy.shutdown(context=context)
+        interrupt([sim]) if sim.poll() is None else None
+    text = log.read_text()
+    assert alive and ready == ["worker_0"] * len(ready) and ready, text[-3000:]
+    assert "ignored the policy_info 'not json {': not a JSON object" in text

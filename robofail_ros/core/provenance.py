@@ -25,6 +25,16 @@ def problem_of(info) -> str | None:
     return None
 
 
+def parse_announcement(data: str) -> tuple[dict | None, str | None]:
+    """An announcement's policy info, or None and what is wrong with it."""
+    try:
+        info = json.loads(data)
+    except json.JSONDecodeError:
+        info = None
+    problem = problem_of(info)
+    return (None, problem) if problem else (info, None)
+
+
 def describe(identity: dict) -> str:
     extra = ", ".join(f"{k} {identity[k]}" for k in ("sha256", "version") if identity.get(k))
     return f"{identity['name']!r}" + (f" ({extra})" if extra else "")
@@ -41,12 +51,8 @@ class PolicyAnnouncements:
         self.error: str | None = None  # a bad announcement, or a policy that changed mid-run
 
     def announce(self, worker: str, data: str) -> None:
-        try:
-            info = json.loads(data)
-        except json.JSONDecodeError:
-            info = None
+        info, problem = parse_announcement(data)
         with self._cond:
-            problem = problem_of(info)
             if problem:
                 self.error = f"the policy node of {worker} announced {data[:200]!r}: {problem}"
             else:

@@ -16,6 +16,7 @@ from ..core.config import SIM_NODE_PARAMETERS
 from ..core.episode import EpisodeOutcome, run_episode
 from ..core.errors import PolicyError, RoboFailError
 from ..core.perturbations import DEFAULT_CATALOG, Catalog
+from ..core.provenance import parse_announcement
 from ..core.scenes import Scene, keep_no_decoded_assets
 from ..core.workers import SEARCH_IMAGE_SIZE
 from ..msg import Action, EpisodeResult, Observation, Perturbation
@@ -75,8 +76,12 @@ class SimNode(Node):
 
     # The policy node says what it reads; the scene is built for those cameras.
     def on_policy_info(self, msg: String):
-        self.info = json.loads(msg.data)
-        self.get_logger().info(f"policy {self.info.get('name')!r} reads {self.info['observation_keys']}")
+        info, problem = parse_announcement(msg.data)
+        if problem:  # a foreign or broken publisher must not take the worker down
+            self.get_logger().error(f"ignored the policy_info {msg.data[:200]!r}: {problem}")
+            return
+        self.info = info
+        self.get_logger().info(f"policy {info['name']!r} reads {info['observation_keys']}")
 
     def announce(self):
         if self.scene is not None and not self._busy:
