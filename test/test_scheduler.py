@@ -35,7 +35,7 @@ class FakeWorkers:
 
 def make(workers=("w0", "w1"), **kwargs):
     transport = FakeWorkers()
-    scheduler = Scheduler(transport, log=lambda line: None, **kwargs)
+    scheduler = Scheduler(transport, **{"log": lambda line: None, **kwargs})
     transport.attach(scheduler)
     for w in workers:
         scheduler.ready(w)
@@ -73,6 +73,21 @@ def test_duplicate_and_late_answers_count_once_and_a_silent_worker_is_requeued()
     workers.answer("w1", 1)  # w1 was only late: its answer comes second and is dropped
     assert [o.worker for o in scheduler.collect(timeout=1)] == ["w0"]
     assert scheduler.collect(timeout=0.05) == [] and scheduler.in_flight == 0
+
+
+def test_an_answer_to_another_scene_is_dropped_and_the_episodes_own_answer_counts():
+    lines = []
+    scheduler, workers = make(log=lines.append)
+    scheduler.submit(EpisodeRequest(0, ("red_cube",), 11))
+    scheduler.collect(timeout=0.05)
+    # A stray message (another run on the same ROS domain, say): same episode id, another scene.
+    for stray in (EpisodeOutcome(("red_cube",), 12, False, 1, None, 0, "w0"),
+                  EpisodeOutcome(("dim_light",), 11, False, 1, None, 0, "w0")):
+        scheduler.finished("w0", 0, stray)
+    assert scheduler.collect(timeout=0.05) == [] and scheduler.in_flight == 1
+    assert "dropped an answer from w0 to episode 0: it ran ['red_cube'] with seed 12, the episode is ['red_cube'] with seed 11" in lines[0]
+    scheduler.finished("w0", 0, EpisodeOutcome(("red_cube",), 11, True, 1, None, 0, "w0"))
+    assert [(o.seed, o.success) for o in scheduler.collect(timeout=1)] == [(11, True)]
 
 
 def test_a_lost_worker_has_its_episode_run_elsewhere():

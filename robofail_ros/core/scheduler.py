@@ -6,7 +6,8 @@ pairs) and reports back through the scheduler's callbacks (``ready``, ``finished
 from any thread). The scheduler hands the next pending episode to an idle worker as soon as one
 is free (no batch barrier), re-queues the episode of a worker that stays silent past
 ``timeout_s`` or is lost, counts the first answer to an episode and drops any later one,
-retries an episode that hit a worker error once on another worker, and takes a worker that
+drops an answer that is not to the episode asked for (other perturbations or seed), retries an
+episode that hit a worker error once on another worker, and takes a worker that
 fails ``max_worker_failures`` episodes in a row out of service. A search ends, finished or
 failed with the worker's own message, instead of spinning.
 
@@ -83,9 +84,17 @@ class Scheduler:
                  error: str | None = None) -> None:
         """The worker answered an episode: its outcome, or the error that stopped it."""
         with self._cond:
+            job = self._jobs.get(episode_id)
+            if job is not None and outcome is not None and (
+                    tuple(outcome.perturbations), outcome.seed) != (tuple(job.request.perturbations), job.request.seed):
+                # Not this episode (a stray message, another run's worker): recording it would file
+                # another scene's outcome under this episode. The real answer, or the timeout, follows.
+                self.log(f"dropped an answer from {worker} to episode {episode_id}: it ran "
+                         f"{list(outcome.perturbations)} with seed {outcome.seed}, the episode is "
+                         f"{list(job.request.perturbations)} with seed {job.request.seed}")
+                return
             if self._busy.get(worker, (None,))[0] == episode_id:
                 del self._busy[worker]
-            job = self._jobs.get(episode_id)
             if job is not None and error is None:
                 self._failures[worker] = 0
                 del self._jobs[episode_id]  # the first answer counts; a re-queued copy is skipped

@@ -57,6 +57,8 @@ class RosTransport:
                                                      with_image=self.spec.images))
 
     def result(self, msg: EpisodeResult):
+        if msg.run_id != self.node.run_id:  # a late answer to a cancelled run's episode, or another system's
+            return
         self.scheduler.finished(msg.worker, msg.episode_id, None if msg.error else msg_to_outcome(msg), msg.error or None)
 
     def close(self):
