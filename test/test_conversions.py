@@ -1,5 +1,5 @@
 """Images between numpy and sensor_msgs/Image, through cv_bridge and through the hand-written
-fallback, both ways and across encodings."""
+fallback, both ways and across encodings; malformed ones are clear errors, never a dead node."""
 import numpy as np
 import pytest
 
@@ -31,6 +31,14 @@ def test_the_fallback_refuses_an_encoding_it_cannot_read():
         msg_to_image(msg, bridge=None)
 
 
+@pytest.mark.parametrize("bridge", [BRIDGE, None], ids=["cv_bridge", "fallback"])
+def test_an_image_whose_data_does_not_fill_it_is_a_clear_error(bridge):
+    msg = image_to_msg(IMAGE, bridge=None)
+    msg.data = bytes(msg.data)[:100]
+    with pytest.raises(ValueError, match="64x48 'rgb8' image of 100 bytes|64x48 rgb8 image needs 9216 bytes, got 100"):
+        msg_to_image(msg, bridge=bridge)
+
+
 class Broken:
     name, cameras, observation_keys = "broken", (), ("robot0_eef_pos",)
 
@@ -54,3 +62,13 @@ def test_a_policy_that_raises_answers_with_an_error_not_silence():
     assert good.error == "" and len(good.action) == 7
     Broken.observation_keys = ("agentview_image",)
     assert "needs observation keys ['agentview_image']" in answer(Broken(), msg).error
+    # A malformed observation (a foreign publisher's, say) is answered with what is wrong, not a dead node.
+    msg.low_dim_sizes = [3, 5]
+    reply = answer(load_policy("scripted"), msg)
+    assert reply.error == ("policy 'scripted' got a malformed observation: 2 low-dim keys with 2 sizes summing to 8 "
+                           "for 6 values, 0 image keys for 0 images")
+    msg.low_dim_sizes = [3, 3]
+    msg.image_keys, msg.images = ["agentview_image"], [image_to_msg(IMAGE)]
+    msg.images[0].data = bytes(msg.images[0].data)[:100]
+    assert answer(load_policy("scripted"), msg).error.startswith("policy 'scripted' got a malformed observation: "
+                                                                 "agentview_image: ")

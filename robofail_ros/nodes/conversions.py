@@ -37,11 +37,19 @@ def image_to_msg(img: np.ndarray, frame_id: str = "robofail", bridge=BRIDGE) -> 
 
 
 def msg_to_image(msg: Image, bridge=BRIDGE) -> np.ndarray:
-    """An Image as an HxWx3 uint8 RGB array (cv_bridge converts any colour encoding it knows)."""
+    """An Image as an HxWx3 uint8 RGB array (cv_bridge converts any colour encoding it knows).
+    A malformed one (data that does not fill height x width) is a ValueError saying so."""
     if bridge is not None:
-        return np.asarray(bridge.imgmsg_to_cv2(msg, "rgb8"))
+        try:
+            return np.asarray(bridge.imgmsg_to_cv2(msg, "rgb8"))
+        except Exception as exc:  # CvBridgeError, or numpy's own on a short buffer
+            raise ValueError(f"cannot read a {msg.width}x{msg.height} {msg.encoding!r} image of {len(msg.data)} "
+                             f"bytes: {exc}") from None
     if msg.encoding not in ("rgb8", "bgr8"):
         raise ValueError(f"expected an rgb8 or bgr8 image, got {msg.encoding!r} (install cv_bridge for other encodings)")
+    if len(msg.data) != msg.height * msg.width * 3:
+        raise ValueError(f"a {msg.width}x{msg.height} {msg.encoding} image needs {msg.height * msg.width * 3} bytes, "
+                         f"got {len(msg.data)}")
     img = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
     return img[..., ::-1] if msg.encoding == "bgr8" else img
 
@@ -59,13 +67,22 @@ def obs_to_msg(obs: dict, keys, episode_id: int, step: int, seed: int) -> Observ
 
 
 def msg_to_obs(msg: Observation) -> dict:
+    """The observation dict; a message whose parts do not add up is a ValueError saying how."""
+    sizes = list(msg.low_dim_sizes)
+    if len(msg.low_dim_keys) != len(sizes) or sum(sizes) != len(msg.low_dim) or len(msg.image_keys) != len(msg.images):
+        raise ValueError(f"malformed observation: {len(msg.low_dim_keys)} low-dim keys with {len(sizes)} sizes summing "
+                         f"to {sum(sizes)} for {len(msg.low_dim)} values, {len(msg.image_keys)} image keys for "
+                         f"{len(msg.images)} images")
     obs, start = {}, 0
     values = np.asarray(msg.low_dim, dtype=float)
     for key, size in zip(msg.low_dim_keys, msg.low_dim_sizes):
         obs[key] = values[start:start + size]
         start += size
     for key, img in zip(msg.image_keys, msg.images):
-        obs[key] = msg_to_image(img)
+        try:
+            obs[key] = msg_to_image(img)
+        except ValueError as exc:
+            raise ValueError(f"malformed observation: {key}: {exc}") from None
     return obs
 
 

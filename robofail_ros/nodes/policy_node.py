@@ -44,10 +44,15 @@ class PolicyNode(Node):
 
 def answer(policy, msg: Observation) -> Action:
     """The policy's action for one observation, or an Action whose ``error`` says why it has none
-    (missing observation keys, or an exception in the policy's own code): the sim node then ends
-    the episode with that message at once instead of waiting for an action that never comes."""
+    (a malformed observation, missing observation keys, or an exception in the policy's own code):
+    the sim node then ends the episode with that message at once instead of waiting for an action
+    that never comes."""
     reply = Action(episode_id=msg.episode_id, step=msg.step)
-    obs = msg_to_obs(msg)
+    try:
+        obs = msg_to_obs(msg)
+    except ValueError as exc:
+        reply.error = f"policy {policy.name!r} got a {exc}"
+        return reply
     missing = sorted(set(policy.observation_keys) - set(obs))
     if missing:
         reply.error = f"policy {policy.name!r} needs observation keys {missing} but the sim node sent {sorted(obs)}"

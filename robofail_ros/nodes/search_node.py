@@ -59,7 +59,12 @@ class RosTransport:
     def result(self, msg: EpisodeResult):
         if msg.run_id != self.node.run_id:  # a late answer to a cancelled run's episode, or another system's
             return
-        self.scheduler.finished(msg.worker, msg.episode_id, None if msg.error else msg_to_outcome(msg), msg.error or None)
+        try:
+            outcome = None if msg.error else msg_to_outcome(msg)
+        except ValueError as exc:  # its scene image: reported as the worker's error, never a dead node
+            self.scheduler.finished(msg.worker, msg.episode_id, None, f"malformed episode result: {exc}")
+            return
+        self.scheduler.finished(msg.worker, msg.episode_id, outcome, msg.error or None)
 
     def close(self):
         pass
