@@ -504,3 +504,29 @@ def test_a_malformed_policy_announcement_is_ignored_by_the_sim_node_not_fatal(ro
     text = log.read_text()
     assert alive and ready == ["worker_0"] * len(ready) and ready, text[-3000:]
     assert "ignored the policy_info 'not json {': not a JSON object" in text
+
+
+def test_a_ready_announcement_of_no_worker_of_ours_is_never_handed_an_episode(ros_env, tmp_path):
+    """A name on /robofail/worker_ready that is none of the search's workers (another system's, a
+    typo'd test node) must not be given episodes that nobody runs until the episode timeout."""
+    import rclpy
+    from std_msgs.msg import String
+
+    from robofail_ros.nodes.common import READY_TOPIC
+    env, params = ros_env
+    out = tmp_path / "runs" / "intruded"
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    proc = ros_run(env, params, out, "--budget", "4", "--exit-when-done")
+    try:
+        intruder = rclpy.create_node("intruder", context=context).create_publisher(String, READY_TOPIC, 10)
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            intruder.publish(String(data="intruder"))
+            time.sleep(0.1)
+    finally:
+        rclpy.shutdown(context=context)
+        log = stop(proc)
+    assert proc.returncode == 0 and finished(out), log[-3000:]
+    assert "intruder" not in log, "an episode was handed to a worker that does not exist"
+    assert {r[5] for r in rows(out)} == {"worker_0", "worker_1"}

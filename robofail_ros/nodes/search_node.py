@@ -78,12 +78,17 @@ class RosEvaluator(Evaluator):
         self.transport = RosTransport(node, spec)
         super().__init__(self.transport, config.num_workers, timeout_s)
         self.node, self.config, self.spec, self.policy_timeout_s = node, config, spec, policy_timeout_s
-        self.announcements = PolicyAnnouncements([f"worker_{i}" for i in range(config.num_workers)], config)
+        self.workers = [f"worker_{i}" for i in range(config.num_workers)]
+        self.announcements = PolicyAnnouncements(self.workers, config)
 
     def collect(self, timeout=None):
         if self.announcements.error:
             raise PolicyError(self.announcements.error)
         return super().collect(timeout)
+
+    def ready(self, msg: String):
+        if msg.data in self.workers:  # a name of no worker of ours would be handed episodes nobody runs
+            self.scheduler.ready(msg.data)
 
     def announced(self, worker: str, data: str):
         self.announcements.announce(worker, data)
@@ -110,8 +115,7 @@ class SearchNode(Node, RunObserver):
         from ..core.run import worker_spec
         self.evaluator = RosEvaluator(self, self.config, float(own["episode_timeout_s"]), float(own["policy_timeout_s"]),
                                       worker_spec(self.config))
-        for i in range(self.config.num_workers):
-            worker = f"worker_{i}"
+        for worker in self.evaluator.workers:
             self.create_subscription(String, f"/{worker}/policy_info",
                                      lambda msg, worker=worker: self.evaluator.announced(worker, msg.data), LATCHED)
         self.live = None  # (searcher, catalog, config) while a search runs or after it ran
@@ -121,7 +125,7 @@ class SearchNode(Node, RunObserver):
         self._goal = None  # the action goal being served
         self.active = self.config  # the config of the search running (or last run)
         self.create_subscription(EpisodeResult, RESULTS_TOPIC, self.evaluator.transport.result, 100)
-        self.create_subscription(String, READY_TOPIC, lambda msg: self.evaluator.scheduler.ready(msg.data), 100)
+        self.create_subscription(String, READY_TOPIC, self.evaluator.ready, 100)
         self.markers = self.create_publisher(MarkerArray, "~/failure_markers", 1)
         self.status = self.create_publisher(String, "~/status", 10)
         self.create_service(GetFailureProbabilities, "~/get_failure_probabilities", self.serve)
