@@ -208,3 +208,30 @@ def test_two_modes_at_an_equal_estimate_between_0_and_1_are_still_ordered():
     for seed in range(3):
         asked = asked_after(counts, seed)
         assert asked["half"] + asked["forty"] >= 5, asked
+
+
+def test_a_mode_that_breaks_the_simulator_is_left_out_after_max_sim_errors_and_the_stop_says_so():
+    rates = {"certain": 1.0, "broken": 0.0, "never_0": 0.0, "never_1": 0.0}
+    for seed in range(3):
+        evaluator = SyntheticEvaluator(rates, sim_error_rates={"broken": 1.0})
+        searcher = make_searcher("identify", list(rates), seed, None, Goal(top_k=1))
+        seen = []
+        ctx = SearchContext(evaluator, 2000, seed, on_outcomes=seen.extend, baseline=(0, 20))
+        searcher.search(ctx)
+        broken = [o for o in seen if o.perturbations == ("broken",)]
+        # Every one of its episodes is a simulator error: after max_sim_errors (3) it is tried no more,
+        # where it used to stay "untried" at the front of the queue and take most of the budget.
+        assert len(broken) == 3 and all(o.sim_error for o in broken)
+        assert ctx.spent < 2000, "the rest is decided and the search stops early"
+        assert "left out after simulator errors, so neither ranked nor classified: broken (3 of 3 episodes)" \
+            in ctx.stop_reason
+        assert ctx.stop_reason.startswith("every mode is classified (1 fail); the worst mode is settled")
+    # A mode that breaks the simulator now and then (1 in 10) is still searched: its counted episodes outnumber them.
+    evaluator = SyntheticEvaluator({"flaky": 0.5, "never": 0.0}, sim_error_rates={"flaky": 0.1})
+    searcher = make_searcher("identify", ["flaky", "never"], 0, None, Goal(top_k=1))
+    seen = []
+    ctx = SearchContext(evaluator, 300, 0, on_outcomes=seen.extend, baseline=(0, 20))
+    searcher.search(ctx)
+    flaky = [o for o in seen if o.perturbations == ("flaky",)]
+    errors, counted = sum(o.sim_error is not None for o in flaky), sum(o.sim_error is None for o in flaky)
+    assert errors >= 3 and counted >= 10 and counted > errors, (errors, counted)

@@ -239,7 +239,19 @@ def format_table(result: RunResult) -> str:
 
 
 def verdict_text(table: FailureTable) -> str:
-    """What the anytime-valid bounds decided, in words (the table's footer, the service's verdict)."""
+    """What the anytime-valid bounds decided, in words (the table's footer, the service's verdict),
+    and which modes the simulator could not run often enough to know."""
+    text = _decisions_text(table)
+    broken = [m for m in table.perturbed if m.sim_errors > m.trials]
+    if broken:
+        text += ("\nsimulator errors outnumber the counted episodes of "
+                 + ", ".join(f"{m.name} ({m.sim_errors} of {m.sim_errors + m.trials})" for m in broken)
+                 + ": the simulation breaks down under these perturbations, so how often the policy fails there is "
+                 "not known; check their magnitudes")
+    return text
+
+
+def _decisions_text(table: FailureTable) -> str:
     goal, classes = table.goal, table.classes
     counts = ", ".join(f"{classes[c]} {c}" for c in (FAILS, SAFE, UNDECIDED, UNTRIED) if classes.get(c))
     nominal = table.mode(NOMINAL)

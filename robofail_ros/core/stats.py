@@ -154,16 +154,18 @@ class Assessment:
 
 
 def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_trials: int = 0,
-           tiebreak=None) -> Assessment:
+           tiebreak=None, modes: int | None = None) -> Assessment:
     """Classifies every mode and settles the top-k from failure counts (see the module docstring).
 
     ``tiebreak`` (one number per mode, lower first) orders modes with equal estimates and trials;
     by default the listing order. A searcher passes a seeded permutation, so that which of two
-    equal modes it treats as the top-k member does not depend on how the catalog lists them."""
+    equal modes it treats as the top-k member does not depend on how the catalog lists them.
+    ``modes``: how many modes the bounds hold over at once (default: those given), for an
+    assessment of some of a search's modes at the level of the whole search."""
     failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
     count = len(trials)
     threshold = min(MAX_THRESHOLD, (nominal_failures / nominal_trials if nominal_trials else 0.0) + goal.margin)
-    low, high = confidence_sequence(failures, trials, goal.confidence, count + 1)  # + the unperturbed scene
+    low, high = confidence_sequence(failures, trials, goal.confidence, (modes or count) + 1)  # + the unperturbed scene
     p_hat = np.where(trials > 0, failures / np.maximum(trials, 1), np.nan)
     status = np.full(count, UNDECIDED, dtype=object)
     status[low > threshold] = FAILS

@@ -14,19 +14,22 @@ from .base import AskTellSearcher, register_searcher
 
 
 class ArmCounts:
-    """Failures and successes of every single-perturbation episode, per perturbation."""
+    """Failures, successes and simulator errors of every single-perturbation episode, per perturbation."""
 
     def __init__(self, names):
         self.index = {n: i for i, n in enumerate(names)}
         self.failures = np.zeros(len(names))
         self.successes = np.zeros(len(names))
+        self.sim_errors = np.zeros(len(names))
 
     def add(self, outcomes):
         for o in outcomes:
-            if o.sim_error or len(o.perturbations) != 1 or o.perturbations[0] not in self.index:
+            if len(o.perturbations) != 1 or o.perturbations[0] not in self.index:
                 continue
             i = self.index[o.perturbations[0]]
-            if o.success:
+            if o.sim_error:
+                self.sim_errors[i] += 1
+            elif o.success:
                 self.successes[i] += 1
             else:
                 self.failures[i] += 1

@@ -37,6 +37,11 @@ after 100 episodes a certain mode had 6-14 while 30 never-failing modes had 2 ea
 recorded Lift truth a 0.40 or a 0.47 mode was left below 6 episodes at 240 in half of the runs
 (BENCHMARKS.md 4 measures the cap).
 
+**Simulator errors** are neither successes nor failures, so a perturbation that breaks the
+simulation every time would stay untried, first in line, and take the whole budget. A mode with
+``max_sim_errors`` simulator errors, more than its counted episodes, is left out: sampled no more,
+and held out of the ranking (it could otherwise never be settled against); the stop reason names it.
+
 A mode whose class and rank are settled gets no more episodes; when nothing is left to do, the
 search stops before its budget and says why. Ties in any of these choices go by the seeded
 warm-up order, never by the catalog's.
@@ -66,11 +71,12 @@ class IdentifySearcher(AskTellSearcher):
         discover_trials: int = 4  # a mode with no failure in this many episodes waits for ranking and tightening
         breadth_cap: float = 2.0  # ranking and tightening take no mode past this many times the episodes of the
         # least-tried mode still waiting for its first discover_trials episodes
+        max_sim_errors: int = 3  # a mode with this many simulator errors, more than its counted episodes, is left out
 
         def __post_init__(self):
             require("identify", self, min_trials=">= 1", classify_share="> 0", rank_share="> 0",
                     tighten_share="> 0", target_width="in (0, 1]",
-                    breadth_cap=">= 1 (a large number turns it off)")
+                    breadth_cap=">= 1 (a large number turns it off)", max_sim_errors=">= 1")
             if self.discover_trials < self.min_trials:
                 raise ConfigError(f"identify: discover_trials must be >= min_trials ({self.min_trials}), "
                                   f"got {self.discover_trials}")
@@ -103,10 +109,15 @@ class IdentifySearcher(AskTellSearcher):
     def _next(self, pending) -> int | None:
         trials = self.counts.failures + self.counts.successes
         seen = trials + pending
+        unstable = (self.counts.sim_errors >= self.hp.max_sim_errors) & (self.counts.sim_errors > trials)
         for i in self._order:
-            if seen[i] < self.hp.min_trials:
+            if seen[i] < self.hp.min_trials and not unstable[i]:
                 return int(i)
-        verdict = assess(self.counts.failures, trials, self.goal, *self.baseline, tiebreak=self._position)
+        if unstable.all():
+            self._stop = ("every perturbation was left out after simulator errors "
+                          f"({self._unstable_note(unstable, trials)}); check the perturbations' magnitudes")
+            return None
+        verdict = self._assess(trials, unstable)
         if verdict.threshold >= MAX_THRESHOLD:  # every episode would be spent on a question with no answer
             failures, runs = self.baseline
             self._stop = (f"the unperturbed policy fails {failures} of its {runs} episodes and the margin is "
@@ -138,6 +149,9 @@ class IdentifySearcher(AskTellSearcher):
         active = np.array([bool(classify), bool(rank), bool(tighten)])
         if not active.any():
             self._stop = self._settled_reason(verdict)
+            if unstable.any():
+                self._stop += (f"; left out after simulator errors, so neither ranked nor classified: "
+                               f"{self._unstable_note(unstable, trials)} (check their magnitudes)")
             return None
         shares = np.array([self.hp.classify_share, self.hp.rank_share, self.hp.tighten_share]) * active
         self._credit += shares / shares.sum()
@@ -148,6 +162,33 @@ class IdentifySearcher(AskTellSearcher):
         if job == 1:
             return max(rank, key=lambda i: (high[i] - low[i], -self._position[i]))
         return max(tighten, key=lambda i: (width[i] / np.sqrt(1 + pending[i]), -self._position[i]))
+
+    def _assess(self, trials, unstable):
+        """The verdict over the modes still searched. A mode left out for its simulator errors is in
+        neither the top-k nor the rest (status "unstable"), so it holds no decision open; the bounds
+        keep the level of the whole search (every mode counts in the union bound)."""
+        if not unstable.any():
+            return assess(self.counts.failures, trials, self.goal, *self.baseline, tiebreak=self._position)
+        keep = np.flatnonzero(~unstable)
+        part = assess(self.counts.failures[keep], trials[keep], self.goal, *self.baseline,
+                      tiebreak=self._position[keep], modes=len(trials))
+
+        def spread(values, fill):
+            out = np.full(len(trials), fill, dtype=object if isinstance(fill, str) else float)
+            out[keep] = values
+            return out
+
+        def indices(part_indices):
+            return tuple(int(keep[i]) for i in part_indices)
+
+        return dataclasses.replace(
+            part, p_hat=spread(part.p_hat, np.nan), low=spread(part.low, 0.0), high=spread(part.high, 1.0),
+            status=tuple(spread(part.status, "unstable")), top=indices(part.top), rest=indices(part.rest),
+            tied=indices(part.tied), unordered=tuple((int(keep[a]), int(keep[b])) for a, b in part.unordered))
+
+    def _unstable_note(self, unstable, trials) -> str:
+        return ", ".join(f"{self.names[i]} ({int(self.counts.sim_errors[i])} of "
+                         f"{int(self.counts.sim_errors[i] + trials[i])} episodes)" for i in np.flatnonzero(unstable))
 
     def _ranking_pair(self, verdict, low, high) -> list[int]:
         """Of the pairs not settled yet, the one whose anytime-valid bounds overlap most: the top-k
