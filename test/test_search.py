@@ -85,6 +85,12 @@ def test_failure_modes_count_sim_errors_apart_and_rank_by_failure_rate():
     assert failure_table(outcomes, catalog).worst.name == "red_table"
     # Before any perturbed episode failed there is no worst mode (the progress shows "-", not "heavy_cube 0.00").
     assert failure_table([o for o in outcomes if o.success], catalog).worst is None
+    # Simulator errors that outnumber a mode's counted episodes are named in the verdict; fewer are not.
+    from robofail_ros.core.analysis import verdict_text
+    assert "simulator errors outnumber" not in verdict_text(failure_table(outcomes, catalog))
+    unstable = outcomes + [EpisodeOutcome(("heavy_cube",), 0, False, 2, "MuJoCo instability")] * 5
+    assert ("simulator errors outnumber the counted episodes of heavy_cube (5 of 9): the simulation breaks down"
+            in verdict_text(failure_table(unstable, catalog)))
     assert entropy([0.5, 0.5]) == pytest.approx(np.log(2)) and entropy([1, 0]) == 0.0
 
 
