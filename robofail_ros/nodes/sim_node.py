@@ -4,7 +4,6 @@ lock-step with the worker's policy node (observation -> action -> step), and pub
 EpisodeResult. While idle it announces itself on /robofail/worker_ready."""
 from __future__ import annotations
 
-import json
 import queue
 import threading
 
