@@ -58,8 +58,10 @@ def test_a_second_build_keeps_what_is_built_and_a_changed_checkpoint_is_refused(
     zoo = Zoo(folder / "zoo")
     assert zoo.resolve("reach_bc_rnn_low_dim").endswith("reach_bc_rnn_low_dim.pth")
     assert zoo.resolve("reach_bc_low_dim") == "reach_bc_low_dim"  # bundled: by name
-    with pytest.raises(ConfigError, match="neither bundled nor built.*robofail zoo build Push"):
+    with pytest.raises(ConfigError, match="neither bundled nor built.*robofail zoo build Push --only push_hbc_low_dim"):
         zoo.resolve("push_hbc_low_dim")
+    with pytest.raises(ConfigError, match="unknown model of the zoo roster 'push_hbc_lowdim'. Did you mean 'push_hbc_low_dim'"):
+        zoo.resolve("push_hbc_lowdim")  # a typo: the nearest roster names, not a build command for task "Push"
     checkpoint = folder / "zoo" / "reach_bc_rnn_low_dim.pth"
     original = checkpoint.read_bytes()
     checkpoint.write_bytes(original + b"x")
@@ -123,4 +125,7 @@ def test_the_bundled_configs_load_and_the_paper_compares_at_least_8_models_over_
         PaperConfig.load(bad)
     bad.write_text("tasks: {Lift: lift_bc_low_dim}\n")
     with pytest.raises(ConfigError, match="tasks.Lift must be a non-empty list"):
+        PaperConfig.load(bad)
+    bad.write_text("tasks: {Lift: [lift_bc_low_dim, lift_bc_rnn_low_dim, lift_bc_low_dim]}\n")
+    with pytest.raises(ConfigError, match="tasks.Lift lists 'lift_bc_low_dim' more than once"):
         PaperConfig.load(bad)

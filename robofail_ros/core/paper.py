@@ -61,6 +61,10 @@ class PaperConfig:
             get_task(task)
             if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
                 raise ConfigError(f"{path}: tasks.{task} must be a non-empty list of model names")
+            repeated = sorted({m for m in models if models.count(m) > 1})
+            if repeated:
+                raise ConfigError(f"{path}: tasks.{task} lists {', '.join(map(repr, repeated))} more than once; "
+                                  f"list each model once")
             tasks[task] = list(models)
         return cls(settings, tasks)
 

@@ -168,9 +168,10 @@ class Zoo:
             return name
         entry = self.entries.get(name)
         if entry is None or not self.checkpoint(name).is_file():
-            task = name.split("_", 1)[0].capitalize()
+            roster = {m.name: m for m in Roster.load().models}
+            model = lookup(roster, "model of the zoo roster", name)  # a typo: the nearest names
             raise ConfigError(f"model {name!r} is neither bundled nor built in {self.folder}; build it with "
-                              f"`robofail zoo build {task} --zoo {self.folder}`")
+                              f"`robofail zoo build {model.task} --only {name} --zoo {self.folder}`")
         if sha256_of(self.checkpoint(name)) != entry.sha256:
             raise ConfigError(f"{self.checkpoint(name)} does not match the sha256 its index records; "
                               f"delete it and run `robofail zoo build {entry.task} --zoo {self.folder}` again")
