@@ -14,7 +14,7 @@ import select
 import sys
 
 from . import interrupts
-from .core.errors import RoboFailError
+from .core.errors import RoboFailError, check_writable
 from .model_commands import add_model_parsers
 from .progress import progress_bar, tick
 
@@ -71,9 +71,9 @@ def cmd_render(args) -> int:
     out = pathlib.Path(args.out)
     if out.suffix.lower() != ".png":
         raise RoboFailError(f"--out {out}: write a .png file")
+    check_writable(out)
     scene = Scene(args.task, catalog=Catalog.load(args.catalog))
     scene.reset(args.perturbation or [], seed=args.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)  # as replay does
     Image.fromarray(scene.render(args.camera, args.size)).save(out)
     print(f"wrote {args.out} ({args.task}, perturbations: {', '.join(scene.applied) or 'none'}, seed {args.seed})")
     return 0
@@ -213,8 +213,9 @@ def cmd_compare(args) -> int:
 def cmd_replay(args) -> int:
     import pathlib
 
-    from .core.replay import replay_episode, write_clip
+    from .core.replay import check_clip_out, replay_episode, write_clip
     _check_image_size(args.size)
+    check_clip_out(args.out)  # before the episode runs again
     replay = replay_episode(args.run, args.episode, frame_size=args.size)
     if args.out.endswith(".mcap"):
         from .core.mcap_record import write_mcap
@@ -408,6 +409,12 @@ def main(argv=None) -> int:
         # stdout at /dev/null so that Python's flush at exit does not report it once more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # as a shell reports a process stopped by SIGPIPE
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: a traceback helps more
+            raise
+        print(f"robofail {args.command}: error: cannot use {exc.filename}: {exc.strerror or exc}; give a path "
+              f"whose folder exists and is writable", file=sys.stderr)
+        return 2
     except BaseException as exc:
         if not interrupts.interrupted(exc):
             raise

@@ -194,6 +194,21 @@ def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tm
         holder.close()
 
 
+def test_an_output_that_cannot_be_written_is_a_clear_error_found_before_the_work(python, config, tmp_path):
+    blocker = tmp_path / "a_file"  # a file where the output's folder should be
+    blocker.write_text("")
+    run = tmp_path / "run"
+    assert search(python, config, run, "--budget", "2").returncode == 0
+    for argv in (["render", "--perturbation", "red_table", "--out", str(blocker / "r.png")],
+                 ["replay", str(run), "--episode", "1", "--out", str(blocker / "c.mp4")],
+                 ["demos", "--task", "Lift", "--episodes", "1", "--out", str(blocker / "d.hdf5")],
+                 ["report", str(run), "--out", str(blocker / "report")]):
+        result = subprocess.run([python, "-m", "robofail_ros.cli", *argv], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert f"cannot write {blocker}/" in result.stderr or f"cannot use {blocker}/" in result.stderr, result.stderr
+        assert "%|" not in result.stderr, "refused before any episode ran (no progress bar)"
+
+
 def test_a_new_run_is_refused_in_a_folder_that_holds_other_files_and_they_are_kept(tmp_path):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore

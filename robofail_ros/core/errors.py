@@ -3,6 +3,7 @@ import dataclasses
 import difflib
 import math
 import operator
+import pathlib
 import re
 
 
@@ -116,3 +117,16 @@ def require(where: str, settings, **rules: str) -> None:
                  ((value <= float(high)) if closing == "]" else (value < float(high)))
         if not ok:
             raise ConfigError(f"{where}: {name} must be {rule}, got {value!r}")
+
+
+def check_writable(out) -> None:
+    """Refuses an output file that cannot be written, before the work that would fill it: its
+    folder is made if missing, and a file beside the output is created and removed once."""
+    out = pathlib.Path(out)
+    probe = out.with_name(f".{out.name}.probe")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; choose a writable --out") from None

@@ -19,7 +19,7 @@ import pathlib
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_writable
 from ..episode import run_episode
 
 # Low-dim keys every dataset carries (robomimic's names); images are added per camera.
@@ -39,11 +39,14 @@ class DemoReport:
 
 
 def check_demo_request(out, episodes: int) -> None:
-    """Refuses a demo file that exists (demos are never overwritten) and a count below one."""
-    if pathlib.Path(out).exists():
+    """Refuses a demo file that exists (demos are never overwritten), one that cannot be written
+    (found before the episodes run, not after), and a count below one."""
+    out = pathlib.Path(out)
+    if out.exists():
         raise ConfigError(f"{out} exists; demos are never overwritten. Choose another --out or delete it")
     if episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {episodes}")
+    check_writable(out)
 
 
 def write_demos(scene, expert, episodes: int, out, seed: int = 0, valid_fraction: float = 0.1,
