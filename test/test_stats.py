@@ -6,7 +6,7 @@ import pytest
 from robofail_ros.core.config import config_from_params, load_search_config
 from robofail_ros.core.errors import ConfigError
 from robofail_ros.core.search import make_searcher
-from robofail_ros.core.stats import FAILS, SAFE, UNDECIDED, UNTRIED, Goal, assess, confidence_sequence, wilson_bounds
+from robofail_ros.core.stats import FAILS, LEFT_OUT, SAFE, UNDECIDED, UNTRIED, Goal, assess, confidence_sequence, wilson_bounds
 
 
 def test_bounds_are_the_whole_range_without_trials_and_always_hold_the_estimate():
@@ -145,3 +145,14 @@ def test_a_config_file_of_the_wrong_shape_is_a_clear_error(tmp_path, content, me
     path.write_bytes(content)
     with pytest.raises(ConfigError, match=message):
         load_search_config(path)
+
+
+def test_a_left_out_mode_holds_no_decision_open_and_the_bounds_still_count_it():
+    goal = Goal(top_k=1)
+    failures, trials = np.array([20, 0, 0]), np.array([20, 20, 0])
+    open_ = assess(failures, trials, goal)
+    assert not open_.top_settled and 2 in open_.rest  # an untried mode could still be the worst
+    left = assess(failures, trials, goal, left_out=np.array([False, False, True]))
+    assert left.status[2] == LEFT_OUT and 2 not in left.top + left.rest
+    assert left.top == (0,) and left.top_settled
+    assert (left.low == open_.low).all() and (left.high == open_.high).all()  # the same union bound

@@ -27,6 +27,7 @@ from scipy.special import betaln  # scipy.stats would add ~50 MB to every node a
 from .errors import ConfigError
 
 FAILS, SAFE, UNDECIDED, UNTRIED = "fails", "safe", "undecided", "untried"
+LEFT_OUT = "left out"  # a searcher samples it no more (see assess)
 # The highest threshold: a policy that fails unperturbed at >= this minus the margin leaves no mode
 # that could be shown to fail more often (no failure rate exceeds 1).
 MAX_THRESHOLD = 0.999
@@ -154,24 +155,27 @@ class Assessment:
 
 
 def assess(failures, trials, goal: Goal, nominal_failures: int = 0, nominal_trials: int = 0,
-           tiebreak=None, modes: int | None = None) -> Assessment:
+           tiebreak=None, left_out=None) -> Assessment:
     """Classifies every mode and settles the top-k from failure counts (see the module docstring).
 
     ``tiebreak`` (one number per mode, lower first) orders modes with equal estimates and trials;
     by default the listing order. A searcher passes a seeded permutation, so that which of two
     equal modes it treats as the top-k member does not depend on how the catalog lists them.
-    ``modes``: how many modes the bounds hold over at once (default: those given), for an
-    assessment of some of a search's modes at the level of the whole search."""
+    ``left_out`` (a mask) marks modes a searcher samples no more (they break the simulator): status
+    LEFT_OUT, in neither the top-k nor the rest, so they hold no decision open; the bounds still
+    count them."""
     failures, trials = np.asarray(failures, dtype=float), np.asarray(trials, dtype=float)
     count = len(trials)
     threshold = min(MAX_THRESHOLD, (nominal_failures / nominal_trials if nominal_trials else 0.0) + goal.margin)
-    low, high = confidence_sequence(failures, trials, goal.confidence, (modes or count) + 1)  # + the unperturbed scene
+    low, high = confidence_sequence(failures, trials, goal.confidence, count + 1)  # + the unperturbed scene
     p_hat = np.where(trials > 0, failures / np.maximum(trials, 1), np.nan)
     status = np.full(count, UNDECIDED, dtype=object)
     status[low > threshold] = FAILS
     status[high < threshold] = SAFE
     status[trials == 0] = UNTRIED
-    candidates = [i for i in range(count) if status[i] != SAFE]
+    if left_out is not None:
+        status[np.asarray(left_out, dtype=bool)] = LEFT_OUT
+    candidates = [i for i in range(count) if status[i] not in (SAFE, LEFT_OUT)]
     position = np.arange(count) if tiebreak is None else tiebreak
     # Worst first; an untried mode ranks last among candidates.
     ordered = sorted(candidates, key=lambda i: (-(p_hat[i] if trials[i] else -1), -trials[i], position[i]))

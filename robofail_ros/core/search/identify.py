@@ -117,7 +117,8 @@ class IdentifySearcher(AskTellSearcher):
             self._stop = ("every perturbation was left out after simulator errors "
                           f"({self._unstable_note(unstable, trials)}); check the perturbations' magnitudes")
             return None
-        verdict = self._assess(trials, unstable)
+        verdict = assess(self.counts.failures, trials, self.goal, *self.baseline, tiebreak=self._position,
+                         left_out=unstable)
         if verdict.threshold >= MAX_THRESHOLD:  # every episode would be spent on a question with no answer
             failures, runs = self.baseline
             self._stop = (f"the unperturbed policy fails {failures} of its {runs} episodes and the margin is "
@@ -162,29 +163,6 @@ class IdentifySearcher(AskTellSearcher):
         if job == 1:
             return max(rank, key=lambda i: (high[i] - low[i], -self._position[i]))
         return max(tighten, key=lambda i: (width[i] / np.sqrt(1 + pending[i]), -self._position[i]))
-
-    def _assess(self, trials, unstable):
-        """The verdict over the modes still searched. A mode left out for its simulator errors is in
-        neither the top-k nor the rest (status "unstable"), so it holds no decision open; the bounds
-        keep the level of the whole search (every mode counts in the union bound)."""
-        if not unstable.any():
-            return assess(self.counts.failures, trials, self.goal, *self.baseline, tiebreak=self._position)
-        keep = np.flatnonzero(~unstable)
-        part = assess(self.counts.failures[keep], trials[keep], self.goal, *self.baseline,
-                      tiebreak=self._position[keep], modes=len(trials))
-
-        def spread(values, fill):
-            out = np.full(len(trials), fill, dtype=object if isinstance(fill, str) else float)
-            out[keep] = values
-            return out
-
-        def indices(part_indices):
-            return tuple(int(keep[i]) for i in part_indices)
-
-        return dataclasses.replace(
-            part, p_hat=spread(part.p_hat, np.nan), low=spread(part.low, 0.0), high=spread(part.high, 1.0),
-            status=tuple(spread(part.status, "unstable")), top=indices(part.top), rest=indices(part.rest),
-            tied=indices(part.tied), unordered=tuple((int(keep[a]), int(keep[b])) for a, b in part.unordered))
 
     def _unstable_note(self, unstable, trials) -> str:
         return ", ".join(f"{self.names[i]} ({int(self.counts.sim_errors[i])} of "
