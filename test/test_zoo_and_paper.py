@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import yaml
 
-from robofail_ros.core.errors import ConfigError, RoboFailError
+from robofail_ros.core.errors import ConfigError, RoboFailError, UnknownNameError
 from robofail_ros.core.paper import PaperConfig
 from robofail_ros.core.zoo import Roster, Zoo
 
@@ -60,7 +60,7 @@ def test_a_second_build_keeps_what_is_built_and_a_changed_checkpoint_is_refused(
     assert zoo.resolve("reach_bc_low_dim") == "reach_bc_low_dim"  # bundled: by name
     with pytest.raises(ConfigError, match="neither bundled nor built.*robofail zoo build Push --only push_hbc_low_dim"):
         zoo.resolve("push_hbc_low_dim")
-    with pytest.raises(ConfigError, match="unknown model of the zoo roster 'push_hbc_lowdim'. Did you mean 'push_hbc_low_dim'"):
+    with pytest.raises(UnknownNameError, match="unknown model of the zoo roster 'push_hbc_lowdim'. Did you mean 'push_hbc_low_dim'"):
         zoo.resolve("push_hbc_lowdim")  # a typo: the nearest roster names, not a build command for task "Push"
     checkpoint = folder / "zoo" / "reach_bc_rnn_low_dim.pth"
     original = checkpoint.read_bytes()
