@@ -130,3 +130,10 @@ def check_writable(out) -> None:
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; choose a writable --out") from None
+
+
+def check_new_output(out) -> None:
+    """Refuses an output file that exists (never overwritten) or cannot be written."""
+    if pathlib.Path(out).exists():
+        raise ConfigError(f"{out} exists; choose another --out")
+    check_writable(out)

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from . import resources
-from .errors import ConfigError
+from .errors import ConfigError, check_new_output
 
 STEP_NS = 50_000_000  # 20 Hz control: one step every 50 ms
 _DEPENDENCIES = {"robofail_ros/Observation": ["sensor_msgs/Image", "std_msgs/Header", "builtin_interfaces/Time"],
@@ -58,9 +58,7 @@ def write_mcap(out, steps, frames, outcome, run_id: str) -> pathlib.Path:
     """``steps``: (observation dict, action) per control step; ``frames``: (step, image) pairs."""
     from mcap_ros2.writer import Writer
     out = pathlib.Path(out)
-    if out.exists():
-        raise ConfigError(f"{out} exists; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_new_output(out)
     with open(out, "wb") as stream:
         writer = Writer(stream)
         schemas = {t: writer.register_msgdef(t, schema_text(t)) for t in _DEPENDENCIES if "/" in t}

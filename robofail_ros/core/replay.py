@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 
 from .episode import EpisodeOutcome, run_episode
-from .errors import ConfigError, PolicyError, check_writable
+from .errors import ConfigError, PolicyError, check_new_output
 from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
 from .scenes import Scene
@@ -112,32 +112,28 @@ def replay_episode(run_folder, episode_id: int, frame_size: int = 256, frame_eve
         replayer.close()
 
 
-CLIP_FORMATS = (".mp4", ".gif", ".png", ".mcap")
+CLIP_FORMATS = (".mp4", ".gif", ".png", ".mcap")  # .mcap: mcap_record.write_mcap
 
 
-def check_clip_out(out) -> None:
-    """Refuses a clip path that exists, has a format no writer knows, or cannot be written: before
-    the episode is replayed, not after."""
-    out = pathlib.Path(out)
-    if out.exists():
-        raise ConfigError(f"{out} exists; choose another --out")
-    if out.suffix not in CLIP_FORMATS:
-        raise ConfigError(f"unsupported clip format {out.suffix!r}; use .mp4, .gif, .png (a frame strip) or .mcap")
-    check_writable(out)
+def check_clip_out(out, formats=CLIP_FORMATS) -> None:
+    """Refuses a clip path that exists, has a format no writer here knows, or cannot be written:
+    before the episode is replayed, not after."""
+    if pathlib.Path(out).suffix not in formats:
+        raise ConfigError(f"unsupported clip format {pathlib.Path(out).suffix!r}; use "
+                          f"{', '.join(formats)} (.png: a frame strip)")
+    check_new_output(out)
 
 
 def write_clip(frames, out, fps: int = 10) -> pathlib.Path:
     """Writes frames as a video (.mp4, .gif) or, for .png, as a strip of up to 6 frames."""
     import imageio.v2 as imageio
     out = pathlib.Path(out)
-    check_clip_out(out)
+    check_clip_out(out, (".mp4", ".gif", ".png"))
     if out.suffix == ".png":
         imageio.imwrite(out, frame_strip(frames))
-    elif out.suffix in (".mp4", ".gif"):
+    else:
         kwargs = {"fps": fps, "macro_block_size": 1} if out.suffix == ".mp4" else {"duration": 1000 / fps, "loop": 0}
         imageio.mimwrite(out, [np.asarray(f) for f in frames], **kwargs)
-    else:
-        raise ConfigError(f"unsupported clip format {out.suffix!r}; use .mp4, .gif or .png (a frame strip)")
     return out
 
 
