@@ -91,6 +91,12 @@ def test_failure_modes_count_sim_errors_apart_and_rank_by_failure_rate():
     unstable = outcomes + [EpisodeOutcome(("heavy_cube",), 0, False, 2, "MuJoCo instability")] * 5
     assert ("simulator errors outnumber the counted episodes of heavy_cube (5 of 9): the simulation breaks down"
             in verdict_text(failure_table(unstable, catalog)))
+    # A mode whose every episode broke the simulator was tried: undecided, not "untried".
+    only_errors = [o for o in unstable if o.perturbations != ("heavy_cube",) or o.sim_error]
+    table = failure_table(only_errors, catalog)
+    assert table.mode("heavy_cube").status == "undecided" and table.classes.get("untried", 0) == 0
+    assert failure_table([o for o in outcomes if o.perturbations != ("heavy_cube",)], catalog) \
+        .mode("heavy_cube").status == "untried"
     assert entropy([0.5, 0.5]) == pytest.approx(np.log(2)) and entropy([1, 0]) == 0.0
 
 

@@ -164,6 +164,9 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
     trials = np.array([counts.get(n, [0, 0, 0])[0] for n in names])
     fails = np.array([counts.get(n, [0, 0, 0])[1] for n in names])
     verdict = assess(fails, trials, goal, nominal[1], nominal[0])
+    # A mode whose every episode broke the simulator was tried: nothing is known of it, not "untried".
+    broke_down = [counts.get(n, [0, 0, 0])[2] > 0 for n in names]
+    status = tuple(UNDECIDED if c == UNTRIED and broke_down[i] else c for i, c in enumerate(verdict.status))
     ranks = {verdict.top[r]: r + 1 for r in range(len(verdict.top)) if verdict.status[verdict.top[r]] == FAILS}
     modes = []
     if NOMINAL in counts:
@@ -178,7 +181,7 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
         severity = (max(0.0, (p - p_nominal) / (1 - p_nominal)) if n and p_nominal < 1 else 0.0)
         entry = catalog[name]
         modes.append(FailureMode(name, entry.label, entry.factor_name, n, f, sim_errors, p, low, high,
-                                 None if pi is None else float(pi.get(name, 0.0)), severity, verdict.status[i],
+                                 None if pi is None else float(pi.get(name, 0.0)), severity, status[i],
                                  float(verdict.low[i]), float(verdict.high[i]), ranks.get(i),
                                  None if pi_p_fail is None else float(pi_p_fail[name])))
     modes.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
@@ -189,7 +192,7 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
         composites.append(CompositeMode(name, n, f, sim_errors, f / n if n else math.nan, low, high))
     composites.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
     return FailureTable(modes, goal, float(verdict.threshold), [names[i] for i in ranks],
-                        bool(verdict.top_settled), {c: verdict.status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)},
+                        bool(verdict.top_settled), {c: status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)},
                         composites, [(names[a], names[b]) for a, b in verdict.unordered], [names[i] for i in verdict.tied])
 
 
