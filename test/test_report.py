@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from robofail_ros.core.analysis import RunResult
 from robofail_ros.core.errors import ConfigError
 from robofail_ros.core.report import write_report
 from robofail_ros.core.store import RunStore
@@ -82,6 +83,12 @@ def test_a_comparison_aligns_on_shared_perturbations_and_says_so(runs, tmp_path)
     for label, folder in zip(bars, (a, b)):  # each model's own unperturbed rate, drawn as its reference line
         trials, failures = episodes_by_mode(folder)["none"]
         assert bars[label]["nominal_p_fail"] == pytest.approx(failures / trials)
+        # The bars carry each mode's class, rank and anytime-valid bounds, as the run's table has them.
+        table = RunResult.from_dict(json.loads((folder / "summary.json").read_text())).table
+        for k, name in enumerate(figures["Grouped bars"]["modes"]):
+            mode = table.mode(name)
+            assert (bars[label]["status"][k], bars[label]["rank"][k]) == (mode.status, mode.rank)
+            assert (bars[label]["cs_low"][k], bars[label]["cs_high"][k]) == (mode.cs_low, mode.cs_high)
     assert "<td>red_table</td>" not in index.read_text(), "left-out perturbations stay out of the tables"
 
 

@@ -273,16 +273,28 @@ def grouped_bars(runs, perturbations, folder) -> Figure:
         high = np.array([m.ci_high for m in ms])
         x = np.arange(len(names)) + (k - (len(runs) - 1) / 2) * width
         bars = ax.bar(x, p, width, label=r.label, yerr=[np.maximum(p - low, 0), np.maximum(high - p, 0)], capsize=2)
+        # The anytime-valid bounds decide each mode's class and rank: drawn beside the Wilson
+        # interval, with the class written on the bar, so a figure never shows an undecided mode
+        # as if it were a finding.
+        cs_low = np.array([m.cs_low if m.trials else 0.0 for m in ms])
+        cs_high = np.array([m.cs_high if m.trials else 1.0 for m in ms])
+        ax.errorbar(x + width / 4, p, yerr=[np.maximum(p - cs_low, 0), np.maximum(cs_high - p, 0)], fmt="none",
+                    ecolor="grey", elinewidth=1, capsize=2, label="anytime-valid bounds (decide the class)" * (k == 0))
+        for xi, m in zip(x, ms):
+            ax.text(xi - width / 4, 0.01, m.status + (f" #{m.rank}" if m.rank else ""), rotation=90, ha="center", va="bottom",
+                    fontsize=7)
         if r.nominal_p_fail is not None:  # each model's rates read against its own unperturbed rate
             ax.axhline(r.nominal_p_fail, color=bars.patches[0].get_facecolor(), ls="--", lw=1,
                        label=f"{r.label}: unperturbed P(fail) {r.nominal_p_fail:.2f}")
         data["models"][r.label] = {"p_fail": p.tolist(), "ci_low": low.tolist(), "ci_high": high.tolist(),
+                                   "cs_low": cs_low.tolist(), "cs_high": cs_high.tolist(),
+                                   "status": [m.status for m in ms], "rank": [m.rank for m in ms],
                                    "trials": [m.trials for m in ms], "nominal_p_fail": r.nominal_p_fail}
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel("P(fail) with 95% interval")
+    ax.set_ylabel("P(fail) with its 95% Wilson interval")
     ax.set_title("Top failure modes per model")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     return save_figure(fig, folder, "grouped_bars", "Grouped bars", data)
 
 
@@ -406,6 +418,8 @@ code{{background:#f3f3f3;padding:1px 4px}} .fig{{margin:1.5em 0}} .muted{{color:
 <p class="muted">Written {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} by robofail_ros.
 Two numbers per perturbation: <b>P(fail)</b>, failures / trials with a 95% Wilson interval (calibrated), and
 <b>π(a|o)</b>, the searcher's preference over perturbations as in the RoboFail paper (sums to 1; not a failure rate).
+Each mode's class (fails, safe, undecided, untried) and rank rest on its anytime-valid bounds, drawn in grey beside the
+Wilson interval in the bar chart and listed in the tables at the end.
 Simulator errors are counted apart and never as policy failures.</p>"""]
     parts += [f'<p class="note">{e(n)}</p>' for n in notes]
     parts.append("<h2>Models</h2><table><tr><th>model</th><th>searcher</th><th>episodes</th><th>policy failures</th>"
