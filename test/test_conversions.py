@@ -3,7 +3,8 @@ fallback, both ways and across encodings; malformed ones are clear errors, never
 import numpy as np
 import pytest
 
-from robofail_ros.nodes.conversions import BRIDGE, image_to_msg, msg_to_image
+from robofail_ros.msg import FailureMode
+from robofail_ros.nodes.conversions import BRIDGE, image_to_msg, modes_to_markers, msg_to_image
 
 pytestmark = [pytest.mark.ros]
 IMAGE = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
@@ -72,3 +73,14 @@ def test_a_policy_that_raises_answers_with_an_error_not_silence():
     msg.images[0].data = bytes(msg.images[0].data)[:100]
     assert answer(load_policy("scripted"), msg).error.startswith("policy 'scripted' got a malformed observation: "
                                                                  "agentview_image: ")
+
+
+def test_the_rviz_labels_carry_each_mode_s_class_and_never_show_an_untried_mode_as_zero():
+    modes = [FailureMode(name="small_table", probability=1.0, status="fails", rank=1),
+             FailureMode(name="object_left", probability=0.25, status="undecided"),
+             FailureMode(name="red_table", probability=0.0, status="untried")]
+    markers = modes_to_markers(modes).markers
+    labels = [m.text for m in markers if m.ns == "labels"]
+    assert labels == ["small_table 1.00 fails #1", "object_left 0.25 undecided", "red_table untried"]
+    bars = [m for m in markers if m.ns == "bars"]
+    assert bars[0].color.g < bars[0].color.r and bars[1].color.r == bars[1].color.g == bars[1].color.b

@@ -8,6 +8,7 @@ from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..core.episode import EpisodeOutcome
+from ..core.stats import UNDECIDED, UNTRIED
 from ..msg import EpisodeResult, FailureMode, Observation
 
 
@@ -118,7 +119,8 @@ def mode_to_msg(mode, method: str) -> FailureMode:
 
 def modes_to_markers(modes: list[FailureMode], frame_id: str = "robofail", top: int = 15) -> MarkerArray:
     """A bar chart for RViz: one bar per failure mode along x, height = probability (1 m = 1.0),
-    with a label of its name and value above it."""
+    with a label of its name, value, class and rank above it (an untried mode shows no value, and
+    an undecided one is grey, so no bar reads as a finding it is not)."""
     array = MarkerArray()
     array.markers.append(Marker(action=Marker.DELETEALL))
     for i, mode in enumerate(modes[:top]):
@@ -128,14 +130,19 @@ def modes_to_markers(modes: list[FailureMode], frame_id: str = "robofail", top: 
         bar.pose.position.x, bar.pose.position.z = 0.3 * i, height / 2
         bar.pose.orientation.w = 1.0
         bar.scale.x, bar.scale.y, bar.scale.z = 0.2, 0.2, height
-        bar.color.r, bar.color.g, bar.color.b, bar.color.a = 0.85, 0.2 + 0.6 * (1 - mode.probability), 0.15, 1.0
+        if mode.status in (UNDECIDED, UNTRIED):
+            bar.color.r = bar.color.g = bar.color.b = 0.6
+        else:
+            bar.color.r, bar.color.g, bar.color.b = 0.85, 0.2 + 0.6 * (1 - mode.probability), 0.15
+        bar.color.a = 1.0
         label = Marker(ns="labels", id=i, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
         label.header.frame_id = frame_id
         label.pose.position.x, label.pose.position.z = 0.3 * i, height + 0.08
         label.pose.orientation.w = 1.0
         label.scale.z = 0.06
         label.color.r = label.color.g = label.color.b = label.color.a = 1.0
-        label.text = f"{mode.name} {mode.probability:.2f}"
+        value = "" if mode.status == UNTRIED else f" {mode.probability:.2f}"
+        label.text = f"{mode.name}{value} {mode.status}" + (f" #{mode.rank}" if mode.rank else "")
         array.markers.extend([bar, label])
     return array
 
