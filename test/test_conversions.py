@@ -84,3 +84,13 @@ def test_the_rviz_labels_carry_each_mode_s_class_and_never_show_an_untried_mode_
     assert labels == ["small_table 1.00 fails #1", "object_left 0.25 undecided", "red_table untried"]
     bars = [m for m in markers if m.ns == "bars"]
     assert bars[0].color.g < bars[0].color.r and bars[1].color.r == bars[1].color.g == bars[1].color.b
+
+
+def test_query_and_run_print_an_untried_mode_as_a_dash_and_every_mode_s_class(capsys):
+    from robofail_ros.nodes.commands import print_modes
+    print_modes([FailureMode(name="small_table", probability=1.0, ci_low=0.6, ci_high=1.0, cs_low=0.24, cs_high=1.0,
+                             trials=6, failures=6, status="fails", rank=1),
+                 FailureMode(name="red_table", status="untried")], "empirical")
+    small, red = capsys.readouterr().out.splitlines()[1:]
+    assert small.split()[:5] == ["small_table", "fails", "1", "1.000", "[0.60,"]
+    assert red.split() == ["red_table", "untried", "-", "-", "-", "0/0"]

@@ -61,10 +61,7 @@ def run_command(args) -> int:
         bar.close()
     print(result.message)
     if result.modes:
-        for m in result.modes[:15]:
-            tried = m.trials > 0
-            print(f"  {m.name:<20} {m.status:<9} {m.rank or '':>4} {m.probability if tried else float('nan'):>6.3f} "
-                  f"[{m.cs_low:.2f}, {m.cs_high:.2f}] {m.failures:>4}/{m.trials}")
+        print_modes(result.modes[:15], "empirical")
         print(result.verdict)
     return 0 if result.success else (130 if result.cancelled else 2)
 
@@ -97,15 +94,20 @@ def query_command(args) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(response.message)
-        print(f"  {'mode':<20} {'status':<9} {'rank':>4} {'P':>6} {'95% Wilson':>13} {'anytime':>13} {'fails/trials':>12}")
-        for m in modes:
-            tried = m["trials"] > 0
-            value = f"{m['probability']:.3f}" if tried or args.method == "pi" else "-"
-            wilson = f"[{m['ci_low']:.2f}, {m['ci_high']:.2f}]" if tried else "-"
-            anytime = f"[{m['cs_low']:.2f}, {m['cs_high']:.2f}]" if tried else "-"
-            print(f"  {m['name']:<20} {m['status']:<9} {m['rank'] or '':>4} {value:>6} {wilson:>13} {anytime:>13} "
-                  f"{m['failures']:>5}/{m['trials']:<6}")
+        print_modes(response.modes, args.method)
         if response.success:
             print(response.verdict)
             print(f"entropy {response.entropy:.3f} nats over {response.episodes} episodes")
     return 0 if response.success else 1
+
+
+def print_modes(modes, method: str) -> None:
+    """FailureMode messages as a table; an untried mode shows "-", never a bare 0.000."""
+    print(f"  {'mode':<20} {'status':<9} {'rank':>4} {'P':>6} {'95% Wilson':>13} {'anytime':>13} {'fails/trials':>12}")
+    for m in modes:
+        tried = m.trials > 0
+        value = f"{m.probability:.3f}" if tried or method == "pi" else "-"
+        wilson = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if tried else "-"
+        anytime = f"[{m.cs_low:.2f}, {m.cs_high:.2f}]" if tried else "-"
+        print(f"  {m.name:<20} {m.status:<9} {m.rank or '':>4} {value:>6} {wilson:>13} {anytime:>13} "
+              f"{m.failures:>5}/{m.trials:<6}")
