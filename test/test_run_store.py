@@ -33,7 +33,10 @@ def rows(out):
 
 def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(python, config, tmp_path):
     straight = tmp_path / "straight"
-    assert search(python, config, straight, "--budget", "12").returncode == 0
+    result = search(python, config, straight, "--budget", "12")
+    assert result.returncode == 0
+    # Into a log (stderr is no terminal here) the bar is redrawn every 10 s, not once or twice per episode.
+    assert 1 <= result.stderr.count("%|") < 14, result.stderr
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--out", str(killed),

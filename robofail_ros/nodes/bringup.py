@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from ..progress import progress_bar
+
 
 @dataclasses.dataclass(frozen=True)
 class NodeSpec:
@@ -110,10 +112,7 @@ class StatusBar:
     def __init__(self):
         import rclpy
         from std_msgs.msg import String
-        from tqdm import tqdm
         self._rclpy, self._bar = rclpy, None
-        self._tqdm = lambda total: tqdm(total=total, desc="search", unit="ep", file=sys.stderr, dynamic_ncols=True,
-                                        mininterval=0.5 if sys.stderr.isatty() else 10)
         self._context = rclpy.Context()
         rclpy.init(args=[], context=self._context)
         self._node = rclpy.create_node("robofail_ros_run", context=self._context)
@@ -126,9 +125,8 @@ class StatusBar:
         if self._bar is None or self._bar.total != status["budget"]:
             if self._bar is not None:
                 self._bar.close()
-            self._bar = self._tqdm(status["budget"])
+            self._bar = progress_bar(status["budget"], "search")
         worst = status.get("worst")
-        # Redrawn at most every mininterval (a log file got a line per status message).
         self._bar.set_postfix(state=status["state"], failures=status["failures"],
                               worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}", refresh=False)
         self._bar.update(status["episodes"] - self._bar.n)

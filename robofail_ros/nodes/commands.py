@@ -49,9 +49,9 @@ def run_command(args) -> int:
         if bar is None:
             bar = progress_bar(feedback.budget, "run_search")
         worst = feedback.top_modes[0] if feedback.top_modes else None
-        bar.n = feedback.episodes
         bar.set_postfix(failures=feedback.failures, worst="-" if worst is None else
-                        f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
+                        f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]", refresh=False)
+        bar.update(feedback.episodes - bar.n)
     try:
         result = run_goal(fields, args.action, progress, args.timeout)
     except TimeoutError as exc:
