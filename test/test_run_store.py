@@ -96,6 +96,8 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     assert search(python, config, out, "--budget", "2").returncode == 0
     again = search(python, config, out, "--budget", "2")
     assert again.returncode == 2 and "is finished and is never overwritten" in again.stderr
+    resumed = search(python, config, out, "--budget", "2", "--resume")
+    assert resumed.returncode == 2 and "never overwritten; there is nothing to resume" in resumed.stderr
     rows_before = rows(out)
     meta = json.loads((out / "run.json").read_text())
     meta["finished"] = None

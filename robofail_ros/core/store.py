@@ -112,7 +112,9 @@ class RunStore:
                 raise
             if record.finished:
                 store.close()
-                raise ConfigError(f"run {store.folder} is finished and is never overwritten; choose another --out")
+                raise ConfigError(f"run {store.folder} is finished and is never overwritten; "
+                                  + ("there is nothing to resume (`robofail report` shows it); " if resume else "")
+                                  + "choose another --out")
             if not resume:
                 store.close()
                 raise ConfigError(f"run {store.folder} exists (unfinished, {store.count()} episodes); "
