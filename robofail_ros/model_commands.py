@@ -6,6 +6,7 @@ import sys
 
 from .core.errors import RoboFailError
 from .core.paper import DEFAULT_PAPER_CONFIG
+from .core.scenes.scene import IMAGE_SIZE
 from .core.policies.training import ALGO_OBS, OBS_MODALITIES
 from .core.zoo import DEFAULT_ROSTER as DEFAULT_ZOO_ROSTER
 from .progress import progress_bar, tick
@@ -17,7 +18,8 @@ def cmd_demos(args) -> int:
     from .core.policies.demos import check_demo_request, write_demos
     from .core.scenes import Scene
     check_demo_request(args.out, args.episodes)  # before the scene is built and a progress bar is drawn
-    scene = Scene(args.task, catalog=Catalog.load(), cameras=tuple(args.cameras), horizon=args.horizon)
+    scene = Scene(args.task, catalog=Catalog.load(), cameras=tuple(args.cameras), image_size=args.image_size,
+                  horizon=args.horizon)
     bar = progress_bar(args.episodes, "demos")
     report = write_demos(scene, load_policy("scripted", task=args.task), args.episodes, args.out, seed=args.seed,
                          exclude_next_obs=args.exclude_next_obs, progress=lambda done, kept: tick(bar, kept=kept))
@@ -86,6 +88,8 @@ def add_model_parsers(sub) -> None:
     p.add_argument("--task", default="Lift")
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--cameras", nargs="*", default=["agentview"], help="camera images to record (none: low-dim only)")
+    p.add_argument("--image-size", type=int, default=IMAGE_SIZE,
+                   help="side of the square camera images, in pixels (a policy trained on them is run at this size)")
     p.add_argument("--horizon", type=int, default=200)
     p.add_argument("--seed", type=int, default=1000, help="first episode seed (evaluation uses seeds from 0)")
     p.add_argument("--exclude-next-obs", action="store_true",

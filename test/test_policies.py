@@ -187,3 +187,37 @@ def test_a_combination_robomimic_cannot_train_here_is_refused_before_any_work(tm
                              "--algo", algo, "--obs", obs, "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and f"--algo {algo} cannot be trained on --obs {obs}" in result.stderr
     assert "bc or bc_rnn" in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_an_image_policy_trained_at_another_size_runs_at_that_size(tmp_path, python):
+    """Demos recorded at 48x48, a one-epoch image BC trained on them, and a real search with it:
+    the workers' scenes render the cameras at the size the checkpoint was trained on. They used to
+    render 84x84 whatever the checkpoint; the policy's centre crop then ran without an error on a
+    view it was never trained on."""
+    cli = [python, "-m", "robofail_ros.cli"]
+    demos = tmp_path / "small.hdf5"
+    result = subprocess.run([*cli, "demos", "--episodes", "2", "--image-size", "48", "--exclude-next-obs",
+                             "--out", str(demos)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with h5py.File(demos) as f:
+        assert f["data/demo_0/obs/agentview_image"].shape[1:] == (48, 48, 3)
+    checkpoint = tmp_path / "img48.pth"
+    result = subprocess.run([*cli, "train-policy", "--dataset", str(demos), "--algo", "bc", "--obs", "image",
+                             "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8", "--out", str(checkpoint)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    script = ("from robofail_ros.core.perturbations import DEFAULT_CATALOG\n"
+              "from robofail_ros.core.workers import EpisodeRunner, WorkerSpec\n"
+              f"runner = EpisodeRunner(WorkerSpec('Lift', {str(checkpoint)!r}, DEFAULT_CATALOG, horizon=3))\n"
+              "print(runner.policy.image_size, runner.scene.reset([], seed=0)['agentview_image'].shape)\n")
+    result = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.stdout.split("\n")[-2] == "48 (48, 48, 3)", result.stderr[-2000:]
+    config = tmp_path / "search.yaml"
+    config.write_text(f"/**:\n  ros__parameters:\n    policy: {checkpoint}\n    searcher: uniform\n    budget: 1\n"
+                      "    nominal_episodes: 1\n    horizon: 3\n    num_workers: 1\n    report: false\n"
+                      "    perturbations: [red_table]\n    top_k: 1\n")
+    run = tmp_path / "run"
+    result = subprocess.run([*cli, "search", "--config", str(config), "--out", str(run)], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 episodes, 2 policy failures, 0 simulator errors" in result.stdout  # 3 steps cannot lift the cube

@@ -26,6 +26,8 @@ def test_the_run_records_what_every_worker_announced():
 @pytest.mark.parametrize("second, message", [
     ({**STILL, "name": "other"}, "the workers run different policies"),
     ({**STILL, "cameras": "agentview"}, "it needs 'cameras' as a list of names"),
+    ({**STILL, "image_size": 0}, "its 'image_size' must be a positive whole number of pixels"),
+    ({**STILL, "image_size": "84"}, "its 'image_size' must be a positive whole number of pixels"),
     (None, r"no policy announced itself on /worker_1/policy_info within 0 s"),
 ])
 def test_each_problem_is_a_clear_error(second, message):

@@ -22,6 +22,9 @@ def problem_of(info) -> str | None:
     for key in ("observation_keys", "cameras"):
         if not isinstance(info.get(key), list) or not all(isinstance(k, str) for k in info[key]):
             return f"it needs {key!r} as a list of names"
+    size = info.get("image_size")  # optional: the scene's default when absent
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        return f"its 'image_size' must be a positive whole number of pixels (or absent), got {size!r}"
     return None
 
 

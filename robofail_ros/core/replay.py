@@ -73,8 +73,8 @@ class Replayer:
         if info.get("sha256") and getattr(self.policy, "sha256", None) != info["sha256"]:
             raise PolicyError(f"policy {info['spec']!r} now has sha256 {getattr(self.policy, 'sha256', None)}, but run "
                               f"{run_folder} used {info['sha256']}; restore that checkpoint to replay its episodes")
-        self.scene = Scene(config.task, catalog=Catalog.load(config.catalog or DEFAULT_CATALOG),
-                           cameras=self.policy.cameras, horizon=config.horizon, render_quality=config.render_quality)
+        self.scene = Scene.for_policy(config.task, self.policy, catalog=Catalog.load(config.catalog or DEFAULT_CATALOG),
+                                      horizon=config.horizon, render_quality=config.render_quality)
 
     def replay(self, episode_id: int, frame_size: int = 256, frame_every: int = 4) -> Replay:
         """Runs episode ``episode_id`` again with its recorded seed and perturbations."""

@@ -47,8 +47,8 @@ class EpisodeRunner:
     def __init__(self, spec: WorkerSpec, worker: str = "local"):
         self.spec, self.worker = spec, worker
         self.policy = load_policy(spec.policy, task=spec.task, device=spec.device)
-        self.scene = Scene(spec.task, catalog=Catalog.load(spec.catalog), cameras=self.policy.cameras,
-                           horizon=spec.horizon, render_quality=spec.render_quality)
+        self.scene = Scene.for_policy(spec.task, self.policy, catalog=Catalog.load(spec.catalog), horizon=spec.horizon,
+                                      render_quality=spec.render_quality)
 
     def reference_image(self) -> np.ndarray:
         self.scene.reset([], seed=0)

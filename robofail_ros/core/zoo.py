@@ -268,7 +268,7 @@ def _evaluate(entry: ZooEntry, zoo: Zoo, roster: Roster, say) -> None:
     from .policies import load_policy
     from .scenes import Scene
     policy = load_policy(str(zoo.checkpoint(entry.name)), task=entry.task)
-    scene = Scene(entry.task, cameras=policy.cameras)
+    scene = Scene.for_policy(entry.task, policy)
     try:
         seeds = range(roster.eval_seed, roster.eval_seed + roster.eval_episodes)
         wins = sum(run_episode(scene, policy, [], seed=s).success for s in seeds)

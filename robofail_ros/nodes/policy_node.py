@@ -32,7 +32,8 @@ class PolicyNode(Node):
         info = self.create_publisher(String, "policy_info", LATCHED)
         info.publish(String(data=json.dumps({
             "name": self.policy.name, "observation_keys": list(self.policy.observation_keys),
-            "cameras": list(self.policy.cameras), "sha256": getattr(self.policy, "sha256", None)})))
+            "cameras": list(self.policy.cameras), "image_size": getattr(self.policy, "image_size", None),
+            "sha256": getattr(self.policy, "sha256", None)})))
         self.get_logger().info(f"policy {self.policy.name!r} ready for task {config.task}")
 
     def on_observation(self, msg: Observation):

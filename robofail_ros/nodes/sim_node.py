@@ -32,6 +32,7 @@ class RemotePolicy:
         self.name = info.get("name", "remote")
         self.observation_keys = tuple(info["observation_keys"])
         self.cameras = tuple(info.get("cameras", ()))
+        self.image_size = info.get("image_size")
         self.episode_id = self.seed = self.step = 0
 
     def start_episode(self, seed: int) -> None:
@@ -112,8 +113,8 @@ class SimNode(Node):
                     continue
                 self.remote = RemotePolicy(self, self.info, self.action_timeout_s)
                 keep_no_decoded_assets()
-                self.scene = Scene(self.config.task, catalog=self.catalog, cameras=self.remote.cameras,
-                                   horizon=self.config.horizon, render_quality=self.config.render_quality)
+                self.scene = Scene.for_policy(self.config.task, self.remote, catalog=self.catalog,
+                                              horizon=self.config.horizon, render_quality=self.config.render_quality)
                 self.get_logger().info(f"{self.worker} ready ({self.config.task}, cameras {list(self.remote.cameras)})")
                 self.announce()
             try:

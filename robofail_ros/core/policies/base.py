@@ -13,6 +13,7 @@ class PolicyUnderTest(Protocol):
 
     ``cameras``: cameras whose images the policy reads (the scene renders only these).
     ``observation_keys``: every observation key the policy reads.
+    ``image_size`` (optional): side of the square camera images it reads, in pixels; 84 if absent.
     """
     name: str
     cameras: Sequence[str]

@@ -60,6 +60,7 @@ class RobomimicPolicy:
         self.algo = ckpt.get("algo_name")
         self.observation_keys = tuple(ckpt["shape_metadata"]["all_obs_keys"])
         self.cameras = tuple(k[: -len("_image")] for k in self.observation_keys if k.endswith("_image"))
+        self.image_size = _image_size(path, ckpt["shape_metadata"]["all_shapes"], self.cameras)
         self.modality = ("image_proprio" if self.cameras and len(self.cameras) < len(self.observation_keys)
                          else "image" if self.cameras else "low_dim")
         self._torch = torch
@@ -77,6 +78,17 @@ class RobomimicPolicy:
         with self._torch.inference_mode():
             return np.asarray(self._policy(ob={k: self._obs_utils.process_obs(obs[k], obs_key=k)
                                                 for k in self.observation_keys}))
+
+
+def _image_size(path, shapes: dict, cameras) -> int | None:
+    """The side of the square images the policy was trained on (robomimic records them CHW)."""
+    sizes = {tuple(shapes[f"{camera}_image"][-2:]) for camera in cameras}
+    if not sizes:
+        return None
+    if len(sizes) > 1 or any(h != w for h, w in sizes):
+        raise PolicyError(f"policy checkpoint {path} reads camera images of {sorted(sizes)} (height, width) pixels; "
+                          "robofail renders every camera at one square size: retrain on square images of one size")
+    return int(sizes.pop()[0])
 
 
 @register_policy_loader("robomimic")

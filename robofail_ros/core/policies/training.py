@@ -16,6 +16,7 @@ import shutil
 import time
 
 from ..errors import ConfigError, lookup
+from ..scenes.scene import IMAGE_SIZE
 
 # robomimic algorithm config per --algo (bc_rnn is robomimic's BC with its RNN switched on).
 ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq", "hbc": "hbc"}
@@ -71,8 +72,9 @@ def sha256_of(path) -> str:
 
 def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_epoch: int,
                  batch_size: int, seed: int, learning_rate: float | None = None, cameras=("agentview",),
-                 lr_decay_epochs=(), data_workers: int = 0):
-    """robomimic's config for this training run (see robomimic.config for every field)."""
+                 lr_decay_epochs=(), data_workers: int = 0, image_size: int = IMAGE_SIZE):
+    """robomimic's config for this training run (see robomimic.config for every field);
+    ``image_size``: the side of the dataset's camera images."""
     from robomimic.config import config_factory
     algo_name = lookup(ALGOS, "algorithm", algo)
     modalities = observation_keys(obs, cameras)
@@ -111,11 +113,12 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
             config.observation.encoder.rgb.core_kwargs.pool_class = "SpatialSoftmax"
             config.observation.encoder.rgb.core_kwargs.pool_kwargs.num_kp = 32
             config.observation.encoder.rgb.core_kwargs.feature_dimension = 64
-            # Random 76x76 crops in training (the centre crop at test time): robomimic's standard
-            # augmentation for image policies.
+            # Random crops of 76/84 of the side in training (the centre crop at test time):
+            # robomimic's standard augmentation for image policies (76x76 of its 84x84 images).
+            crop = 2 * round(image_size * 38 / 84)  # even: ShallowConv miscounts its output shape for odd sides
             config.observation.encoder.rgb.obs_randomizer_class = "CropRandomizer"
-            config.observation.encoder.rgb.obs_randomizer_kwargs.crop_height = 76
-            config.observation.encoder.rgb.obs_randomizer_kwargs.crop_width = 76
+            config.observation.encoder.rgb.obs_randomizer_kwargs.crop_height = crop
+            config.observation.encoder.rgb.obs_randomizer_kwargs.crop_width = crop
         if algo == "bc_rnn":
             config.algo.rnn.enabled = True
             config.algo.rnn.horizon = 10
@@ -131,7 +134,8 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
     return config
 
 
-def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc"):
+def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc") -> int:
+    """Refuses a dataset that cannot train this policy; returns the side of its camera images."""
     import h5py
     path = pathlib.Path(dataset)
     if not path.is_file():
@@ -143,8 +147,10 @@ def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc"):
             demos = list(f["data"].keys())
             if not demos or "mask/train" not in f:
                 raise ConfigError(f"dataset {path} has no demonstrations or no mask/train; regenerate it with `robofail demos`")
-            have = set(f[f"data/{demos[0]}/obs"].keys())
+            first = f[f"data/{demos[0]}/obs"]
+            have = set(first.keys())
             has_next_obs = f"data/{demos[0]}/next_obs" in f
+            sizes = {first[key].shape[1:3] for key in keys["rgb"] if key in have}  # (T, H, W, 3)
     except (OSError, KeyError) as exc:
         raise ConfigError(f"dataset {path} is not a robomimic hdf5 file ({exc}); regenerate it with `robofail demos`") from None
     missing = sorted(set(wanted) - have)
@@ -153,6 +159,10 @@ def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc"):
                           f"{sorted(have)}); record them with `robofail demos --cameras {' '.join(cameras) or 'agentview'}`")
     if algo in NEEDS_NEXT_OBS and not has_next_obs:
         raise ConfigError(f"dataset {path} has no next_obs, which {algo} learns from; record demos without --exclude-next-obs")
+    if len(sizes) > 1 or any(h != w for h, w in sizes):
+        raise ConfigError(f"dataset {path} holds camera images of {sorted(sizes)} (height, width) pixels; robofail runs "
+                          "a policy's cameras at one square size: record them with `robofail demos --image-size`")
+    return int(sizes.pop()[0]) if sizes else IMAGE_SIZE
 
 
 def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_epoch: int = 100,
@@ -166,12 +176,12 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     if out.exists():
         raise ConfigError(f"{out} exists; checkpoints are never overwritten. Choose another --out")
     check_combination(algo, obs)
-    check_dataset(dataset, obs, cameras, algo)
+    image_size = check_dataset(dataset, obs, cameras, algo)
     work = out.parent / (out.stem + ".training")
     if any(not 0 < e < epochs for e in lr_decay_epochs):
         raise ConfigError(f"--lr-decay-epochs {list(lr_decay_epochs)} must lie between 0 and --epochs {epochs}")
     config = build_config(dataset, algo, obs, work, epochs, steps_per_epoch, batch_size, seed, learning_rate, cameras,
-                          lr_decay_epochs, data_workers)
+                          lr_decay_epochs, data_workers, image_size)
     config.lock()
     shutil.rmtree(work, ignore_errors=True)  # scratch of an earlier attempt; robomimic would stop to ask
     work.mkdir(parents=True)

@@ -60,6 +60,7 @@ def _import_robosuite():
 
 
 # Model arrays any factor may edit; the scene restores them before each episode.
+IMAGE_SIZE = 84  # side of the camera images, in pixels, when the policy does not say (robomimic's datasets use 84)
 _MODEL_ARRAYS = ("geom_rgba", "geom_matid", "geom_size", "geom_rbound", "geom_aabb", "geom_pos",
                  "geom_friction", "body_mass", "body_inertia", "light_diffuse", "light_specular",
                  "light_ambient", "light_dir", "cam_pos", "cam_quat", "cam_fovy")
@@ -102,15 +103,22 @@ class Scene:
         control_freq: control steps per simulated second.
     """
 
+    @classmethod
+    def for_policy(cls, task: str, policy, **kwargs) -> "Scene":
+        """The scene a policy under test sees: its cameras, at the image size it was trained on."""
+        return cls(task, cameras=policy.cameras, image_size=getattr(policy, "image_size", None) or IMAGE_SIZE, **kwargs)
+
     def __init__(self, task: str, catalog: Catalog | None = None, cameras: Sequence[str] = (),
-                 image_size: int = 84, horizon: int = 200, stop_at_success: bool = True,
+                 image_size: int = IMAGE_SIZE, horizon: int = 200, stop_at_success: bool = True,
                  render_quality: str = "default", control_freq: int = 20):
         self.task = get_task(task)
         self.catalog = (catalog or Catalog.load()).for_task(self.task.name)
         if render_quality not in ("default", "fast"):
             raise PerturbationError(f"render_quality must be 'default' or 'fast', got {render_quality!r}")
-        if horizon <= 0 or image_size <= 0:
-            raise PerturbationError(f"horizon and image_size must be positive (got {horizon}, {image_size})")
+        if horizon <= 0:
+            raise PerturbationError(f"horizon must be positive, got {horizon}")
+        if not 16 <= image_size <= 2048:  # MuJoCo's offscreen buffer fails on 0 and on huge sizes
+            raise PerturbationError(f"camera images must be 16 to 2048 pixels wide, got {image_size}")
         self.cameras = tuple(cameras)
         self.image_size = image_size
         self.horizon = horizon
