@@ -6,8 +6,8 @@ import sys
 
 from .core.errors import RoboFailError
 from .core.paper import DEFAULT_PAPER_CONFIG
-from .core.scenes.scene import IMAGE_SIZE
 from .core.policies.training import ALGO_OBS, OBS_MODALITIES
+from .core.scenes.scene import IMAGE_SIZE
 from .core.zoo import DEFAULT_ROSTER as DEFAULT_ZOO_ROSTER
 from .progress import progress_bar, tick
 

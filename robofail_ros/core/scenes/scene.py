@@ -59,8 +59,8 @@ def _import_robosuite():
     return robosuite
 
 
-# Model arrays any factor may edit; the scene restores them before each episode.
 IMAGE_SIZE = 84  # side of the camera images, in pixels, when the policy does not say (robomimic's datasets use 84)
+# Model arrays any factor may edit; the scene restores them before each episode.
 _MODEL_ARRAYS = ("geom_rgba", "geom_matid", "geom_size", "geom_rbound", "geom_aabb", "geom_pos",
                  "geom_friction", "body_mass", "body_inertia", "light_diffuse", "light_specular",
                  "light_ambient", "light_dir", "cam_pos", "cam_quat", "cam_fovy")
