@@ -109,6 +109,25 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
         load_policy(str(state_dict), task="Lift")
     with pytest.raises(PolicyError, match="trained on task 'Lift', not 'Stack'"):
         load_policy("lift_bc_low_dim", task="Stack")
+    # A policy for another robot, arm controller or control rate would run without an error, its
+    # actions meaning something else: refused. robosuite 1.5 nests the arm's controller; 1.4 does not.
+    from robofail_ros.core.policies.bundled import bundled_policies
+    checkpoint = torch.load(next(b.path for b in bundled_policies() if b.name == "lift_bc_low_dim"),
+                            map_location="cpu", weights_only=False)
+    for change, trained_on in (({"robots": ["Sawyer"]}, r"Sawyer \(arm controller OSC_POSE, 20 Hz\)"),
+                               ({"controller_configs": {"type": "JOINT_VELOCITY"}}, r"Panda \(arm controller JOINT_VELOCITY"),
+                               ({"controller_configs": {"type": "BASIC", "body_parts": {"right": {"type": "OSC_POSITION"}}}},
+                                r"Panda \(arm controller OSC_POSITION"),
+                               ({"control_freq": 10}, r"Panda \(arm controller OSC_POSE, 10 Hz\)")):
+        other = tmp_path / "other.pth"
+        env = checkpoint["env_metadata"]
+        torch.save({**checkpoint, "env_metadata": {**env, "env_kwargs": {**env["env_kwargs"], **change}}}, other)
+        with pytest.raises(PolicyError, match=f"trained on {trained_on}.*robofail's scenes run a Panda"):
+            load_policy(str(other), task="Lift")
+    same = tmp_path / "same.pth"  # robomimic's own datasets record the controller robofail runs
+    torch.save({**checkpoint, "env_metadata": {**env, "env_kwargs": {**env["env_kwargs"], "controller_configs": {
+        "type": "BASIC", "body_parts": {"right": {"type": "OSC_POSE"}}}}}}, same)
+    assert load_policy(str(same), task="Lift").observation_keys
 
 
 def test_every_bundled_policy_matches_its_index_entry():

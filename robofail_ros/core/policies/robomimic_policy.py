@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 
 from ..errors import PolicyError
+from ..scenes.scene import CONTROL_FREQ
 from .base import register_policy_loader
 from .training import sha256_of
 
@@ -49,11 +50,12 @@ class RobomimicPolicy:
             raise PolicyError(f"policy checkpoint {path} could not be loaded as a robomimic checkpoint "
                               f"({type(exc).__name__}: {str(exc)[:200]}); it may be truncated or corrupt: "
                               "re-download or retrain it") from None
-        trained_on = ckpt.get("env_metadata", {}).get("env_kwargs", {}).get("robofail_task") \
-            or ckpt.get("env_metadata", {}).get("env_name")
+        env_kwargs = ckpt.get("env_metadata", {}).get("env_kwargs", {})
+        trained_on = env_kwargs.get("robofail_task") or ckpt.get("env_metadata", {}).get("env_name")
         if trained_on != task:
             raise PolicyError(f"policy checkpoint {path} was trained on task {trained_on!r}, not {task!r}; "
                               f"test it with --task {trained_on}")
+        _check_robot_and_controller(path, env_kwargs)
         self.path = str(path)
         self.sha256 = sha256_of(path)
         self.name = path.stem
@@ -78,6 +80,21 @@ class RobomimicPolicy:
         with self._torch.inference_mode():
             return np.asarray(self._policy(ob={k: self._obs_utils.process_obs(obs[k], obs_key=k)
                                                 for k in self.observation_keys}))
+
+
+def _check_robot_and_controller(path, env_kwargs: dict) -> None:
+    """A policy trained on another robot, arm controller or control rate would run here without an
+    error, its actions meaning something else: refused, naming what it was trained on."""
+    robots = env_kwargs.get("robots", ["Panda"])
+    robots = [robots] if isinstance(robots, str) else list(robots)
+    controller = env_kwargs.get("controller_configs") or {}
+    # robosuite 1.5 nests the arm's controller in a composite one; earlier versions do not.
+    arm = (controller.get("body_parts") or {}).get("right", {}).get("type", controller.get("type", "OSC_POSE"))
+    rate = env_kwargs.get("control_freq", CONTROL_FREQ)
+    if robots != ["Panda"] or arm != "OSC_POSE" or rate != CONTROL_FREQ:
+        raise PolicyError(f"policy checkpoint {path} was trained on {'+'.join(map(str, robots))} (arm controller {arm}, "
+                          f"{rate} Hz); robofail's scenes run a Panda (OSC_POSE, {CONTROL_FREQ} Hz), where its actions "
+                          "would mean something else: retrain it on demos from `robofail demos`")
 
 
 def _image_size(path, shapes: dict, cameras) -> int | None:

@@ -60,6 +60,7 @@ def _import_robosuite():
 
 
 IMAGE_SIZE = 84  # side of the camera images, in pixels, when the policy does not say (robomimic's datasets use 84)
+CONTROL_FREQ = 20  # control steps per simulated second (robomimic's datasets use 20)
 # Model arrays any factor may edit; the scene restores them before each episode.
 _MODEL_ARRAYS = ("geom_rgba", "geom_matid", "geom_size", "geom_rbound", "geom_aabb", "geom_pos",
                  "geom_friction", "body_mass", "body_inertia", "light_diffuse", "light_specular",
@@ -110,7 +111,7 @@ class Scene:
 
     def __init__(self, task: str, catalog: Catalog | None = None, cameras: Sequence[str] = (),
                  image_size: int = IMAGE_SIZE, horizon: int = 200, stop_at_success: bool = True,
-                 render_quality: str = "default", control_freq: int = 20):
+                 render_quality: str = "default", control_freq: int = CONTROL_FREQ):
         self.task = get_task(task)
         self.catalog = (catalog or Catalog.load()).for_task(self.task.name)
         if render_quality not in ("default", "fast"):
