@@ -56,6 +56,21 @@ def test_short_real_training_gives_a_loadable_checkpoint(demos, tmp_path, lift_l
     assert image.returncode == 2 and "lacks observation keys ['agentview_image']" in image.stderr
 
 
+def test_a_bc_transformer_trains_and_rolls_out_on_its_stacked_frames(demos, tmp_path, lift_lowdim, python):
+    """robomimic's BC-Transformer reads the last 10 observations: the loader stacks them as
+    robomimic's own FrameStackWrapper does (a single frame used to reach the transformer)."""
+    out = tmp_path / "transformer.pth"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "train-policy", "--dataset", str(demos), "--algo",
+                             "bc_transformer", "--obs", "low_dim", "--epochs", "1", "--steps-per-epoch", "2",
+                             "--batch-size", "8", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    policy = load_policy(str(out), task="Lift")
+    assert policy.frame_stack == 10 and policy.algo == "bc"
+    outcome = run_episode(lift_lowdim, policy, [], seed=0)
+    assert outcome.steps > 1 and outcome.sim_error is None
+    assert {len(frames) for frames in policy._frames.values()} == {10}
+
+
 def test_lean_demos_train_with_a_decaying_learning_rate(tmp_path, lift_lowdim, python):
     lean = tmp_path / "lean.hdf5"
     write_demos(lift_lowdim, load_policy("scripted"), 2, lean, seed=1000, exclude_next_obs=True)
@@ -205,7 +220,7 @@ def test_a_combination_robomimic_cannot_train_here_is_refused_before_any_work(tm
     result = subprocess.run([python, "-m", "robofail_ros.cli", "train-policy", "--dataset", str(tmp_path / "none.hdf5"),
                              "--algo", algo, "--obs", obs, "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and f"--algo {algo} cannot be trained on --obs {obs}" in result.stderr
-    assert "bc or bc_rnn" in result.stderr and not list(tmp_path.iterdir())
+    assert "bc, bc_rnn or bc_transformer" in result.stderr and not list(tmp_path.iterdir())
 
 
 def test_an_image_policy_trained_at_another_size_runs_at_that_size(tmp_path, python):

@@ -5,7 +5,9 @@ checkpoints you trust; every result records the sha256 of the checkpoint that pr
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import os
 import pathlib
 
@@ -65,6 +67,9 @@ class RobomimicPolicy:
         self.image_size = _image_size(path, ckpt["shape_metadata"]["all_shapes"], self.cameras)
         self.modality = ("image_proprio" if self.cameras and len(self.cameras) < len(self.observation_keys)
                          else "image" if self.cameras else "low_dim")
+        config = ckpt["config"]
+        self.frame_stack = int((json.loads(config) if isinstance(config, str) else config)["train"].get("frame_stack", 1))
+        self._frames: dict[str, collections.deque] = {}
         self._torch = torch
         import robomimic.utils.obs_utils as ObsUtils
         self._obs_utils = ObsUtils
@@ -72,14 +77,20 @@ class RobomimicPolicy:
     def start_episode(self, seed: int) -> None:
         self._torch.manual_seed(seed)
         self._policy.start_episode()
+        self._frames = {}
 
     def act(self, obs: dict) -> np.ndarray:
         # robomimic's own env wrappers turn HWC uint8 images into CHW floats before the policy.
+        ob = {k: self._obs_utils.process_obs(obs[k], obs_key=k) for k in self.observation_keys}
+        if self.frame_stack > 1:  # robomimic's FrameStackWrapper: the last n, the first repeated at the start
+            for k, value in ob.items():
+                self._frames.setdefault(k, collections.deque([value] * self.frame_stack, maxlen=self.frame_stack))
+                self._frames[k].append(value)
+            ob = {k: np.stack(frames) for k, frames in self._frames.items()}
         # Its RolloutPolicy records autograd graphs (for BC-RNN one spans every step of the RNN
         # horizon through the hidden state); a rollout needs none.
         with self._torch.inference_mode():
-            return np.asarray(self._policy(ob={k: self._obs_utils.process_obs(obs[k], obs_key=k)
-                                                for k in self.observation_keys}))
+            return np.asarray(self._policy(ob=ob))
 
 
 def _check_robot_and_controller(path, env_kwargs: dict) -> None:

@@ -18,13 +18,14 @@ import time
 from ..errors import ConfigError, lookup
 from ..scenes.scene import IMAGE_SIZE
 
-# robomimic algorithm config per --algo (bc_rnn is robomimic's BC with its RNN switched on).
-ALGOS = {"bc": "bc", "bc_rnn": "bc", "bcq": "bcq", "hbc": "hbc"}
+# robomimic algorithm config per --algo (bc_rnn and bc_transformer are robomimic's BC with its
+# RNN or its transformer switched on).
+ALGOS = {"bc": "bc", "bc_rnn": "bc", "bc_transformer": "bc", "bcq": "bcq", "hbc": "hbc"}
 # What each algorithm can be trained on here. HBC's planner is a VAE that reconstructs the
 # subgoal observation (robomimic takes it from next_obs at the subgoal horizon); we give it
 # low-dim subgoals only. BCQ's critics and action VAE are trained on low-dim observations.
 ALGO_OBS = {"bc": ("low_dim", "image", "image_proprio"), "bc_rnn": ("low_dim", "image", "image_proprio"),
-            "bcq": ("low_dim",), "hbc": ("low_dim",)}
+            "bc_transformer": ("low_dim", "image", "image_proprio"), "bcq": ("low_dim",), "hbc": ("low_dim",)}
 # Algorithms that learn from next_obs (the dataset must carry it).
 NEEDS_NEXT_OBS = {"bcq", "hbc"}
 # Low-dim observation keys and whether camera images are read, per --obs (the dataset must
@@ -43,7 +44,7 @@ def check_combination(algo: str, obs: str) -> None:
     lookup(OBS_MODALITIES, "observation modality", obs)
     if obs not in ALGO_OBS[algo]:
         raise ConfigError(f"--algo {algo} cannot be trained on --obs {obs} here: {algo} takes "
-                          f"{' or '.join(ALGO_OBS[algo])}. For camera images use --algo bc or bc_rnn")
+                          f"{' or '.join(ALGO_OBS[algo])}. For camera images use --algo bc, bc_rnn or bc_transformer")
 
 
 def observation_keys(obs: str, cameras=("agentview",)) -> dict:
@@ -126,6 +127,11 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
             # The scripted expert is deterministic (one mode); robomimic's 5-mode GMM head
             # learned input-independent modes on it in 10k steps, while a plain head fits quickly.
             config.algo.gmm.enabled = False
+        if algo == "bc_transformer":  # robomimic's BC-Transformer: the last 10 observations in, one action out
+            config.algo.transformer.enabled = True
+            config.algo.transformer.context_length = 10
+            config.train.frame_stack = 10
+            config.train.seq_length = 1
         algo_parts = [config.algo.planner, config.algo.actor] if algo == "hbc" else [config.algo]
         for optim in (o for part in algo_parts for o in part.optim_params.values()):
             if learning_rate is not None:
