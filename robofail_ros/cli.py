@@ -55,10 +55,11 @@ def cmd_perturbations(args) -> int:
     return 0
 
 
-def _check_image_size(size: int) -> None:
-    """The --size of render and replay: MuJoCo's offscreen buffer fails on 0 and on huge sizes."""
-    if not 16 <= size <= 2048:
-        raise RoboFailError(f"--size must be between 16 and 2048 pixels, got {size}")
+def check_image_size(size: int, flag: str = "--size") -> None:
+    """An image side given on the command line (render, replay, demos), checked before any work."""
+    from .core.scenes.scene import IMAGE_SIZES
+    if size not in IMAGE_SIZES:
+        raise RoboFailError(f"{flag} must be between 16 and 2048 pixels, got {size}")
 
 
 def cmd_render(args) -> int:
@@ -67,7 +68,7 @@ def cmd_render(args) -> int:
     from PIL import Image
     from .core.perturbations import Catalog
     from .core.scenes import Scene
-    _check_image_size(args.size)
+    check_image_size(args.size)
     out = pathlib.Path(args.out)
     if out.suffix.lower() != ".png":
         raise RoboFailError(f"--out {out}: write a .png file")
@@ -214,7 +215,7 @@ def cmd_replay(args) -> int:
     import pathlib
 
     from .core.replay import check_clip_out, replay_episode, write_clip
-    _check_image_size(args.size)
+    check_image_size(args.size)
     check_clip_out(args.out)  # before the episode runs again
     replay = replay_episode(args.run, args.episode, frame_size=args.size)
     if args.out.endswith(".mcap"):

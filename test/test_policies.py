@@ -158,10 +158,12 @@ def test_every_bundled_policy_matches_its_index_entry():
 def test_bad_demo_requests_are_refused_before_anything_runs(python, tmp_path):
     existing = tmp_path / "mine.hdf5"
     existing.write_bytes(b"keep me")
-    for out, episodes, message in ((tmp_path / "new.hdf5", "0", "--episodes must be positive, got 0"),
-                                   (existing, "3", "exists; demos are never overwritten")):
-        result = subprocess.run([python, "-m", "robofail_ros.cli", "demos", "--episodes", episodes, "--out", str(out)],
-                                capture_output=True, text=True, timeout=120)
+    for out, episodes, extra, message in (
+            (tmp_path / "new.hdf5", "0", [], "--episodes must be positive, got 0"),
+            (existing, "3", [], "exists; demos are never overwritten"),
+            (tmp_path / "new.hdf5", "3", ["--image-size", "8"], "--image-size must be between 16 and 2048 pixels, got 8")):
+        result = subprocess.run([python, "-m", "robofail_ros.cli", "demos", "--episodes", episodes, "--out", str(out),
+                                 *extra], capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
         assert result.stderr.startswith("robofail demos: error:"), "nothing (a progress bar) may come before the error"
     assert existing.read_bytes() == b"keep me" and not (tmp_path / "new.hdf5").exists()

@@ -60,6 +60,7 @@ def _import_robosuite():
 
 
 IMAGE_SIZE = 84  # side of the camera images, in pixels, when the policy does not say (robomimic's datasets use 84)
+IMAGE_SIZES = range(16, 2049)  # what MuJoCo's offscreen buffer renders (it fails on 0 and on huge sizes)
 CONTROL_FREQ = 20  # control steps per simulated second (robomimic's datasets use 20)
 # Model arrays any factor may edit; the scene restores them before each episode.
 _MODEL_ARRAYS = ("geom_rgba", "geom_matid", "geom_size", "geom_rbound", "geom_aabb", "geom_pos",
@@ -118,7 +119,7 @@ class Scene:
             raise PerturbationError(f"render_quality must be 'default' or 'fast', got {render_quality!r}")
         if horizon <= 0:
             raise PerturbationError(f"horizon must be positive, got {horizon}")
-        if not 16 <= image_size <= 2048:  # MuJoCo's offscreen buffer fails on 0 and on huge sizes
+        if image_size not in IMAGE_SIZES:
             raise PerturbationError(f"camera images must be 16 to 2048 pixels wide, got {image_size}")
         self.cameras = tuple(cameras)
         self.image_size = image_size
