@@ -467,6 +467,23 @@ def test_a_policy_answering_with_the_wrong_action_size_is_reported_not_padded(ro
     assert rows(out) == [], "no episode may be recorded from a mismatched policy"
 
 
+def test_a_policy_node_s_image_size_is_the_size_its_cameras_are_rendered_at(ros_env, tmp_path):
+    """A policy node that announces image_size 48 is sent 48x48 images (it answers with an error
+    to any other size; the sim node used to render 84x84 whatever the policy read)."""
+    env, params = ros_env
+    out = tmp_path / "runs" / "camera"
+    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_camera_policy.py")], env=env)]
+    base = ["--ros-args", "--params-file", str(params), "-p", "policy:=external", "-p", "horizon:=10"]
+    procs.append(subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", *base, "-r", "__ns:=/worker_0"],
+                                  env=env))
+    search = subprocess.run([sys.executable, "-m", "robofail_ros.nodes.search_node", *base, "-p", f"out:={out}",
+                             "-p", "exit_when_done:=true", "-p", "budget:=1", "-p", "num_workers:=1"],
+                            env=env, capture_output=True, text=True, timeout=240)
+    interrupt(procs)
+    assert search.returncode == 0, (search.stdout + search.stderr)[-3000:]
+    assert [(r[3], r[4]) for r in rows(out)] == [(0, 10)] * 3, "every episode ran its 10 steps on 48x48 images"
+
+
 def test_a_malformed_policy_announcement_is_ignored_by_the_sim_node_not_fatal(ros_env, tmp_path):
     """A foreign or broken publisher on policy_info (not JSON) is logged and ignored: the worker
     goes on to build its scene from a proper announcement and offers itself for episodes."""
