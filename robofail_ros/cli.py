@@ -59,7 +59,7 @@ def check_image_size(size: int, flag: str = "--size") -> None:
     """An image side given on the command line (render, replay, demos), checked before any work."""
     from .core.scenes.scene import IMAGE_SIZES
     if size not in IMAGE_SIZES:
-        raise RoboFailError(f"{flag} must be between 16 and 2048 pixels, got {size}")
+        raise RoboFailError(f"{flag} must be between {IMAGE_SIZES.start} and {IMAGE_SIZES[-1]} pixels, got {size}")
 
 
 def cmd_render(args) -> int:

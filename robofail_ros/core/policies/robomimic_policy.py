@@ -83,9 +83,11 @@ class RobomimicPolicy:
         # robomimic's own env wrappers turn HWC uint8 images into CHW floats before the policy.
         ob = {k: self._obs_utils.process_obs(obs[k], obs_key=k) for k in self.observation_keys}
         if self.frame_stack > 1:  # robomimic's FrameStackWrapper: the last n, the first repeated at the start
-            for k, value in ob.items():
-                self._frames.setdefault(k, collections.deque([value] * self.frame_stack, maxlen=self.frame_stack))
-                self._frames[k].append(value)
+            if not self._frames:
+                self._frames = {k: collections.deque([v] * self.frame_stack, maxlen=self.frame_stack) for k, v in ob.items()}
+            else:
+                for k, v in ob.items():
+                    self._frames[k].append(v)
             ob = {k: np.stack(frames) for k, frames in self._frames.items()}
         # Its RolloutPolicy records autograd graphs (for BC-RNN one spans every step of the RNN
         # horizon through the hidden state); a rollout needs none.

@@ -120,7 +120,8 @@ class Scene:
         if horizon <= 0:
             raise PerturbationError(f"horizon must be positive, got {horizon}")
         if image_size not in IMAGE_SIZES:
-            raise PerturbationError(f"camera images must be 16 to 2048 pixels wide, got {image_size}")
+            raise PerturbationError(f"camera images must be {IMAGE_SIZES.start} to {IMAGE_SIZES[-1]} pixels wide, "
+                                    f"got {image_size}")
         self.cameras = tuple(cameras)
         self.image_size = image_size
         self.horizon = horizon
