@@ -453,7 +453,7 @@ def test_a_policy_that_changes_mid_run_stops_the_search_with_an_error(ros_env, t
 def test_a_policy_answering_with_the_wrong_action_size_is_reported_not_padded(ros_env, tmp_path):
     env, params = ros_env
     out = tmp_path / "runs" / "mismatch"
-    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_wrong_size_policy.py")], env=env)]
+    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_stand_in_policy.py"), "six_dof"], env=env)]
     base = ["--ros-args", "--params-file", str(params), "-p", "policy:=external"]
     procs.append(subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", *base, "-r", "__ns:=/worker_0"],
                                   env=env))
@@ -472,7 +472,7 @@ def test_a_policy_node_s_image_size_is_the_size_its_cameras_are_rendered_at(ros_
     to any other size; the sim node used to render 84x84 whatever the policy read)."""
     env, params = ros_env
     out = tmp_path / "runs" / "camera"
-    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_camera_policy.py")], env=env)]
+    procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_stand_in_policy.py"), "camera_48"], env=env)]
     base = ["--ros-args", "--params-file", str(params), "-p", "policy:=external", "-p", "horizon:=10"]
     procs.append(subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", *base, "-r", "__ns:=/worker_0"],
                                   env=env))
