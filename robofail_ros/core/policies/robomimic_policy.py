@@ -67,8 +67,9 @@ class RobomimicPolicy:
         self.image_size = _image_size(path, ckpt["shape_metadata"]["all_shapes"], self.cameras)
         self.modality = ("image_proprio" if self.cameras and len(self.cameras) < len(self.observation_keys)
                          else "image" if self.cameras else "low_dim")
-        config = ckpt["config"]
-        self.frame_stack = int((json.loads(config) if isinstance(config, str) else config)["train"].get("frame_stack", 1))
+        config = ckpt["config"]  # robomimic stores it as JSON
+        train = (json.loads(config) if isinstance(config, str) else config).get("train", {})
+        self.frame_stack = int(train.get("frame_stack") or 1)
         self._frames: dict[str, collections.deque] = {}
         self._torch = torch
         import robomimic.utils.obs_utils as ObsUtils
