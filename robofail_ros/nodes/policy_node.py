@@ -2,7 +2,8 @@
 
 Contract (any node that honours it can stand in, e.g. for a policy that is not robomimic):
 - publish ``policy_info`` (std_msgs/String, JSON, transient-local): {"name", "observation_keys",
-  "cameras", "sha256"}; the sim node renders only those cameras and sends only those keys;
+  "cameras", "image_size", "sha256"}; the sim node renders only those cameras, at that size (84
+  if absent), and sends only those keys;
 - subscribe ``observation`` (robofail_ros/Observation); step 0 starts an episode;
 - answer each with ``action`` (robofail_ros/Action) carrying the same episode_id and step, or
   with ``error`` set when it cannot act (then the run stops with that message).
