@@ -48,6 +48,12 @@ mkdir -p "$STAMPS"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 if needs pip requirements.txt; then
+  # The installed stack is ~6.5 GB and pip unpacks wheels in TMPDIR on the way: check first,
+  # so a full disk is named before pip fails halfway with "No space left on device".
+  for dir in "$VENV" "${TMPDIR:-/tmp}"; do
+    free_gb=$(( $(df -Pk "$dir" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+    ((free_gb >= 8)) || die "only ${free_gb} GB free where $dir lives; the install needs about 8 GB. Free some space (old virtual environments, /tmp) or set TMPDIR to a roomier disk"
+  done
   say "installing pinned Python packages (torch alone is several GB; first run takes minutes)"
   "${PIP[@]}" install -q -r requirements.txt || die "pip install -r requirements.txt failed (see above)"
   # triton (pulled by CUDA torch, only used for GPU compilation) segfaults on import once
