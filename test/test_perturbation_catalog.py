@@ -48,6 +48,10 @@ def test_a_new_perturbation_is_only_yaml(tmp_path):
     ("perturbations:\n  - {factor: table_color, rgba: [1, 0, 0]}\n", r"catalog.yaml:2: perturbation is missing 'name'"),
     ("perturbation:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\n", r"exactly one key, 'perturbations'"),
     ("perturbations: [\n", r"not valid YAML"),
+    ("perturbations:\n  - name: a\n    factor: table_color\n    rgba: [1, 0, 0]\n    rgba: [0, 0, 1]\n",
+     r"catalog.yaml:2: 'rgba' is given twice \(lines 4 and 5\); keep one of them"),
+    ("perturbations:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\nperturbations: []\n",
+     r"exactly one key, 'perturbations'.*found keys: \['perturbations', 'perturbations'\]"),
     ("perturbations: []\n", r"catalog.yaml: the perturbations list is empty; add entries"),
 ])
 def test_malformed_entries_name_file_line_and_problem(tmp_path, body, message):

@@ -139,6 +139,9 @@ def test_top_k_larger_than_the_catalog_is_refused():
     (b"- a\n- b\n", "a ROS 2 parameter file is a mapping"),
     (b"/**:\n  ros__parameters: [1, 2]\n", "ros__parameters must map parameter names to values"),
     (b"\x00\xff\xfe", "not valid YAML"),  # a binary file given by mistake
+    # PyYAML alone keeps the last of two equal keys without a word
+    (b"/**:\n  ros__parameters:\n    budget: 10\n    top_k: 2\n    budget: 20\n",
+     r"'budget' is given twice \(lines 3 and 5\); keep one of them"),
 ])
 def test_a_config_file_of_the_wrong_shape_is_a_clear_error(tmp_path, content, message):
     path = tmp_path / "search.yaml"

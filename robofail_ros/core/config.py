@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from . import resources
+from . import resources, yaml_files
 from .errors import ConfigError, lookup
 from .search import DEFAULT_SEARCHER
 from .search.base import resolve_hyperparameters
@@ -150,7 +150,7 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; start from {DEFAULT_SEARCH_CONFIG}")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml_files.load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict):
@@ -210,6 +210,6 @@ def config_from_params(params: dict, where: str = "parameters") -> SearchConfig:
 def read_yaml(path, what: str):
     """The YAML document at ``path``; an unreadable or malformed file is a ConfigError naming ``what``."""
     try:
-        return yaml.safe_load(pathlib.Path(path).read_text())
+        return yaml_files.load(pathlib.Path(path).read_text())
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the {what} {path}: {exc}") from None

@@ -17,7 +17,7 @@ import re
 
 import yaml
 
-from .. import resources
+from .. import resources, yaml_files
 from ..errors import ConfigError, PerturbationError, UnknownNameError, lookup
 from .factors import FACTORS, Factor
 
@@ -55,20 +55,24 @@ class Catalog:
             raise ConfigError(f"perturbation catalog {path} does not exist; pass an existing YAML file "
                               f"(the bundled one is {DEFAULT_CATALOG})")
         try:
-            root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
+            root = yaml.compose(path.read_text(), Loader=yaml_files.UniqueKeyLoader)
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:  # a binary file given by mistake, too
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(root, yaml.MappingNode):
             raise ConfigError(f"{path}: expected a mapping with a 'perturbations' list at the top")
-        top = {k.value: v for k, v in root.value}
-        if set(top) != {"perturbations"} or not isinstance(top["perturbations"], yaml.SequenceNode):
+        keys = [k.value for k, _ in root.value]
+        top = dict(zip(keys, (v for _, v in root.value)))
+        if keys != ["perturbations"] or not isinstance(top["perturbations"], yaml.SequenceNode):
             raise ConfigError(f"{path}: the file must hold exactly one key, 'perturbations', whose value "
-                              f"is a list (found keys: {sorted(top)})")
-        constructor = yaml.SafeLoader("")
+                              f"is a list (found keys: {keys})")
+        constructor = yaml_files.UniqueKeyLoader("")
         entries = []
         for node in top["perturbations"].value:
             where = f"{path}:{node.start_mark.line + 1}"
-            data = constructor.construct_object(node, deep=True)
+            try:
+                data = constructor.construct_object(node, deep=True)
+            except yaml.YAMLError as exc:  # a key given twice in the entry
+                raise ConfigError(f"{where}: {exc}") from None
             entries.append(_entry(data, where))
         if not entries:
             raise ConfigError(f"{path}: the perturbations list is empty; add entries (the bundled catalog "
