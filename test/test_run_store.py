@@ -185,11 +185,14 @@ def test_a_finished_run_is_kept_only_for_the_config_it_ran(python, config, tmp_p
 
 
 def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tmp_path):
+    from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     result = search(python, config, blocker / "run", "--budget", "2")
     assert result.returncode == 2 and "cannot use the run folder" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(ConfigError, match="the run folder .*a_file is a file, not a folder; choose another --out"):
+        RunStore.create(blocker, {"x": 1}, {"name": "p"})
     out = tmp_path / "busy"
     holder = RunStore.create(out, {"x": 1}, {"name": "p"})  # another process's run, still going
     try:

@@ -99,6 +99,8 @@ class RunStore:
     def create(cls, folder, config: dict, policy_info: dict, resume: bool = False) -> "RunStore":
         """Opens a new run folder, or (``resume``) an unfinished one with the same config."""
         store = cls(folder)
+        if store.folder.exists() and not store.folder.is_dir():
+            raise ConfigError(f"the run folder {store.folder} is a file, not a folder; choose another --out")
         try:
             store.folder.mkdir(parents=True, exist_ok=True)
             store._lock()
