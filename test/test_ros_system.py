@@ -547,3 +547,25 @@ def test_a_ready_announcement_of_no_worker_of_ours_is_never_handed_an_episode(ro
     assert proc.returncode == 0 and finished(out), log[-3000:]
     assert "intruder" not in log, "an episode was handed to a worker that does not exist"
     assert {r[5] for r in rows(out)} == {"worker_0", "worker_1"}
+
+
+def test_a_second_system_s_sim_node_on_a_worker_s_topic_stops_the_run_with_the_fix(ros_env, tmp_path):
+    """A sim node of another robofail system on this ROS domain (here: started by hand in
+    worker_0's namespace mid-run) would run this run's episodes with its own policy and answer
+    them as worker_0: the search stops before sending worker_0 another episode and says why."""
+    env, params = ros_env
+    out = tmp_path / "runs" / "two_systems"
+    proc = ros_run(env, params, out, "--budget", "60", "--exit-when-done")
+    stray = None
+    try:
+        wait_for(lambda: len(rows(out)) >= 1, 240, "a first episode")
+        stray = subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", "--ros-args", "--params-file",
+                                  str(params), "-r", "__ns:=/worker_0"], env=env)
+        proc.wait(timeout=240)
+    finally:
+        log = stop(proc)
+        if stray is not None:
+            interrupt([stray])
+    assert proc.returncode == 2, log[-3000:]
+    assert "2 sim nodes take worker_0's episodes: another robofail system" in log and "ROS_DOMAIN_ID" in log, log[-3000:]
+    assert not finished(out) and len(rows(out)) < 60

@@ -17,6 +17,7 @@ import datetime
 import json
 import pathlib
 import threading
+import time
 
 from rclpy.action import ActionServer, CancelResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -26,7 +27,7 @@ from visualization_msgs.msg import MarkerArray
 
 from ..core.analysis import METHODS, RunResult, format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
-from ..core.errors import PolicyError, RoboFailError
+from ..core.errors import ConfigError, PolicyError, RoboFailError
 from ..core.provenance import PolicyAnnouncements
 from ..core.run import RunObserver, resolve_catalog, result_of, run_search
 from ..core.store import RUN_ID, RUN_ID_RULE, RunStore
@@ -36,6 +37,8 @@ from ..msg import EpisodeResult, Perturbation
 from ..srv import GetFailureProbabilities
 from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
+
+DDS_LEASE_S = 20.0  # how long DDS (Fast DDS's default lease) keeps a killed node in the graph
 
 
 class RosTransport:
@@ -52,9 +55,33 @@ class RosTransport:
     def start(self, worker, request):
         if worker not in self.publishers:
             self.publishers[worker] = self.node.create_publisher(Perturbation, f"/{worker}/perturbation", 10)
+        self.check_alone([worker])
         self.publishers[worker].publish(Perturbation(run_id=self.node.run_id, episode_id=request.episode_id,
                                                      names=list(request.perturbations), seed=request.seed,
                                                      with_image=self.spec.images))
+
+    def check_alone(self, workers, patience_s: float = 0.0):
+        """A second robofail system on this ROS domain shares the workers' topics: its sim node
+        would run this run's episodes with its own policy. Refused before an episode is sent (the
+        run stays resumable). A node killed a moment ago stays in the DDS graph for its lease
+        (20 s), so at a run's start a doubled worker gets ``patience_s`` to become single. (A
+        second policy node of another policy is caught by its announcement: provenance.py.)"""
+        deadline = time.monotonic() + patience_s
+        while True:
+            doubled = {worker: count for worker in workers if (count := self._sim_nodes(worker)) > 1}
+            if not doubled or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        if doubled:
+            raise ConfigError(
+                "; ".join(f"{count} sim nodes take {worker}'s episodes" for worker, count in doubled.items())
+                + f": another robofail system (or a second copy of a worker) runs on ROS domain "
+                f"{self.node.context.get_domain_id()}, and its episodes would mix with this run's. Give each system its "
+                "own ROS_DOMAIN_ID (or stop the stray nodes: `ros2 node list`), then resume this run (resume: true, the "
+                "same out)")
+
+    def _sim_nodes(self, worker) -> int:
+        return sum(i.node_name == "sim_node" for i in self.node.get_subscriptions_info_by_topic(f"/{worker}/perturbation"))
 
     def result(self, msg: EpisodeResult):
         if msg.run_id != self.node.run_id:  # a late answer to a cancelled run's episode, or another system's
@@ -94,7 +121,9 @@ class RosEvaluator(Evaluator):
         self.announcements.announce(worker, data)
 
     def policy_info(self) -> dict:
-        return self.announcements.record(self.policy_timeout_s)
+        info = self.announcements.record(self.policy_timeout_s)
+        self.transport.check_alone(self.workers, patience_s=DDS_LEASE_S + 5)
+        return info
 
     def reference_image(self):
         runner = EpisodeRunner(self.spec)  # the search node renders PPO's first observation itself
