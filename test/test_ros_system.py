@@ -569,3 +569,64 @@ def test_a_second_system_s_sim_node_on_a_worker_s_topic_stops_the_run_with_the_f
     assert proc.returncode == 2, log[-3000:]
     assert "2 sim nodes take worker_0's episodes: another robofail system" in log and "ROS_DOMAIN_ID" in log, log[-3000:]
     assert not finished(out) and len(rows(out)) < 60
+
+
+def test_a_run_does_not_start_on_a_worker_that_two_sim_nodes_serve(ros_env, tmp_path):
+    """Two sim nodes in worker_0's namespace before the search starts: after waiting out the DDS
+    lease (a killed node's ghost would be gone by then) the search refuses, with no episode sent."""
+    import rclpy
+
+    env, params = ros_env
+    out = tmp_path / "runs" / "doubled"
+    base = ["--ros-args", "--params-file", str(params), "-p", "policy:=external"]
+    procs = start_external_policies(env, 1) + [
+        subprocess.Popen([sys.executable, "-m", "robofail_ros.nodes.sim_node", *base, "-r", "__ns:=/worker_0"], env=env)
+        for _ in range(2)]
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    try:
+        probe = rclpy.create_node("probe", context=context)
+        wait_for(lambda: probe.count_subscribers("/worker_0/perturbation") == 2, 120, "both sim nodes to listen")
+        search = subprocess.run([sys.executable, "-m", "robofail_ros.nodes.search_node", *base, "-p", f"out:={out}",
+                                 "-p", "exit_when_done:=true", "-p", "budget:=2", "-p", "num_workers:=1"],
+                                env=env, capture_output=True, text=True, timeout=240)
+    finally:
+        rclpy.shutdown(context=context)
+        interrupt(procs)
+    log = search.stdout + search.stderr
+    assert search.returncode == 2, log[-3000:]
+    assert "2 sim nodes take worker_0's episodes" in log and "ROS_DOMAIN_ID" in log, log[-3000:]
+    assert rows(out) == [], "no episode may be sent to a doubled worker"
+
+
+def test_a_doubled_worker_that_becomes_single_within_the_patience_is_no_error(ros_env):
+    """The start-of-run check waits (a killed node stays in a running node's DDS graph for its
+    lease); a worker that stays doubled past the patience is refused, naming it."""
+    import threading
+
+    import rclpy
+    from std_msgs.msg import String
+
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.nodes.search_node import RosTransport
+    env, _ = ros_env
+    contexts = [rclpy.Context() for _ in range(3)]  # a DDS participant each, as three processes have
+    for context in contexts:
+        rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    try:
+        node = rclpy.create_node("search_node", context=contexts[0])
+        sims = [rclpy.create_node("sim_node", namespace="/worker_0", context=context) for context in contexts[1:]]
+        for sim in sims:
+            sim.create_subscription(String, "perturbation", lambda msg: None, 10)
+        transport = RosTransport(node, spec=None)
+        wait_for(lambda: transport._sim_nodes("worker_0") == 2, 30, "both sim nodes in the graph")
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match=r"2 sim nodes take worker_0's episodes: another robofail system"):
+            transport.check_alone(["worker_0"], patience_s=2)
+        assert time.monotonic() - started >= 2
+        threading.Timer(1.0, rclpy.shutdown, kwargs={"context": contexts[2]}).start()
+        transport.check_alone(["worker_0"], patience_s=20)  # returns once the second one is gone
+        assert transport._sim_nodes("worker_0") == 1
+    finally:
+        for context in contexts:
+            rclpy.try_shutdown(context=context)

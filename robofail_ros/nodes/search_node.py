@@ -63,9 +63,10 @@ class RosTransport:
     def check_alone(self, workers, patience_s: float = 0.0):
         """A second robofail system on this ROS domain shares the workers' topics: its sim node
         would run this run's episodes with its own policy. Refused before an episode is sent (the
-        run stays resumable). A node killed a moment ago stays in the DDS graph for its lease
-        (20 s), so at a run's start a doubled worker gets ``patience_s`` to become single. (A
-        second policy node of another policy is caught by its announcement: provenance.py.)"""
+        run stays resumable). A killed node stays in the DDS graph of the nodes that saw it alive
+        for its lease (20 s), so at the start of a run (a search node serving goals may have
+        outlived a worker restarted since) a doubled worker gets ``patience_s`` to become single.
+        (A second policy node of another policy is caught by its announcement: provenance.py.)"""
         deadline = time.monotonic() + patience_s
         while True:
             doubled = {worker: count for worker in workers if (count := self._sim_nodes(worker)) > 1}
