@@ -363,7 +363,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ros_run)
 
     p = sub.add_parser("run", help="start a search on a running search node (ROS action) and follow it")
-    p.add_argument("--task")
+    p.add_argument("--task", help="must be the task the workers run")
     p.add_argument("--policy", help="must be the policy the workers run")
     p.add_argument("--searcher")
     p.add_argument("--budget", type=int)

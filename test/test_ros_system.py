@@ -291,6 +291,10 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         for fields, message in (({"perturbations": ["red_tabel"]}, "unknown perturbation 'red_tabel'"),
                                 ({"budget": 0}, "budget must be a positive number"),
                                 ({"task": "x" * 10_000}, "task is 10000 characters long"),
+                                # the sim nodes' scenes are Lift: a Stack run would record Lift episodes as Stack's
+                                ({"task": "Stack"}, "the workers run the task of the node's parameter file ('Lift'), "
+                                                    "not 'Stack'; start the system with task: Stack"),
+                                ({"policy": "random"}, "the workers run the policy of the node's parameter file"),
                                 ({"searcher": "thomson"}, "Did you mean 'thompson'")):
             bad, _ = send(**fields)
             assert not bad.success and message in bad.message, bad.message

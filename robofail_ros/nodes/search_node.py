@@ -210,10 +210,12 @@ class SearchNode(Node, RunObserver):
             overrides["seed"] = int(goal.seed)
         result = RunSearch.Result()
         try:
-            if overrides.get("policy", self.config.policy) != self.config.policy:
-                raise RoboFailError("the workers run the policy of the node's parameter file; start the system with "
-                                    "another policy to test it")
             config = self.config.with_overrides(overrides)
+            for key in ("task", "policy"):  # the workers' scenes and policy nodes were started with these
+                asked, running = getattr(config, key), getattr(self.config, key)
+                if asked != running:
+                    raise RoboFailError(f"the workers run the {key} of the node's parameter file ({running!r}), not "
+                                        f"{asked!r}; start the system with {key}: {asked} to search it")
             resolve_catalog(config)  # unknown perturbations fail here, before anything is written
             self._goal = goal_handle
             self.search(config, self._run_folder(goal.out, config), goal.resume)
