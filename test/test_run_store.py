@@ -243,6 +243,27 @@ def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()
 
 
+def test_resume_refuses_other_simulator_versions(tmp_path):
+    """Episodes of two MuJoCo versions must not mix in one run; a rebuilt Python or another
+    kernel (not part of an episode's outcome) is no reason to refuse."""
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunStore
+    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}).close()
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    installed = record["versions"]["mujoco"]
+    (tmp_path / "run" / "run.json").write_text(json.dumps(
+        {**record, "versions": {**record["versions"], "python": "3.0.0", "platform": "elsewhere"}}))
+    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**record, "versions": {**record["versions"], "mujoco": "2.3.0"}}))
+    with pytest.raises(ConfigError, match=rf"recorded under other versions \(mujoco 2.3.0 -> {installed}\).*choose a new --out"):
+        RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True)
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**record, "versions": {**record["versions"], "mujoco": "2.3.0"},
+                                                           "finished": "2026-01-01T00:00:00+00:00"}))
+    with pytest.raises(ConfigError, match=r"recorded under other versions \(mujoco 2.3.0"):  # compare keeps no such run
+        RunStore.finished_run_of(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"})
+
+
 @pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",
                                     "episodes.sqlite garbage"])
 def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, config, tmp_path, damage):

@@ -7,7 +7,8 @@
       summary.json    the failure-mode table, written when the run finishes
 
 A finished run is never overwritten. An unfinished one resumes only with the same config and
-the same policy (name and checkpoint sha256).
+the same policy (name and checkpoint sha256), under the same versions of what decides an
+episode's outcome (OUTCOME_COMPONENTS: robofail_ros, robosuite, MuJoCo, robomimic, torch, numpy).
 """
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def _check_same_policy(folder, recorded: dict, policy_info: dict) -> None:
             raise ConfigError(f"run {folder} was recorded with policy {recorded.get('name')!r} (sha256 "
                               f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
                               f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
+
+
+# What decides an episode's outcome: a run resumed (or kept for a comparison) under other
+# versions of these would mix episodes of two simulators, or two builds of robofail's scenes.
+OUTCOME_COMPONENTS = ("robofail_ros", "robosuite", "mujoco", "robomimic", "torch", "numpy")
+
+
+def _check_same_versions(folder, recorded: dict) -> None:
+    now = component_versions()
+    changed = [f"{name} {recorded[name]} -> {now.get(name)}" for name in OUTCOME_COMPONENTS
+               if name in recorded and recorded[name] != now.get(name)]
+    if changed:
+        raise ConfigError(f"run {folder} was recorded under other versions ({', '.join(changed)}); its episodes would "
+                          "mix with, or be compared to, this installation's as if one simulator ran both: continue it "
+                          "where those versions are installed, or choose a new --out")
 
 
 def _differences(config: dict, recorded: dict) -> str:
@@ -127,6 +143,7 @@ class RunStore:
                                   f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
             try:
                 _check_same_policy(store.folder, record.policy, policy_info)
+                _check_same_versions(store.folder, record.versions)
             except ConfigError:
                 store.close()
                 raise
@@ -163,6 +180,7 @@ class RunStore:
             raise ConfigError(f"{store.folder} holds a finished run of another config (differs in: "
                               f"{_differences(config, record.config)}), which is never overwritten; choose another --out")
         _check_same_policy(store.folder, record.policy, policy_info)
+        _check_same_versions(store.folder, record.versions)
         return True
 
     @classmethod
