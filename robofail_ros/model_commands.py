@@ -32,9 +32,11 @@ def cmd_demos(args) -> int:
 
 
 def cmd_train_policy(args) -> int:
-    from .core.policies.training import check_combination, check_dataset, train_policy
+    from .core.policies.training import check_combination, check_dataset, check_training, train_policy
     check_combination(args.algo, args.obs)  # bad input is refused before anything is printed or written
-    check_dataset(args.dataset, args.obs, tuple(args.cameras), args.algo)
+    check_training(args.epochs, args.steps_per_epoch, args.batch_size, args.seed, args.device, args.learning_rate,
+                   args.lr_decay_epochs, args.data_workers)
+    check_dataset(args.dataset, args.obs, tuple(args.cameras), args.algo, args.batch_size)
     print(f"training {args.algo} on {args.obs} observations of {args.dataset} (robomimic; log in "
           f"{args.out.rsplit('.', 1)[0]}.training/train.log)")
     result = train_policy(args.dataset, args.algo, args.obs, args.out, epochs=args.epochs,

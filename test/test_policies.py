@@ -6,7 +6,7 @@ import h5py
 import pytest
 
 from robofail_ros.core.episode import run_episode
-from robofail_ros.core.errors import PolicyError
+from robofail_ros.core.errors import ConfigError, PolicyError
 from robofail_ros.core.policies import load_policy
 from robofail_ros.core.policies.demos import write_demos
 
@@ -257,3 +257,40 @@ def test_an_image_policy_trained_at_another_size_runs_at_that_size(tmp_path, pyt
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 episodes, 2 policy failures, 0 simulator errors" in result.stdout  # 3 steps cannot lift the cube
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epochs": 0}, r"--epochs must be a whole number >= 1, got 0"),
+    ({"steps_per_epoch": -3}, r"--steps-per-epoch must be a whole number >= 1, got -3"),  # wrote an untrained checkpoint
+    ({"batch_size": 0}, r"--batch-size must be a whole number >= 1, got 0"),
+    ({"learning_rate": float("nan")}, r"--learning-rate must be a positive number, got nan"),
+    ({"learning_rate": -1.0}, r"--learning-rate must be a positive number"),
+    ({"lr_decay_epochs": (5, 60)}, r"--lr-decay-epochs \[5, 60\] must lie between 0 and --epochs 50"),
+    ({"seed": -4}, r"--seed must be in \[0, 4294967295\], got -4"),
+    ({"data_workers": -1}, r"--data-workers must be >= 0"),
+    ({"device": "gpu"}, r"--device must be cpu or cuda, got 'gpu'"),
+])
+def test_training_numbers_robomimic_would_fail_on_are_refused_first(change, message):
+    from robofail_ros.core.policies.training import check_training
+    settings = dict(epochs=50, steps_per_epoch=100, batch_size=100, seed=0, device="cpu", learning_rate=None)
+    check_training(**settings)
+    with pytest.raises(ConfigError, match=message):
+        check_training(**{**settings, **change})
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal where torch sees no GPU")
+def test_training_on_cuda_without_a_gpu_is_refused_not_quietly_done_on_the_cpu():
+    # robomimic's get_torch_device falls back to the CPU, and the .train.json would say cuda
+    from robofail_ros.core.policies.training import check_training
+    with pytest.raises(ConfigError, match="--device cuda asked for, but torch sees no GPU here"):
+        check_training(epochs=1, steps_per_epoch=1, batch_size=1, seed=0, device="cuda", learning_rate=None)
+
+
+def test_a_dataset_smaller_than_one_batch_is_refused_before_any_work(demos, tmp_path, python):
+    """robomimic drops an incomplete batch; with none its loop died on a bare StopIteration."""
+    out = tmp_path / "bc.pth"
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "train-policy", "--dataset", str(demos), "--algo", "bc",
+                             "--batch-size", "100000", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "training samples, fewer than one batch (--batch-size 100000)" in result.stderr
+    assert not out.exists() and not (tmp_path / "bc.training").exists()

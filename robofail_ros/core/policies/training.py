@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import pathlib
 import shutil
 import time
@@ -45,6 +46,30 @@ def check_combination(algo: str, obs: str) -> None:
     if obs not in ALGO_OBS[algo]:
         raise ConfigError(f"--algo {algo} cannot be trained on --obs {obs} here: {algo} takes "
                           f"{' or '.join(ALGO_OBS[algo])}. For camera images use --algo bc, bc_rnn or bc_transformer")
+
+
+def check_training(epochs: int, steps_per_epoch: int, batch_size: int, seed: int, device: str,
+                   learning_rate: float | None, lr_decay_epochs=(), data_workers: int = 0) -> None:
+    """Refuses, before any work, numbers robomimic would fail on halfway (or, for a step count
+    of 0, train nothing and still write a checkpoint), and a device it would quietly replace."""
+    for flag, value in (("--epochs", epochs), ("--steps-per-epoch", steps_per_epoch), ("--batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be a whole number >= 1, got {value}")
+    if data_workers < 0:
+        raise ConfigError(f"--data-workers must be >= 0 (0: load batches in the training process), got {data_workers}")
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"--seed must be in [0, {2**32 - 1}], got {seed}")
+    if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise ConfigError(f"--learning-rate must be a positive number, got {learning_rate}")
+    if any(not 0 < e < epochs for e in lr_decay_epochs):
+        raise ConfigError(f"--lr-decay-epochs {list(lr_decay_epochs)} must lie between 0 and --epochs {epochs}")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda":
+        import torch
+        if not torch.cuda.is_available():  # robomimic would train on the CPU and the record would say cuda
+            raise ConfigError("--device cuda asked for, but torch sees no GPU here (torch.cuda.is_available() is "
+                              "False); use --device cpu, or train where a GPU is (`robofail doctor` says what it sees)")
 
 
 def observation_keys(obs: str, cameras=("agentview",)) -> dict:
@@ -140,8 +165,10 @@ def build_config(dataset, algo: str, obs: str, work_dir, epochs: int, steps_per_
     return config
 
 
-def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc") -> int:
-    """Refuses a dataset that cannot train this policy; returns the side of its camera images."""
+def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc", batch_size: int = 1) -> int:
+    """Refuses a dataset that cannot train this policy, or that holds fewer training samples than
+    one batch (robomimic drops an incomplete batch, and with none its loop fails on StopIteration);
+    returns the side of its camera images."""
     import h5py
     path = pathlib.Path(dataset)
     if not path.is_file():
@@ -153,6 +180,8 @@ def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc") -
             demos = list(f["data"].keys())
             if not demos or "mask/train" not in f:
                 raise ConfigError(f"dataset {path} has no demonstrations or no mask/train; regenerate it with `robofail demos`")
+            samples = sum(int(f[f"data/{d.decode() if isinstance(d, bytes) else d}"].attrs["num_samples"])
+                          for d in f["mask/train"][()])
             first = f[f"data/{demos[0]}/obs"]
             have = set(first.keys())
             has_next_obs = f"data/{demos[0]}/next_obs" in f
@@ -168,6 +197,9 @@ def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc") -
     if len(sizes) > 1 or any(h != w for h, w in sizes):
         raise ConfigError(f"dataset {path} holds camera images of {sorted(sizes)} (height, width) pixels; robofail runs "
                           "a policy's cameras at one square size: record them with `robofail demos --image-size`")
+    if samples < batch_size:
+        raise ConfigError(f"dataset {path} holds {samples} training samples, fewer than one batch (--batch-size "
+                          f"{batch_size}); record more demos (`robofail demos --episodes`) or lower --batch-size")
     return int(sizes.pop()[0]) if sizes else IMAGE_SIZE
 
 
@@ -182,10 +214,9 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     if out.exists():
         raise ConfigError(f"{out} exists; checkpoints are never overwritten. Choose another --out")
     check_combination(algo, obs)
-    image_size = check_dataset(dataset, obs, cameras, algo)
+    check_training(epochs, steps_per_epoch, batch_size, seed, device, learning_rate, lr_decay_epochs, data_workers)
+    image_size = check_dataset(dataset, obs, cameras, algo, batch_size)
     work = out.parent / (out.stem + ".training")
-    if any(not 0 < e < epochs for e in lr_decay_epochs):
-        raise ConfigError(f"--lr-decay-epochs {list(lr_decay_epochs)} must lie between 0 and --epochs {epochs}")
     config = build_config(dataset, algo, obs, work, epochs, steps_per_epoch, batch_size, seed, learning_rate, cameras,
                           lr_decay_epochs, data_workers, image_size)
     config.lock()
@@ -194,7 +225,7 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     log = work / "train.log"
     start = time.time()
     with open(log, "w") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
-        train(config, device=TorchUtils.get_torch_device(try_to_use_cuda=device != "cpu"))
+        train(config, device=TorchUtils.get_torch_device(try_to_use_cuda=device == "cuda"))
     checkpoints = sorted(work.glob(f"{config.experiment.name}/*/models/model_epoch_{epochs}.pth"))
     if not checkpoints:
         raise RuntimeError(f"robomimic finished without a checkpoint; see {log}")
