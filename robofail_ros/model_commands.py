@@ -18,7 +18,7 @@ def cmd_demos(args) -> int:
     from .core.policies.demos import check_demo_request, write_demos
     from .core.scenes import Scene
     from .cli import check_image_size
-    check_demo_request(args.out, args.episodes)  # before the scene is built and a progress bar is drawn
+    check_demo_request(args.out, args.episodes, args.seed)  # before the scene is built and a progress bar is drawn
     check_image_size(args.image_size, "--image-size")
     scene = Scene(args.task, catalog=Catalog.load(), cameras=tuple(args.cameras), image_size=args.image_size,
                   horizon=args.horizon)

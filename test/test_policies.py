@@ -161,12 +161,29 @@ def test_bad_demo_requests_are_refused_before_anything_runs(python, tmp_path):
     for out, episodes, extra, message in (
             (tmp_path / "new.hdf5", "0", [], "--episodes must be positive, got 0"),
             (existing, "3", [], "exists; demos are never overwritten"),
-            (tmp_path / "new.hdf5", "3", ["--image-size", "8"], "--image-size must be between 16 and 2048 pixels, got 8")):
+            (tmp_path / "new.hdf5", "3", ["--image-size", "8"], "--image-size must be between 16 and 2048 pixels, got 8"),
+            (tmp_path / "new.hdf5", "3", ["--seed", "-1"], "--seed must be in [0, 4294967293] for 3 episodes")):
         result = subprocess.run([python, "-m", "robofail_ros.cli", "demos", "--episodes", episodes, "--out", str(out),
                                  *extra], capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
         assert result.stderr.startswith("robofail demos: error:"), "nothing (a progress bar) may come before the error"
     assert existing.read_bytes() == b"keep me" and not (tmp_path / "new.hdf5").exists()
+    # robosuite's own ValueError ("Current sensor for observable agentveiw_image is invalid") used to end it
+    result = subprocess.run([python, "-m", "robofail_ros.cli", "demos", "--episodes", "1", "--cameras", "agentveiw",
+                             "--out", str(tmp_path / "new.hdf5")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "unknown camera of task Lift 'agentveiw'. Did you mean 'agentview'" in result.stderr
+    assert not list(tmp_path.glob("new.hdf5*"))
+
+
+def test_demos_stopped_midway_leave_no_half_written_file(tmp_path, lift_lowdim):
+    def interrupt_after_the_first(done, kept):
+        if done == 1:
+            raise KeyboardInterrupt  # Ctrl-C
+    out = tmp_path / "lift.hdf5"
+    with pytest.raises(KeyboardInterrupt):
+        write_demos(lift_lowdim, load_policy("scripted"), 3, out, seed=1000, progress=interrupt_after_the_first)
+    assert not list(tmp_path.iterdir()), "a .partial file was left behind"
 
 
 def test_listing_into_a_pipe_nobody_reads_ends_quietly(python):

@@ -38,14 +38,17 @@ class DemoReport:
         return self.kept / self.attempted if self.attempted else 0.0
 
 
-def check_demo_request(out, episodes: int) -> None:
+def check_demo_request(out, episodes: int, seed: int = 0) -> None:
     """Refuses a demo file that exists (demos are never overwritten), one that cannot be written
-    (found before the episodes run, not after), and a count below one."""
+    (found before the episodes run, not after), a count below one, and seeds out of range."""
     out = pathlib.Path(out)
     if out.exists():
         raise ConfigError(f"{out} exists; demos are never overwritten. Choose another --out or delete it")
     if episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {episodes}")
+    if not 0 <= seed <= 2**32 - episodes:  # episode i runs with seed + i
+        raise ConfigError(f"--seed must be in [0, {2**32 - episodes}] for {episodes} episodes (seeds seed .. "
+                          f"seed + {episodes - 1}), got {seed}")
     check_writable(out)
 
 
@@ -56,13 +59,23 @@ def write_demos(scene, expert, episodes: int, out, seed: int = 0, valid_fraction
     Seeds are ``seed, seed+1, ...``; failed attempts are counted (the expert's success rate)
     and left out of the dataset.
     """
-    import h5py
     out = pathlib.Path(out)
-    check_demo_request(out, episodes)
+    check_demo_request(out, episodes, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".partial")
+    try:
+        report = _record_demos(scene, expert, episodes, tmp, seed, valid_fraction, exclude_next_obs, progress)
+    except BaseException:  # an error or Ctrl-C: no half-written file is left to be taken for a dataset
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.rename(out)
+    return dataclasses.replace(report, path=str(out))
+
+
+def _record_demos(scene, expert, episodes, tmp, seed, valid_fraction, exclude_next_obs, progress) -> DemoReport:
+    import h5py
     keys = list(LOW_DIM_KEYS) + [f"{cam}_image" for cam in scene.cameras]
     kept, samples = [], 0
-    tmp = out.with_suffix(out.suffix + ".partial")
     with h5py.File(tmp, "w") as f:
         data = f.create_group("data")
         for attempt in range(episodes):
@@ -112,8 +125,7 @@ def write_demos(scene, expert, episodes: int, out, seed: int = 0, valid_fraction
         n_valid = max(1, int(round(valid_fraction * len(kept)))) if len(kept) > 1 else 0
         f.create_dataset("mask/valid", data=np.array(kept[:n_valid], dtype="S"))
         f.create_dataset("mask/train", data=np.array(kept[n_valid:], dtype="S"))
-    tmp.rename(out)
-    return DemoReport(str(out), episodes, len(kept), samples)
+    return DemoReport(str(tmp), episodes, len(kept), samples)
 
 
 class _Recorder:
