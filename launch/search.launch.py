@@ -30,7 +30,7 @@ def _typed(value: str):
 
 
 def _nodes(context):
-    from robofail_ros.nodes.bringup import node_plan  # the same nodes as `robofail ros-run`
+    from robofail_ros.nodes.bringup import node_plan, overrides_file  # the same nodes as `robofail ros-run`
     params_file = LaunchConfiguration("params_file").perform(context)
     overrides = {name: _typed(LaunchConfiguration(name).perform(context)) for name in OVERRIDABLE
                  if LaunchConfiguration(name).perform(context)}
@@ -38,8 +38,11 @@ def _nodes(context):
     if LaunchConfiguration("out").perform(context):
         search_overrides["out"] = LaunchConfiguration("out").perform(context)
     plan = node_plan(params_file, int(LaunchConfiguration("num_workers").perform(context)), overrides, search_overrides)
+    # A file with a section per node, not a dict: launch_ros writes a dict as a '/**' section,
+    # which loses to the params file's own node sections (bringup.overrides_file says why).
+    overrides_path = overrides_file(plan)
     return [Node(package=PACKAGE, executable=spec.executable, name=spec.executable, namespace=spec.namespace or None,
-                 output="screen", parameters=[params_file, spec.parameters]) for spec in plan]
+                 output="screen", parameters=[params_file, overrides_path]) for spec in plan]
 
 
 def generate_launch_description():

@@ -2,6 +2,7 @@
 nodes, executables and arguments against CMakeLists.txt, setup.py and config; package.xml."""
 import ast
 import json
+import os
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -26,14 +27,22 @@ def test_launch_file_parses_and_declares_the_documented_arguments():
 def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_external_policies(tmp_path):
     """ros-run and search.launch.py both start bringup.node_plan's nodes."""
     from robofail_ros.core.errors import ConfigError
-    from robofail_ros.nodes.bringup import node_argv, node_plan
+    from robofail_ros.nodes.bringup import node_argv, node_plan, overrides_file
     params = str(REPO / "config" / "search.yaml")
     plan = node_plan(params, 2, {"budget": 10}, {"exit_when_done": True})
     assert [s.label for s in plan] == ["search_node", "worker_0/sim_node", "worker_0/policy_node",
                                        "worker_1/sim_node", "worker_1/policy_node"]
     assert plan[0].parameters == {"budget": 10, "exit_when_done": True, "num_workers": 2}
-    argv = node_argv(params, plan[2])
-    assert argv[1:3] == ["-m", "robofail_ros.nodes.policy_node"] and "__ns:=/worker_0" in argv and "budget:=10" in argv
+    overrides = overrides_file(plan)
+    try:
+        argv = node_argv(params, overrides, plan[2])
+        sections = yaml.safe_load(pathlib.Path(overrides).read_text())
+    finally:
+        os.unlink(overrides)
+    assert argv[1:3] == ["-m", "robofail_ros.nodes.policy_node"] and "__ns:=/worker_0" in argv
+    assert argv[-4:-2] == ["--params-file", overrides]  # after the user's file, so that it wins (next test)
+    assert sections["/worker_0/policy_node"] == {"ros__parameters": {"budget": 10}}
+    assert sections["/search_node"] == {"ros__parameters": {"budget": 10, "exit_when_done": True, "num_workers": 2}}
     external = node_plan(params, 2, {"policy": "external"}, {})
     assert [s.label for s in external] == ["search_node", "worker_0/sim_node", "worker_1/sim_node"]
     cmake = (REPO / "CMakeLists.txt").read_text()
@@ -47,6 +56,30 @@ def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_ex
         node_plan(params, 2, {"budget": "ten"}, {})
     with pytest.raises(ConfigError, match="num_workers is 10000, more than this machine can run"):
         node_plan(params, 10000, {}, {})  # 10,000 node pairs would not start here: refused before any does
+    with pytest.raises(ConfigError, match="episode_timeout_s must be a positive number of seconds, got -3"):
+        node_plan(params, 2, {}, {"episode_timeout_s": -3.0})
+
+
+def test_overrides_beat_the_params_file_s_own_node_sections(tmp_path):
+    """A `search_node:` section of the user's file used to beat ros-run's `-p budget:=3`: rcl applies
+    `-p` (and any '/**' section) before node sections. A node reads the overrides file's value."""
+    import subprocess
+    import sys
+
+    from robofail_ros.nodes.bringup import NodeSpec, node_argv, overrides_file
+    params = tmp_path / "search.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    budget: 7\nsearch_node:\n  ros__parameters:\n    budget: 10\n")
+    overrides = overrides_file([NodeSpec("search_node", "", {"budget": 3})])
+    script = ("import rclpy, sys\nrclpy.init(args=sys.argv)\n"
+              "node = rclpy.create_node('search_node', automatically_declare_parameters_from_overrides=True)\n"
+              "print('budget', node.get_parameter('budget').value)\n")
+    argv = node_argv(str(params), overrides, NodeSpec("search_node", "", {}))
+    try:
+        result = subprocess.run([sys.executable, "-c", script, *argv[argv.index("--ros-args"):]], capture_output=True,
+                                text=True, timeout=60)
+    finally:
+        os.unlink(overrides)
+    assert result.stdout.strip() == "budget 3", result.stdout + result.stderr[-2000:]
 
 
 def test_launch_overrides_are_config_parameters_and_the_params_file_loads():

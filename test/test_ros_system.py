@@ -378,7 +378,7 @@ def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(r
     try:
         wait_for(lambda: len(rows(out)) >= 4, 240, "4 episodes")
         for pid in node_pids("robofail_ros.nodes.search_node"):
-            if str(out) in open(f"/proc/{pid}/cmdline").read().replace("\0", " "):
+            if str(params) in open(f"/proc/{pid}/cmdline").read().replace("\0", " "):  # this test's node only
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import pathlib
 import re
 
@@ -31,6 +32,24 @@ SEARCH_NODE_PARAMETERS = {
 SIM_NODE_PARAMETERS = {
     "action_timeout_s": 30.0,  # a policy node silent this long stops the episode with an error
 }
+
+
+def node_parameters(given: dict, spec: dict, where: str) -> dict:
+    """A node's own parameters (``spec``: name -> default), each of its default's type; a timeout
+    must be a positive number of seconds. The defaults fill in what ``given`` lacks."""
+    own = {}
+    for name, default in spec.items():
+        value = given.get(name, default)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{where}: {name} must be true or false, got {value!r}")
+        if isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{where}: {name} must be a positive number of seconds, got {value!r}")
+            value = float(value)
+        if isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{where}: {name} must be text, got {value!r}")
+        own[name] = value
+    return own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,8 +196,16 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
                               f"got {section['ros__parameters']!r}")
         section = dict(section["ros__parameters"] or {})
         if node != "/**":
+            node_parameters(section, SEARCH_NODE_PARAMETERS, f"{path}: {node!r}")
             section = {k: v for k, v in section.items() if k not in SEARCH_NODE_PARAMETERS}
         params.update(section)
+    sim_node = (doc.get("/**/sim_node") or {}).get("ros__parameters") if isinstance(doc.get("/**/sim_node"), dict) else None
+    if isinstance(sim_node, dict):
+        unknown = sorted(set(sim_node) - set(SIM_NODE_PARAMETERS))
+        if unknown:
+            raise ConfigError(f"{path}: '/**/sim_node' takes only {', '.join(SIM_NODE_PARAMETERS)} (the search's "
+                              f"parameters go under '/**:'), got {unknown}")
+        node_parameters(sim_node, SIM_NODE_PARAMETERS, f"{path}: '/**/sim_node'")
     if not params:
         raise ConfigError(f"{path}: no '/**:' or 'search_node:' section with ros__parameters found")
     return config_from_params(params, str(path))

@@ -28,14 +28,19 @@ class NodeSpec:
     def label(self) -> str:
         return f"{self.namespace}/{self.executable}" if self.namespace else self.executable
 
+    @property
+    def full_name(self) -> str:
+        return f"/{self.label}"
+
 
 def node_plan(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> list[NodeSpec]:
     """Every node of the system: one search node and, per worker i, a sim node and a policy node
     in namespace worker_i; no policy nodes with ``policy: external`` (your own nodes announce
     themselves). Validates the parameter file and the overrides first."""
-    from ..core.config import load_search_config
+    from ..core.config import SEARCH_NODE_PARAMETERS, load_search_config, node_parameters
     from ..core.workers import check_local_workers
     config = load_search_config(params_file).replace(**overrides)
+    node_parameters(search_overrides, SEARCH_NODE_PARAMETERS, "the search node's overrides")
     check_local_workers(num_workers)  # every pair starts on this machine
     kinds = ("sim_node",) if config.policy == "external" else ("sim_node", "policy_node")
     plan = [NodeSpec("search_node", "", {**overrides, **search_overrides, "num_workers": num_workers})]
@@ -44,12 +49,25 @@ def node_plan(params_file: str, num_workers: int, overrides: dict, search_overri
     return plan
 
 
-def node_argv(params_file: str, spec: NodeSpec) -> list[str]:
-    args = [sys.executable, "-m", f"robofail_ros.nodes.{spec.executable}", "--ros-args", "--params-file", params_file]
+def overrides_file(plan: list[NodeSpec]) -> str:
+    """The plan's parameters as a ROS 2 parameter file with a section per node's full name, to be
+    given after the user's file. rcl applies every file's ``/**`` parameters (``-p`` ones too)
+    before its node sections, so a `search_node:` section of the user's file would beat a ``-p
+    budget:=3`` (a run of the file's budget, the override silently lost); a later node section wins."""
+    import tempfile
+
+    import yaml
+    fd, path = tempfile.mkstemp(prefix="robofail-overrides-", suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump({spec.full_name: {"ros__parameters": dict(spec.parameters)} for spec in plan if spec.parameters}, f)
+    return path
+
+
+def node_argv(params_file: str, overrides: str, spec: NodeSpec) -> list[str]:
+    args = [sys.executable, "-m", f"robofail_ros.nodes.{spec.executable}", "--ros-args", "--params-file", params_file,
+            "--params-file", overrides]
     if spec.namespace:
         args += ["-r", f"__ns:=/{spec.namespace}"]
-    for key, value in spec.parameters.items():
-        args += ["-p", f"{key}:={_ros_value(value)}"]
     return args
 
 
@@ -57,10 +75,6 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _ros_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def ros_run(params_file: str, num_workers: int, overrides: dict, search_overrides: dict) -> int:
@@ -71,9 +85,11 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
     # else Ctrl-C/SIGINT would leave the nodes running; the nodes then start with it handled too.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    plan = node_plan(params_file, num_workers, overrides, search_overrides)
+    overrides_path = overrides_file(plan)
     procs = []
-    for spec in node_plan(params_file, num_workers, overrides, search_overrides):
-        procs.append((spec.label, subprocess.Popen(node_argv(params_file, spec), start_new_session=True)))
+    for spec in plan:
+        procs.append((spec.label, subprocess.Popen(node_argv(params_file, overrides_path, spec), start_new_session=True)))
     search = procs[0][1]
     progress = StatusBar()
     try:
@@ -96,6 +112,7 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+        os.unlink(overrides_path)  # read by each node at its start only
     if search.returncode is not None and search.returncode < 0:  # killed by a signal (not by us: we send SIGINT)
         name = signal.Signals(-search.returncode).name
         where = f"--out {search_overrides['out']}" if search_overrides.get("out") else "--out <its run folder>"

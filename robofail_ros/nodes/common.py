@@ -7,7 +7,7 @@ import sys
 
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
-from ..core.config import SearchConfig, config_from_params
+from ..core.config import SearchConfig, config_from_params, node_parameters
 from ..core.errors import RoboFailError
 from .conversions import params_to_dict
 
@@ -27,8 +27,9 @@ SHUTDOWN_POLL_S = 1.0
 def read_config(node, node_params: dict) -> tuple[SearchConfig, dict]:
     """The search config from the node's parameters, plus its node-only parameters (with defaults)."""
     params = params_to_dict(node)
-    own = {name: params.pop(name, default) for name, default in node_params.items()}
-    return config_from_params(params, where=f"parameters of {node.get_fully_qualified_name()}"), own
+    where = f"parameters of {node.get_fully_qualified_name()}"
+    own = node_parameters(params, node_params, where)
+    return config_from_params({k: v for k, v in params.items() if k not in node_params}, where=where), own
 
 
 def run_node(make_node, name: str, threads: int = 1) -> int:
