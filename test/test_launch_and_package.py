@@ -56,6 +56,8 @@ def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_ex
         node_plan(params, 2, {"budget": "ten"}, {})
     with pytest.raises(ConfigError, match="num_workers is 10000, more than this machine can run"):
         node_plan(params, 10000, {}, {})  # 10,000 node pairs would not start here: refused before any does
+    with pytest.raises(ConfigError, match=r"num_workers must be >= 1 \(episodes at once\), got 0"):
+        node_plan(params, 0, {}, {})
     with pytest.raises(ConfigError, match="episode_timeout_s must be a positive number of seconds, got -3"):
         node_plan(params, 2, {}, {"episode_timeout_s": -3.0})
 

@@ -39,7 +39,7 @@ def node_plan(params_file: str, num_workers: int, overrides: dict, search_overri
     themselves). Validates the parameter file and the overrides first."""
     from ..core.config import SEARCH_NODE_PARAMETERS, load_search_config, node_parameters
     from ..core.workers import check_local_workers
-    config = load_search_config(params_file).replace(**overrides)
+    config = load_search_config(params_file).replace(**overrides, num_workers=num_workers)
     node_parameters(search_overrides, SEARCH_NODE_PARAMETERS, "the search node's overrides")
     check_local_workers(num_workers)  # every pair starts on this machine
     kinds = ("sim_node",) if config.policy == "external" else ("sim_node", "policy_node")

@@ -32,7 +32,7 @@ def ros_run_command(args) -> int:
     if config.policy == "external":
         print("robofail ros-run: policy external: no policy nodes are started; the search waits for your own "
               "policy node in each worker's namespace (/worker_<i>/policy_info)", file=sys.stderr)
-    return ros_run(args.params_file, args.num_workers or config.num_workers, overrides, search_overrides)
+    return ros_run(args.params_file, config.num_workers if args.num_workers is None else args.num_workers, overrides, search_overrides)
 
 
 def run_command(args) -> int:
