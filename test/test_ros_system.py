@@ -431,6 +431,9 @@ def test_an_external_policy_node_runs_the_search_and_the_run_records_it(ros_env,
     assert policy["external"] is True and policy["spec"] == "external" and "external" in policy["source"]
     assert (policy["name"], policy["version"], policy["observation_keys"]) == ("still_policy", "1.0", ["robot0_eef_pos"])
     assert "lift_bc_rnn" not in json.dumps(policy) and policy["sha256"] is None
+    # its report is written, with a note for the gallery (a replay would need the user's node)
+    assert "report failed" not in log, log[-3000:]
+    assert "No failure gallery for" in (out / "report" / "index.html").read_text()
 
 
 def test_a_policy_that_changes_mid_run_stops_the_search_with_an_error(ros_env, tmp_path):
@@ -640,3 +643,21 @@ def test_a_doubled_worker_that_becomes_single_within_the_patience_is_no_error(ro
     finally:
         for context in contexts:
             rclpy.try_shutdown(context=context)
+
+
+def test_a_sim_node_started_with_another_horizon_runs_no_episode_of_the_search(ros_env, tmp_path):
+    """Nodes started by hand with different parameter files: the run would record horizon 200
+    while the worker ran 10-step episodes. The worker refuses each request, naming the difference."""
+    env, params = ros_env
+    out = tmp_path / "runs" / "mismatched_scene"
+    base = ["--ros-args", "--params-file", str(params), "-p", "policy:=external"]
+    procs = start_external_policies(env, 1) + [subprocess.Popen(
+        [sys.executable, "-m", "robofail_ros.nodes.sim_node", *base, "-p", "horizon:=10", "-r", "__ns:=/worker_0"], env=env)]
+    search = subprocess.run([sys.executable, "-m", "robofail_ros.nodes.search_node", *base, "-p", f"out:={out}",
+                             "-p", "exit_when_done:=true", "-p", "budget:=2", "-p", "num_workers:=1"],
+                            env=env, capture_output=True, text=True, timeout=240)
+    interrupt(procs)
+    log = search.stdout + search.stderr
+    assert search.returncode == 2, log[-3000:]
+    assert "worker_0's scene is not the one the search records: horizon 10 (the search's: 200)" in log, log[-3000:]
+    assert rows(out) == []

@@ -385,7 +385,12 @@ def _write(runs, out: pathlib.Path, with_gallery: bool) -> pathlib.Path:
     else:
         figures += [grouped_bars(runs, perturbations, figures_dir)]
     table = model_table(runs, perturbations)
-    items = [item for r in runs for item in gallery(r, out / "gallery")] if with_gallery else []
+    # An episode is replayed with the run's policy, which robofail cannot start when it was a ROS
+    # node of the user's own: such a run gets a note instead of a gallery (and the report is written).
+    external = [r for r in runs if r.record.policy.get("external")] if with_gallery else []
+    notes = notes + [f"No failure gallery for {r.label}: its policy ran as a ROS node of your own (policy: external), "
+                     "which robofail cannot start to replay an episode." for r in external]
+    items = [item for r in runs if r not in external for item in gallery(r, out / "gallery")] if with_gallery else []
     (out / "figures.json").write_text(json.dumps(
         {"perturbations": perturbations, "notes": notes, "figures": [dataclasses.asdict(f) for f in figures],
          "models": [dataclasses.asdict(row) for row in table], "gallery": [dataclasses.asdict(i) for i in items]},

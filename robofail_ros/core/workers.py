@@ -41,6 +41,23 @@ class WorkerSpec:
     images: bool = False  # attach the perturbed scene image to every outcome (PPO on images, accumulating)
 
 
+def scene_terms(spec: WorkerSpec) -> dict:
+    """What decides a worker's scene, beside the policy: a worker started with another parameter
+    file (another task, horizon, render quality or catalog) would run other episodes than the
+    run records. The catalog enters as a digest of the task's entries (names and parameters)."""
+    import hashlib
+    import json
+    entries = [[p.name, p.factor_name, dataclasses.asdict(p.factor)] for p in Catalog.load(spec.catalog).for_task(spec.task)]
+    digest = hashlib.sha256(json.dumps(entries, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"task": spec.task, "horizon": spec.horizon, "render_quality": spec.render_quality, "catalog": digest}
+
+
+def scene_differences(worker: dict, wanted: dict) -> str:
+    """The terms in which a worker's scene differs from the one asked for ("" when none)."""
+    return ", ".join(f"{key} {worker.get(key)!r} (the search's: {wanted.get(key)!r})"
+                     for key in sorted(set(worker) | set(wanted)) if worker.get(key) != wanted.get(key))
+
+
 class EpisodeRunner:
     """One scene and one policy, in this process."""
 

@@ -31,7 +31,7 @@ from ..core.errors import ConfigError, PolicyError, RoboFailError
 from ..core.provenance import PolicyAnnouncements
 from ..core.run import RunObserver, resolve_catalog, result_of, run_search
 from ..core.store import RUN_ID, RUN_ID_RULE, RunStore
-from ..core.workers import EpisodeRunner, Evaluator
+from ..core.workers import EpisodeRunner, Evaluator, scene_terms
 from ..action import RunSearch
 from ..msg import EpisodeResult, Perturbation
 from ..srv import GetFailureProbabilities
@@ -47,6 +47,7 @@ class RosTransport:
 
     def __init__(self, node: "SearchNode", spec):
         self.node, self.spec = node, spec
+        self.scene = None  # scene_terms(spec) as JSON, made at the first request
 
     def attach(self, scheduler) -> None:
         self.scheduler = scheduler
@@ -56,9 +57,11 @@ class RosTransport:
         if worker not in self.publishers:
             self.publishers[worker] = self.node.create_publisher(Perturbation, f"/{worker}/perturbation", 10)
         self.check_alone([worker])
+        if self.scene is None:
+            self.scene = json.dumps(scene_terms(self.spec))
         self.publishers[worker].publish(Perturbation(run_id=self.node.run_id, episode_id=request.episode_id,
                                                      names=list(request.perturbations), seed=request.seed,
-                                                     with_image=self.spec.images))
+                                                     with_image=self.spec.images, scene=self.scene))
 
     def check_alone(self, workers, patience_s: float = 0.0):
         """A second robofail system on this ROS domain shares the workers' topics: its sim node

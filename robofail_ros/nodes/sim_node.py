@@ -4,6 +4,7 @@ lock-step with the worker's policy node (observation -> action -> step), and pub
 EpisodeResult. While idle it announces itself on /robofail/worker_ready."""
 from __future__ import annotations
 
+import json
 import queue
 import threading
 
@@ -13,11 +14,12 @@ from std_msgs.msg import String
 
 from ..core.config import SIM_NODE_PARAMETERS
 from ..core.episode import EpisodeOutcome, run_episode
-from ..core.errors import PolicyError, RoboFailError
+from ..core.errors import ConfigError, PolicyError, RoboFailError
 from ..core.perturbations import DEFAULT_CATALOG, Catalog
 from ..core.provenance import parse_announcement
 from ..core.scenes import Scene, keep_no_decoded_assets
-from ..core.workers import SEARCH_IMAGE_SIZE
+from ..core.run import worker_spec
+from ..core.workers import SEARCH_IMAGE_SIZE, scene_differences, scene_terms
 from ..msg import Action, EpisodeResult, Observation, Perturbation
 from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import image_to_msg, obs_to_msg, outcome_to_msg
@@ -55,6 +57,7 @@ class SimNode(Node):
         self.action_timeout_s = float(own["action_timeout_s"])
         self.worker = self.get_namespace().strip("/") or "worker_0"
         self.catalog = Catalog.load(self.config.catalog or DEFAULT_CATALOG)
+        self.scene_terms = scene_terms(worker_spec(self.config))
         self.scene: Scene | None = None
         self.remote: RemotePolicy | None = None
         self.requests: queue.Queue = queue.Queue()
@@ -137,6 +140,10 @@ class SimNode(Node):
     def run(self, request: Perturbation) -> EpisodeResult:
         self.remote.episode_id = request.episode_id
         try:
+            differences = scene_differences(self.scene_terms, json.loads(request.scene)) if request.scene else ""
+            if differences:
+                raise ConfigError(f"{self.worker}'s scene is not the one the search records: {differences}; start "
+                                  "every node with the same parameter file (and the same catalog file)")
             outcome = run_episode(self.scene, self.remote, tuple(request.names), request.seed,
                                   episode_id=request.episode_id, worker=self.worker,
                                   on_step=self._publish_first_image,
