@@ -247,7 +247,10 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
     from rclpy.action import ActionClient
 
     from robofail_ros.action import RunSearch
+    from robofail_ros.msg import Perturbation
     env, params = ros_env
+    params.write_text(params.read_text() + "    ppo: {observation: image, max_perturbations: 2, n_envs: 2, n_steps: 2, "
+                      "batch_size: 4, n_epochs: 1}\n")
     proc = ros_run(env, params, tmp_path / "runs" / "unused", "--wait-for-goals")
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
@@ -259,6 +262,9 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
     from sensor_msgs.msg import Image
     scene_images = []
     node.create_subscription(Image, "/worker_0/scene_image", scene_images.append, 10)
+    requests = []
+    for worker in ("worker_0", "worker_1"):
+        node.create_subscription(Perturbation, f"/{worker}/perturbation", requests.append, 50)
 
     def send(cancel_after=None, **fields):
         feedback = []
@@ -304,6 +310,14 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
                                 ({"searcher": "thomson"}, "Did you mean 'thompson'")):
             bad, _ = send(**fields)
             assert not bad.success and message in bad.message, bad.message
+
+        # A goal's searcher gets the scene images it needs (PPO on images of accumulated
+        # perturbations), although the node's own searcher (thompson) needs none: the requests
+        # used to follow the node's searcher, and PPO saw the unperturbed scene after each success.
+        result, _ = send(searcher="ppo", budget=4, out=str(tmp_path / "runs" / "ppo_goal"))
+        assert result.success, result.message
+        asked = [r.with_image for r in requests if r.run_id == "ppo_goal"]
+        assert asked and all(asked) and not any(r.with_image for r in requests if r.run_id == "goal")
 
         # A past run that did not finish is served from its store, read with the config in its run.json.
         past = call(env["ROS_DOMAIN_ID"], {"run_id": "cancelled", "method": "empirical"})

@@ -29,7 +29,7 @@ from ..core.analysis import METHODS, RunResult, format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import ConfigError, PolicyError, RoboFailError
 from ..core.provenance import PolicyAnnouncements
-from ..core.run import RunObserver, resolve_catalog, result_of, run_search
+from ..core.run import RunObserver, resolve_catalog, result_of, run_search, worker_spec
 from ..core.store import RUN_ID, RUN_ID_RULE, RunStore
 from ..core.workers import EpisodeRunner, Evaluator, scene_terms
 from ..action import RunSearch
@@ -46,8 +46,12 @@ class RosTransport:
     ready announcements come back on the shared topics (through the node's subscriptions)."""
 
     def __init__(self, node: "SearchNode", spec):
-        self.node, self.spec = node, spec
-        self.scene = None  # scene_terms(spec) as JSON, made at the first request
+        self.node = node
+        self.use(spec)
+
+    def use(self, spec) -> None:
+        """The WorkerSpec of the run about to start (a goal's searcher may want scene images)."""
+        self.spec, self.scene = spec, json.dumps(scene_terms(spec))
 
     def attach(self, scheduler) -> None:
         self.scheduler = scheduler
@@ -57,8 +61,6 @@ class RosTransport:
         if worker not in self.publishers:
             self.publishers[worker] = self.node.create_publisher(Perturbation, f"/{worker}/perturbation", 10)
         self.check_alone([worker])
-        if self.scene is None:
-            self.scene = json.dumps(scene_terms(self.spec))
         self.publishers[worker].publish(Perturbation(run_id=self.node.run_id, episode_id=request.episode_id,
                                                      names=list(request.perturbations), seed=request.seed,
                                                      with_image=self.spec.images, scene=self.scene))
@@ -108,7 +110,7 @@ class RosEvaluator(Evaluator):
     def __init__(self, node: "SearchNode", config, timeout_s: float, policy_timeout_s: float, spec):
         self.transport = RosTransport(node, spec)
         super().__init__(self.transport, config.num_workers, timeout_s)
-        self.node, self.config, self.spec, self.policy_timeout_s = node, config, spec, policy_timeout_s
+        self.node, self.config, self.policy_timeout_s = node, config, policy_timeout_s
         self.workers = [f"worker_{i}" for i in range(config.num_workers)]
         self.announcements = PolicyAnnouncements(self.workers, config)
 
@@ -130,7 +132,7 @@ class RosEvaluator(Evaluator):
         return info
 
     def reference_image(self):
-        runner = EpisodeRunner(self.spec)  # the search node renders PPO's first observation itself
+        runner = EpisodeRunner(self.transport.spec)  # the search node renders PPO's first observation itself
         try:
             return runner.reference_image()
         finally:
@@ -145,7 +147,6 @@ class SearchNode(Node, RunObserver):
         self.out = self._run_folder(own["out"], self.config)
         self.run_id = self.out.name
         self.exit_when_done = bool(own["exit_when_done"])
-        from ..core.run import worker_spec
         self.evaluator = RosEvaluator(self, self.config, float(own["episode_timeout_s"]), float(own["policy_timeout_s"]),
                                       worker_spec(self.config))
         for worker in self.evaluator.workers:
@@ -182,6 +183,7 @@ class SearchNode(Node, RunObserver):
         self.out, self.run_id, self.active = pathlib.Path(out), pathlib.Path(out).name, config
         try:
             self.publish_status("running")
+            self.evaluator.transport.use(worker_spec(config))
             self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self)
             # On a line of its own: `robofail ros-run`'s progress bar may hold the terminal's current line.
             print("\n" + format_table(self.result), flush=True)
