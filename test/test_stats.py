@@ -142,6 +142,13 @@ def test_top_k_larger_than_the_catalog_is_refused():
     # PyYAML alone keeps the last of two equal keys without a word
     (b"/**:\n  ros__parameters:\n    budget: 10\n    top_k: 2\n    budget: 20\n",
      r"'budget' is given twice \(lines 3 and 5\); keep one of them"),
+    # node-only parameters are checked when the file is read, before ros-run starts any node
+    (b"/**:\n  ros__parameters:\n    budget: 10\nsearch_node:\n  ros__parameters:\n    episode_timeout_s: abc\n",
+     r"'search_node': episode_timeout_s must be a positive number of seconds, got 'abc'"),
+    (b"/**:\n  ros__parameters:\n    budget: 10\n/**/sim_node:\n  ros__parameters:\n    action_timeout_s: -1\n",
+     r"'/\*\*/sim_node': action_timeout_s must be a positive number of seconds, got -1"),
+    (b"/**:\n  ros__parameters:\n    budget: 10\n/**/sim_node:\n  ros__parameters:\n    horizon: 10\n",
+     r"'/\*\*/sim_node' takes only action_timeout_s .*got \['horizon'\]"),
 ])
 def test_a_config_file_of_the_wrong_shape_is_a_clear_error(tmp_path, content, message):
     path = tmp_path / "search.yaml"

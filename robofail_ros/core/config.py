@@ -199,7 +199,8 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
             node_parameters(section, SEARCH_NODE_PARAMETERS, f"{path}: {node!r}")
             section = {k: v for k, v in section.items() if k not in SEARCH_NODE_PARAMETERS}
         params.update(section)
-    sim_node = (doc.get("/**/sim_node") or {}).get("ros__parameters") if isinstance(doc.get("/**/sim_node"), dict) else None
+    sim_section = doc.get("/**/sim_node")
+    sim_node = sim_section.get("ros__parameters") if isinstance(sim_section, dict) else None
     if isinstance(sim_node, dict):
         unknown = sorted(set(sim_node) - set(SIM_NODE_PARAMETERS))
         if unknown:
