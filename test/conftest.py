@@ -1,5 +1,6 @@
 """Shared fixtures. Every test session gets its own ROS domain, discovered on localhost only,
 so parallel runs (and other ROS systems on the machine) never see each other."""
+import faulthandler
 import os
 import pathlib
 import sys
@@ -12,6 +13,26 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 os.environ["ROS_DOMAIN_ID"] = str(os.getpid() % 100 + 1)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+HANG_LIMIT_S = 600  # the slowest test takes ~90 s
+
+
+@pytest.fixture(scope="session")
+def _terminal_stderr(pytestconfig):
+    """The terminal's stderr: pytest captures fd 2 during each test, and a dump written there would
+    vanish with the process. pytest keeps a copy of the original (a private attribute: fd 2 if gone)."""
+    capturing = getattr(pytestconfig.pluginmanager.getplugin("capturemanager"), "_global_capturing", None)
+    saved = getattr(getattr(capturing, "err", None), "targetfd_save", None)
+    with os.fdopen(os.dup(saved if saved is not None else 2), "w") as stream:
+        yield stream
+
+
+@pytest.fixture(autouse=True)
+def _hang_guard(_terminal_stderr):
+    """A test that hangs (a deadlock in DDS teardown, say) ends the session after HANG_LIMIT_S
+    with every thread's traceback, instead of holding CI until its own limit."""
+    faulthandler.dump_traceback_later(HANG_LIMIT_S, exit=True, file=_terminal_stderr)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="session")

@@ -632,31 +632,36 @@ def test_a_doubled_worker_that_becomes_single_within_the_patience_is_no_error(ro
     import threading
 
     import rclpy
-    from std_msgs.msg import String
 
+    from robofail_ros.core.config import load_search_config
     from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.run import worker_spec
     from robofail_ros.nodes.search_node import RosTransport
     env, _ = ros_env
-    contexts = [rclpy.Context() for _ in range(3)]  # a DDS participant each, as three processes have
-    for context in contexts:
-        rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
+    listener = ("import rclpy\nfrom std_msgs.msg import String\nrclpy.init()\n"
+                "node = rclpy.create_node('sim_node', namespace='/worker_0')\n"
+                "node.create_subscription(String, 'perturbation', lambda msg: None, 10)\n"
+                "try:\n    rclpy.spin(node)\nexcept KeyboardInterrupt:\n    pass\n")
+    sims = [subprocess.Popen([sys.executable, "-c", listener], env=env) for _ in range(2)]  # two processes, as two systems
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
     try:
-        node = rclpy.create_node("search_node", context=contexts[0])
-        sims = [rclpy.create_node("sim_node", namespace="/worker_0", context=context) for context in contexts[1:]]
-        for sim in sims:
-            sim.create_subscription(String, "perturbation", lambda msg: None, 10)
-        transport = RosTransport(node, spec=None)
-        wait_for(lambda: transport._sim_nodes("worker_0") == 2, 30, "both sim nodes in the graph")
+        node = rclpy.create_node("search_node", context=context)
+        transport = RosTransport(node, worker_spec(load_search_config()))
+        wait_for(lambda: transport._sim_nodes("worker_0") == 2, 60, "both sim nodes in the graph")
         started = time.monotonic()
         with pytest.raises(ConfigError, match=r"2 sim nodes take worker_0's episodes: another robofail system"):
             transport.check_alone(["worker_0"], patience_s=2)
         assert time.monotonic() - started >= 2
-        threading.Timer(1.0, rclpy.shutdown, kwargs={"context": contexts[2]}).start()
+        threading.Timer(1.0, sims[1].send_signal, [signal.SIGINT]).start()  # it leaves the graph as it exits
         transport.check_alone(["worker_0"], patience_s=20)  # returns once the second one is gone
         assert transport._sim_nodes("worker_0") == 1
     finally:
-        for context in contexts:
-            rclpy.try_shutdown(context=context)
+        rclpy.shutdown(context=context)
+        for sim in sims:
+            if sim.poll() is None:
+                sim.send_signal(signal.SIGINT)
+            sim.wait(timeout=30)
 
 
 def test_a_sim_node_started_with_another_horizon_runs_no_episode_of_the_search(ros_env, tmp_path):
