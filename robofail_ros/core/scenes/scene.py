@@ -237,17 +237,8 @@ class Scene:
     def _model_for(self, rebuild: dict) -> _LoadedModel:
         key = tuple(sorted(rebuild.items()))
         if key not in self._models:
-            suite = self._robosuite
-            # A scene without cameras renders only when asked (a report's gallery, a searcher's
-            # image): its GL context, ~0.5 GB with the robot's meshes on a software renderer, is
-            # made then (_render_context), not here.
             try:
-                env = suite.make(
-                    self.task.env_name, robots="Panda", has_renderer=False, has_offscreen_renderer=bool(self.cameras),
-                    use_camera_obs=bool(self.cameras), camera_names=list(self.cameras) or "agentview",
-                    camera_heights=self.image_size, camera_widths=self.image_size,
-                    control_freq=self.control_freq, horizon=self.horizon, ignore_done=True, hard_reset=False,
-                    reward_shaping=False, seed=0, **self.task.env_kwargs, **rebuild)
+                env = self._make_env(rebuild, self.cameras)
             except ValueError as exc:  # robosuite: "Current sensor for observable <camera>_image is invalid."
                 if self.cameras and "_image is invalid" in str(exc):
                     self._refuse_unknown_cameras(rebuild)
@@ -259,12 +250,20 @@ class Scene:
             _return_freed_heap()
         return self._models[key]
 
+    def _make_env(self, rebuild: dict, cameras):
+        # A scene without cameras renders only when asked (a report's gallery, a searcher's
+        # image): its GL context, ~0.5 GB with the robot's meshes on a software renderer, is
+        # made then (_render_context), not here.
+        return self._robosuite.make(
+            self.task.env_name, robots="Panda", has_renderer=False, has_offscreen_renderer=bool(cameras),
+            use_camera_obs=bool(cameras), camera_names=list(cameras) or "agentview",
+            camera_heights=self.image_size, camera_widths=self.image_size,
+            control_freq=self.control_freq, horizon=self.horizon, ignore_done=True, hard_reset=False,
+            reward_shaping=False, seed=0, **self.task.env_kwargs, **rebuild)
+
     def _refuse_unknown_cameras(self, rebuild: dict):
         """Names the camera the task's scene lacks, and the ones it has (a camera-less build lists them)."""
-        env = self._robosuite.make(self.task.env_name, robots="Panda", has_renderer=False, has_offscreen_renderer=False,
-                                   use_camera_obs=False, control_freq=self.control_freq, horizon=self.horizon,
-                                   ignore_done=True, hard_reset=False, reward_shaping=False, seed=0,
-                                   **self.task.env_kwargs, **rebuild)
+        env = self._make_env(rebuild, ())
         names = list(env.sim.model.camera_names)
         env.close()
         for camera in self.cameras:
