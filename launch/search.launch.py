@@ -37,9 +37,7 @@ def _nodes(context):
     search_overrides = {"exit_when_done": _typed(LaunchConfiguration("exit_when_done").perform(context))}
     if LaunchConfiguration("out").perform(context):
         search_overrides["out"] = LaunchConfiguration("out").perform(context)
-    num_workers = _typed(LaunchConfiguration("num_workers").perform(context))
-    if not isinstance(num_workers, int) or isinstance(num_workers, bool):  # launch shows only the message
-        raise ValueError(f"num_workers must be a whole number of worker pairs, got {num_workers!r}")
+    num_workers = _typed(LaunchConfiguration("num_workers").perform(context))  # node_plan checks it
     plan = node_plan(params_file, num_workers, overrides, search_overrides)
     # A file with a section per node, not a dict: launch_ros writes a dict as a '/**' section,
     # which loses to the params file's own node sections (bringup.overrides_file says why).

@@ -146,8 +146,8 @@ class SearchNode(Node, RunObserver):
         self.config, own = read_config(self, SEARCH_NODE_PARAMETERS)
         self.out = self._run_folder(own["out"], self.config)
         self.run_id = self.out.name
-        self.exit_when_done = bool(own["exit_when_done"])
-        self.evaluator = RosEvaluator(self, self.config, float(own["episode_timeout_s"]), float(own["policy_timeout_s"]),
+        self.exit_when_done = own["exit_when_done"]
+        self.evaluator = RosEvaluator(self, self.config, own["episode_timeout_s"], own["policy_timeout_s"],
                                       worker_spec(self.config))
         for worker in self.evaluator.workers:
             self.create_subscription(String, f"/{worker}/policy_info",
@@ -167,7 +167,7 @@ class SearchNode(Node, RunObserver):
                                     cancel_callback=lambda goal: CancelResponse.ACCEPT,
                                     callback_group=ReentrantCallbackGroup())
         if own["start_on_launch"]:
-            threading.Thread(target=self.search, args=(self.config, self.out, bool(own["resume"]), False), daemon=True).start()
+            threading.Thread(target=self.search, args=(self.config, self.out, own["resume"], False), daemon=True).start()
 
     @staticmethod
     def _run_folder(out: str, config) -> pathlib.Path:

@@ -54,7 +54,7 @@ class SimNode(Node):
         super().__init__("sim_node", allow_undeclared_parameters=True,
                          automatically_declare_parameters_from_overrides=True)
         self.config, own = read_config(self, SIM_NODE_PARAMETERS)
-        self.action_timeout_s = float(own["action_timeout_s"])
+        self.action_timeout_s = own["action_timeout_s"]
         self.worker = self.get_namespace().strip("/") or "worker_0"
         self.catalog = Catalog.load(self.config.catalog or DEFAULT_CATALOG)
         self.scene_terms = scene_terms(worker_spec(self.config))
