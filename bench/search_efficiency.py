@@ -132,7 +132,7 @@ def export_ground_truth(run, to, command: str) -> None:
     store.close()
     buffer = io.StringIO()
     buffer.write(f"# ground truth: one row per recorded episode (simulator errors left out)\n"
-                 f"# made with: {command}\n# policy: {record.policy['name']} sha256 {record.policy['sha256']}\n"
+                 f"# made with: {command}\n# policy: {record.policy.name} sha256 {record.policy.sha256}\n"
                  f"# versions: {json.dumps(record.versions, sort_keys=True)}\n")
     writer = csv.writer(buffer)
     writer.writerow(["perturbation", "seed", "success"])

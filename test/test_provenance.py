@@ -17,8 +17,8 @@ def test_the_run_records_what_every_worker_announced():
     for worker in ("worker_0", "worker_1"):
         announcements.announce(worker, json.dumps(STILL))
     record = announcements.record(timeout_s=1)
-    assert (record["name"], record["version"], record["external"], record["workers"]) == \
-        ("still_policy", "1.0", True, ["worker_0", "worker_1"])
+    assert (record.name, record.version, record.external, record.workers) == \
+        ("still_policy", "1.0", True, ("worker_0", "worker_1"))
     announcements.announce("worker_1", json.dumps({**STILL, "version": "2.0"}))
     assert "the policy of worker_1 changed mid-run" in announcements.error
 
@@ -28,6 +28,7 @@ def test_the_run_records_what_every_worker_announced():
     ({**STILL, "cameras": "agentview"}, "it needs 'cameras' as a list of names"),
     ({**STILL, "image_size": 0}, "its 'image_size' must be a positive whole number of pixels"),
     ({**STILL, "image_size": "84"}, "its 'image_size' must be a positive whole number of pixels"),
+    ({**STILL, "version": [2]}, r"its 'version' must be a string \(or absent\), got \[2\]"),
     (None, r"no policy announced itself on /worker_1/policy_info within 0 s"),
 ])
 def test_each_problem_is_a_clear_error(second, message):

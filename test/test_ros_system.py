@@ -180,7 +180,12 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
         pi = call(domain, {"run_id": "ros", "method": "pi"})
         assert pi.success and sum(m.probability for m in pi.modes) == pytest.approx(1.0, abs=1e-6)
 
+        damaged = tmp_path / "runs" / "damaged"  # a finished run whose summary.json was damaged since
+        damaged.mkdir()
+        (damaged / "run.json").write_text((out / "run.json").read_text())
+        (damaged / "summary.json").write_text('{"run": "damaged", "modes": [')
         for fields, message in (({"run_id": "nope", "method": "empirical"}, "unknown run id 'nope'"),
+                                ({"run_id": "damaged", "method": "empirical"}, "its summary.json is not one this"),
                                 ({"run_id": "", "method": "bayes"}, "unknown method 'bayes'"),
                                 ({"run_id": "../../etc", "method": "pi"}, "run_id must be"),
                                 ({"run_id": "..", "method": "empirical"}, "run_id must be"),
@@ -361,10 +366,11 @@ def run_and_kill(env, params, out, node, *extra):
         for pid in victims:  # killed mid-run: whatever it was running is lost with it
             os.kill(pid, signal.SIGKILL)
         killed_at = len(rows(out))
-        wait_for(lambda: finished(out), 300, "the run to finish on the remaining worker")
+        wait_for(lambda: finished(out) or proc.poll() is not None, 300, "the run to finish on the remaining worker")
         proc.wait(timeout=60)
     finally:
         log = stop(proc)
+    assert finished(out), f"the run ended unfinished (exit {proc.returncode}):\n{log[-3000:]}"
     return proc, log, killed_at
 
 

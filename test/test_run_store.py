@@ -1,4 +1,5 @@
 """The run store and the search command: resume after a kill, never overwrite, clear errors."""
+import dataclasses
 import json
 import os
 import signal
@@ -19,6 +20,11 @@ def config(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text(CONFIG)
     return path
+
+
+def policy_record(**fields):
+    from robofail_ros.core.provenance import PolicyRecord
+    return PolicyRecord(**{"spec": "p", "name": "p", "source": "a test", "sha256": "aaa", **fields})
 
 
 def search(python, config, out, *extra, timeout=600):
@@ -82,13 +88,15 @@ def test_run_records_config_versions_seed_and_policy(python, config, tmp_path):
 def test_a_run_record_whose_config_this_version_refuses_is_a_clear_error():
     from robofail_ros.core.config import SearchConfig
     from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.provenance import PolicyRecord
     from robofail_ros.core.store import RunRecord
     config = SearchConfig(searchers={"identify": {"target_width": 0.2}}).to_dict()
-    assert RunRecord(config, "0").search_config.searchers == {"identify": {"target_width": 0.2}}
+    policy = PolicyRecord(spec="scripted", name="scripted", source="loaded by robofail")
+    assert RunRecord(config, "0", policy).search_config.searchers == {"identify": {"target_width": 0.2}}
     with pytest.raises(ConfigError, match="the config in run.json: unknown parameter 'colour'"):
-        RunRecord({**config, "colour": "red"}, "0").search_config
+        RunRecord({**config, "colour": "red"}, "0", policy).search_config
     with pytest.raises(ConfigError, match="budget must be a positive number"):
-        RunRecord({**config, "budget": 0}, "0").search_config
+        RunRecord({**config, "budget": 0}, "0", policy).search_config
 
 
 def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(python, config, tmp_path):
@@ -174,14 +182,14 @@ def test_a_finished_run_is_kept_only_for_the_config_it_ran(python, config, tmp_p
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
     out = tmp_path / "run"
-    assert not RunStore.finished_run_of(out, {}, {})
+    assert not RunStore.finished_run_of(out, {}, None)
     assert search(python, config, out, "--budget", "2").returncode == 0
     record = RunStore.open(out).record
     assert RunStore.finished_run_of(out, record.config, record.policy)
     with pytest.raises(ConfigError, match=r"finished run of another config \(differs in: budget\)"):
         RunStore.finished_run_of(out, {**record.config, "budget": 3}, record.policy)
     with pytest.raises(ConfigError, match="recorded with policy 'scripted'.*restore that checkpoint"):
-        RunStore.finished_run_of(out, record.config, {**record.policy, "sha256": "0" * 64})  # retrained since
+        RunStore.finished_run_of(out, record.config, dataclasses.replace(record.policy, sha256="0" * 64))  # retrained
 
 
 def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tmp_path):
@@ -192,9 +200,9 @@ def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tm
     result = search(python, config, blocker / "run", "--budget", "2")
     assert result.returncode == 2 and "cannot use the run folder" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(ConfigError, match="the run folder .*a_file is a file, not a folder; choose another --out"):
-        RunStore.create(blocker, {"x": 1}, {"name": "p"})
+        RunStore.create(blocker, {"x": 1}, policy_record())
     out = tmp_path / "busy"
-    holder = RunStore.create(out, {"x": 1}, {"name": "p"})  # another process's run, still going
+    holder = RunStore.create(out, {"x": 1}, policy_record())  # another process's run, still going
     try:
         result = search(python, config, out, "--budget", "2", "--resume")
         assert result.returncode == 2 and "is in use by another robofail process" in result.stderr
@@ -222,7 +230,7 @@ def test_a_new_run_is_refused_in_a_folder_that_holds_other_files_and_they_are_ke
     from robofail_ros.core.store import RunStore
     from robofail_ros.core.episode import EpisodeOutcome
     run = tmp_path / "run"
-    old = RunStore.create(run, {"x": 1}, {"name": "p"})
+    old = RunStore.create(run, {"x": 1}, policy_record())
     old.append(EpisodeOutcome(("red_cube",), 7, False, 200, None, 0, "w"))
     old.close()
     (run / "run.json").unlink()  # a run whose record was lost: its episodes must not become a new run's
@@ -237,10 +245,10 @@ def test_a_new_run_is_refused_in_a_folder_that_holds_other_files_and_they_are_ke
 def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
-    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}).close()
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record()).close()
     with pytest.raises(ConfigError, match="recorded with policy 'p' \\(sha256 aaa\\), but the policy now is 'p' \\(sha256 bbb\\)"):
-        RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "bbb"}, resume=True)
-    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()
+        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(sha256="bbb"), resume=True)
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), resume=True).close()
 
 
 def test_resume_refuses_other_simulator_versions(tmp_path):
@@ -248,40 +256,44 @@ def test_resume_refuses_other_simulator_versions(tmp_path):
     kernel (not part of an episode's outcome) is no reason to refuse."""
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
-    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}).close()
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record()).close()
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     installed = record["versions"]["mujoco"]
     (tmp_path / "run" / "run.json").write_text(json.dumps(
         {**record, "versions": {**record["versions"], "python": "3.0.0", "platform": "elsewhere"}}))
-    RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True).close()
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), resume=True).close()
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     (tmp_path / "run" / "run.json").write_text(json.dumps({**record, "versions": {**record["versions"], "mujoco": "2.3.0"}}))
     with pytest.raises(ConfigError, match=rf"recorded under other versions \(mujoco 2.3.0 -> {installed}\).*choose a new --out"):
-        RunStore.create(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True)
+        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), resume=True)
     (tmp_path / "run" / "run.json").write_text(json.dumps({**record, "versions": {**record["versions"], "mujoco": "2.3.0"},
                                                            "finished": "2026-01-01T00:00:00+00:00"}))
     with pytest.raises(ConfigError, match=r"recorded under other versions \(mujoco 2.3.0"):  # compare keeps no such run
-        RunStore.finished_run_of(tmp_path / "run", {"x": 1}, {"name": "p", "sha256": "aaa"})
+        RunStore.finished_run_of(tmp_path / "run", {"x": 1}, policy_record())
 
 
 @pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",
-                                    "episodes.sqlite garbage"])
+                                    "policy of another version", "policy not a record", "episodes.sqlite garbage"])
 def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, config, tmp_path, damage):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
     run = tmp_path / "run"
-    store = RunStore.create(run, {"x": 1}, {"name": "p", "sha256": "aaa"})
+    store = RunStore.create(run, {"x": 1}, policy_record())
     store.close()
     name, text = {"run.json truncated": ("run.json", (run / "run.json").read_text()[:25]),
                   "run.json of something else": ("run.json", '["a list"]'),
                   "run.json of another version": ("run.json", '{"config": {"x": 1}, "config_hash": "0", "colour": 1}'),
+                  "policy of another version": ("run.json", json.dumps({**json.loads((run / "run.json").read_text()),
+                                                                        "policy": {"name": "p", "colour": 1}})),
+                  "policy not a record": ("run.json", json.dumps({**json.loads((run / "run.json").read_text()),
+                                                                  "policy": ["p"]})),
                   "episodes.sqlite garbage": ("episodes.sqlite", "not a database " * 20)}[damage]
     (run / name).write_text(text)
     with pytest.raises(ConfigError, match="nothing in the folder was changed"):
         RunStore.open(run).record if name == "run.json" else RunStore.open(run).outcomes()
     if name == "run.json":
         with pytest.raises(ConfigError, match=f"{run / name} "):
-            RunStore.create(run, {"x": 1}, {"name": "p", "sha256": "aaa"}, resume=True)
+            RunStore.create(run, {"x": 1}, policy_record(), resume=True)
         result = search(python, config, run, "--resume", timeout=300)  # the CLI says the same, no traceback
         assert result.returncode == 2 and "nothing in the folder was changed" in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr

@@ -68,11 +68,11 @@ class Replayer:
         finally:
             store.close()
         self.run_folder, self.camera = run_folder, camera
-        config, info = record.search_config, record.policy
-        self.policy = load_policy(info["spec"], task=config.task, device=config.device)
-        if info.get("sha256") and getattr(self.policy, "sha256", None) != info["sha256"]:
-            raise PolicyError(f"policy {info['spec']!r} now has sha256 {getattr(self.policy, 'sha256', None)}, but run "
-                              f"{run_folder} used {info['sha256']}; restore that checkpoint to replay its episodes")
+        config, recorded = record.search_config, record.policy
+        self.policy = load_policy(recorded.spec, task=config.task, device=config.device)
+        if recorded.sha256 and getattr(self.policy, "sha256", None) != recorded.sha256:
+            raise PolicyError(f"policy {recorded.spec!r} now has sha256 {getattr(self.policy, 'sha256', None)}, but run "
+                              f"{run_folder} used {recorded.sha256}; restore that checkpoint to replay its episodes")
         self.scene = Scene.for_policy(config.task, self.policy, catalog=Catalog.load(config.catalog or DEFAULT_CATALOG),
                                       horizon=config.horizon, render_quality=config.render_quality)
 

@@ -102,19 +102,15 @@ def load_run(folder) -> RunData:
     store = RunStore.open(folder)
     try:
         record, episodes = store.record, store.count()
+        if not episodes:
+            raise ConfigError(f"run {folder} has no episodes; run the search before reporting on it")
+        if not record.finished:
+            raise ConfigError(f"run {folder} is unfinished ({episodes} episodes so far); finish it with "
+                              f"`robofail search --resume --out {folder}` before reporting on it")
+        result = store.summary()
     finally:
         store.close()
-    if not episodes:
-        raise ConfigError(f"run {folder} has no episodes; run the search before reporting on it")
-    if not record.finished or not (store.folder / "summary.json").is_file():
-        raise ConfigError(f"run {folder} is unfinished ({episodes} episodes so far); finish it with "
-                          f"`robofail search --resume --out {folder}` before reporting on it")
-    try:
-        result = RunResult.from_dict(json.loads((store.folder / "summary.json").read_text()))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"run {folder}: its summary.json is not one this robofail writes ({exc}); a run from an "
-                          f"older robofail needs that version to report on it") from None
-    return RunData(store.folder, record.policy["name"], record, record.search_config, result)
+    return RunData(store.folder, record.policy.name, record, record.search_config, result)
 
 
 def align(runs: list[RunData]) -> tuple[list[str], list[str]]:
@@ -306,7 +302,7 @@ def model_table(runs, perturbations) -> list[ModelRow]:
         tried = [r.modes[n] for n in perturbations if r.modes[n].trials]
         worst = max(tried, key=lambda m: (m.p_fail, m.trials), default=None)
         rows.append(ModelRow(
-            model=r.label, sha256=r.record.policy.get("sha256"), searcher=r.config.searcher,
+            model=r.label, sha256=r.record.policy.sha256, searcher=r.config.searcher,
             episodes=r.result.episodes, failures=r.result.failures, sim_errors=r.result.sim_errors,
             nominal_success=None if r.nominal_p_fail is None else 1 - r.nominal_p_fail,
             nominal_trials=nominal.trials if nominal else 0,
@@ -387,7 +383,7 @@ def _write(runs, out: pathlib.Path, with_gallery: bool) -> pathlib.Path:
     table = model_table(runs, perturbations)
     # An episode is replayed with the run's policy, which robofail cannot start when it was a ROS
     # node of the user's own: such a run gets a note instead of a gallery (and the report is written).
-    external = [r for r in runs if r.record.policy.get("external")] if with_gallery else []
+    external = [r for r in runs if r.record.policy.external] if with_gallery else []
     notes = notes + [f"No failure gallery for {r.label}: its policy ran as a ROS node of your own (policy: external), "
                      "which robofail cannot start to replay an episode." for r in external]
     items = [item for r in runs if r not in external for item in gallery(r, out / "gallery")] if with_gallery else []
@@ -487,10 +483,10 @@ P(fail) {_fmt(it.p_fail, '.2f')} over {it.trials} trials</h3>
     parts.append("<h2>Run metadata</h2>")
     for r in runs:
         c, p = r.config, r.record.policy
-        rows = {"run folder": str(r.folder), "policy": p.get("spec"), "policy name (as run)": p.get("name"),
-                "policy source": ("EXTERNAL: " if p.get("external") else "") + str(p.get("source", "loaded by robofail")),
-                "policy version": p.get("version"), "checkpoint": p.get("path"),
-                "checkpoint sha256": p.get("sha256"), "algorithm": p.get("algo"), "task": c.task,
+        rows = {"run folder": str(r.folder), "policy": p.spec, "policy name (as run)": p.name,
+                "policy source": ("EXTERNAL: " if p.external else "") + p.source,
+                "policy version": p.version, "checkpoint": p.path,
+                "checkpoint sha256": p.sha256, "algorithm": p.algo, "task": c.task,
                 "searcher": c.searcher, "budget": c.budget, "nominal episodes": c.nominal_episodes,
                 "seed": c.seed, "horizon": c.horizon, "workers": c.num_workers,
                 "catalog": c.catalog or "default", "config hash": r.record.config_hash,

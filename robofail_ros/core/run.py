@@ -10,6 +10,7 @@ from .analysis import RunResult, failure_table, run_result
 from .config import SearchConfig
 from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
+from .provenance import PolicyRecord
 from .errors import ConfigError, lookup
 from .search import SEARCHERS, SearchContext, episode_seed, make_searcher
 from .search.base import EpisodeRequest, SearchCancelled, resolve_hyperparameters
@@ -29,14 +30,14 @@ def resolve_catalog(config: SearchConfig) -> Catalog:
     return catalog
 
 
-def policy_info(config: SearchConfig) -> dict:
+def policy_info(config: SearchConfig) -> PolicyRecord:
     """Loads the policy once here (a bad checkpoint fails before any worker starts) and
     returns what the run records about it."""
     policy = load_policy(config.policy, task=config.task, device=config.device)
-    return {"spec": config.policy, "source": "loaded by robofail", "name": policy.name,
-            "path": getattr(policy, "path", None), "sha256": getattr(policy, "sha256", None),
-            "algo": getattr(policy, "algo", None), "observation_keys": list(policy.observation_keys),
-            "cameras": list(policy.cameras)}
+    return PolicyRecord(spec=config.policy, name=policy.name, source="loaded by robofail",
+                        sha256=getattr(policy, "sha256", None), path=getattr(policy, "path", None),
+                        algo=getattr(policy, "algo", None), observation_keys=tuple(policy.observation_keys),
+                        cameras=tuple(policy.cameras))
 
 
 def worker_spec(config: SearchConfig) -> WorkerSpec:
@@ -135,6 +136,19 @@ def _report(out) -> str | None:
         print(f"robofail: the run finished, but its report failed ({type(exc).__name__}: {exc}); "
               f"write it with `robofail report {out} --out {out}/report`", file=sys.stderr)
         return None
+
+
+def stored_result(folder) -> RunResult:
+    """A run folder's result: its summary once the run finished, else its episodes' so far."""
+    store = RunStore.open(folder)
+    try:
+        record = store.record
+        if record.finished:
+            return store.summary()
+        config = record.search_config
+        return result_of(store, resolve_catalog(config), None, config.goal)
+    finally:
+        store.close()
 
 
 def result_of(store: RunStore, catalog: Catalog, searcher, goal: Goal) -> RunResult:

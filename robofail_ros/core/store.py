@@ -20,9 +20,11 @@ import pathlib
 import re
 import sqlite3
 
+from .analysis import RunResult
 from .config import SearchConfig
 from .episode import EpisodeOutcome
 from .errors import ConfigError
+from .provenance import PolicyRecord
 from .versions import component_versions
 
 
@@ -37,13 +39,12 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _check_same_policy(folder, recorded: dict, policy_info: dict) -> None:
+def _check_same_policy(folder, recorded: PolicyRecord, now: PolicyRecord) -> None:
     """A run continued or kept must be of the policy that runs now: the same name and checkpoint."""
-    for key in ("name", "sha256"):
-        if recorded.get(key) != policy_info.get(key):
-            raise ConfigError(f"run {folder} was recorded with policy {recorded.get('name')!r} (sha256 "
-                              f"{recorded.get('sha256')}), but the policy now is {policy_info.get('name')!r} (sha256 "
-                              f"{policy_info.get('sha256')}); restore that checkpoint, or start a new --out")
+    if not recorded.same_checkpoint(now):
+        raise ConfigError(f"run {folder} was recorded with policy {recorded.name!r} (sha256 {recorded.sha256}), but "
+                          f"the policy now is {now.name!r} (sha256 {now.sha256}); restore that checkpoint, or start "
+                          f"a new --out")
 
 
 # What decides an episode's outcome: a run resumed (or kept for a comparison) under other
@@ -73,7 +74,7 @@ class RunRecord:
     """run.json: what a run was started with, and when."""
     config: dict  # the search config as the run used it (SearchConfig.to_dict)
     config_hash: str
-    policy: dict = dataclasses.field(default_factory=dict)  # what the policy announced: name, spec, sha256, ...
+    policy: PolicyRecord
     versions: dict = dataclasses.field(default_factory=dict)  # component -> version (versions.component_versions)
     seed: int | None = None
     started: str | None = None
@@ -94,7 +95,11 @@ class RunRecord:
         if unknown:
             raise ConfigError(f"{path} holds keys this robofail does not write ({', '.join(unknown)}); it comes from "
                               f"another version, which is needed to open it; {_UNTOUCHED}")
-        return cls(**data)
+        try:
+            policy = PolicyRecord.from_dict(data.get("policy"), where=f"{path} (its policy)")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; {_UNTOUCHED}") from None
+        return cls(**{**data, "policy": policy})
 
     def write(self, path: pathlib.Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
@@ -112,7 +117,7 @@ class RunStore:
 
     # ---------------------------------------------------------------------------- lifecycle
     @classmethod
-    def create(cls, folder, config: dict, policy_info: dict, resume: bool = False) -> "RunStore":
+    def create(cls, folder, config: dict, policy: PolicyRecord, resume: bool = False) -> "RunStore":
         """Opens a new run folder, or (``resume``) an unfinished one with the same config."""
         store = cls(folder)
         if store.folder.exists() and not store.folder.is_dir():
@@ -142,7 +147,7 @@ class RunStore:
                 raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
                                   f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
             try:
-                _check_same_policy(store.folder, record.policy, policy_info)
+                _check_same_policy(store.folder, record.policy, policy)
                 _check_same_versions(store.folder, record.versions)
             except ConfigError:
                 store.close()
@@ -161,12 +166,12 @@ class RunStore:
             listing = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
             raise ConfigError(f"{store.folder} holds no run (no run.json) but is not empty ({listing}); a new run "
                               f"needs a new or empty --out")
-        RunRecord(config, config_hash(config), policy=policy_info, versions=component_versions(), seed=config.get("seed"),
+        RunRecord(config, config_hash(config), policy=policy, versions=component_versions(), seed=config.get("seed"),
                   started=_now()).write(store.record_path)
         return store
 
     @classmethod
-    def finished_run_of(cls, folder, config: dict, policy_info: dict) -> bool:
+    def finished_run_of(cls, folder, config: dict, policy: PolicyRecord) -> bool:
         """Whether ``folder`` holds a finished run of ``config`` and this policy (name, sha256), to be
         kept instead of run again (compare, reproduce-paper); a finished run of another config or
         checkpoint there is a ConfigError."""
@@ -179,7 +184,7 @@ class RunStore:
         if record.config_hash != config_hash(config):
             raise ConfigError(f"{store.folder} holds a finished run of another config (differs in: "
                               f"{_differences(config, record.config)}), which is never overwritten; choose another --out")
-        _check_same_policy(store.folder, record.policy, policy_info)
+        _check_same_policy(store.folder, record.policy, policy)
         _check_same_versions(store.folder, record.versions)
         return True
 
@@ -198,12 +203,28 @@ class RunStore:
     def record(self) -> RunRecord:
         return RunRecord.read(self.record_path)
 
-    def finish(self, result) -> None:
+    @property
+    def summary_path(self) -> pathlib.Path:
+        return self.folder / "summary.json"
+
+    def finish(self, result: RunResult) -> None:
         """Writes the run's RunResult as summary.json and marks the run finished."""
-        (self.folder / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        self.summary_path.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         record = self.record
         record.finished = _now()
         record.write(self.record_path)
+
+    def summary(self) -> RunResult:
+        """The finished run's result, as ``finish`` wrote it."""
+        try:
+            return RunResult.from_dict(json.loads(self.summary_path.read_text()))
+        except FileNotFoundError:
+            raise ConfigError(f"run {self.folder} has no summary.json (it is written when the run finishes); finish it "
+                              f"with `robofail search --resume --out {self.folder}`") from None
+        except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"run {self.folder}: its summary.json is not one this robofail writes "
+                              f"({type(exc).__name__}: {exc}); it is damaged, or a run of another robofail version "
+                              f"needs that version to read it; {_UNTOUCHED}") from None
 
     # ----------------------------------------------------------------------------- episodes
     @property

@@ -28,8 +28,8 @@ from visualization_msgs.msg import MarkerArray
 from ..core.analysis import METHODS, RunResult, format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import ConfigError, PolicyError, RoboFailError
-from ..core.provenance import PolicyAnnouncements
-from ..core.run import RunObserver, resolve_catalog, result_of, run_search, worker_spec
+from ..core.provenance import PolicyAnnouncements, PolicyRecord
+from ..core.run import RunObserver, resolve_catalog, result_of, run_search, stored_result, worker_spec
 from ..core.store import RUN_ID, RUN_ID_RULE, RunStore
 from ..core.workers import EpisodeRunner, Evaluator, scene_terms
 from ..action import RunSearch
@@ -126,7 +126,7 @@ class RosEvaluator(Evaluator):
     def announced(self, worker: str, data: str):
         self.announcements.announce(worker, data)
 
-    def policy_info(self) -> dict:
+    def policy_info(self) -> PolicyRecord:
         info = self.announcements.record(self.policy_timeout_s)
         self.transport.check_alone(self.workers, patience_s=DDS_LEASE_S + 5)
         return info
@@ -302,11 +302,7 @@ class SearchNode(Node, RunObserver):
         folder = pathlib.Path(self.config.output_dir) / run_id
         if not (folder / "run.json").is_file():
             raise RoboFailError(f"unknown run id {run_id!r}: no run folder {folder}; this node serves {self.run_id!r}")
-        summary = folder / "summary.json"
-        if summary.is_file():
-            return RunResult.from_dict(json.loads(summary.read_text()))
-        config = RunStore.open(folder).record.search_config  # run.json only: no episode store is opened
-        return _result(folder, resolve_catalog(config), None, config.goal)
+        return stored_result(folder)
 
     def close(self):
         pass
