@@ -212,6 +212,40 @@ def test_a_killed_worker_process_has_its_episode_run_again(tmp_path):
     assert all(o.sim_error is None for o in got)
 
 
+@pytest.mark.slow
+def test_a_worker_restarted_on_a_checkpoint_replaced_since_the_start_refuses_it(tmp_path):
+    """A checkpoint retrained in place mid-run: a worker process that restarts loads the file again
+    and would run the new policy under the sha256 the run records. It refuses and is taken out;
+    the run goes on with the worker that still holds the recorded checkpoint."""
+    import shutil
+    from robofail_ros.core.perturbations import DEFAULT_CATALOG
+    from robofail_ros.core.policies import load_policy
+    from robofail_ros.core.workers import Evaluator, ProcessTransport, WorkerSpec
+    checkpoint = tmp_path / "policy.pth"
+    recorded = load_policy("lift_bc_low_dim", task="Lift")
+    shutil.copy(recorded.path, checkpoint)
+    spec = WorkerSpec(task="Lift", policy=str(checkpoint), catalog=str(DEFAULT_CATALOG), horizon=20,
+                      sha256=recorded.sha256)
+    transport = ProcessTransport(spec, 2)
+    evaluator = Evaluator(transport, 2)
+    try:
+        for r in requests(120):  # more than worker_0 runs while worker_1 restarts
+            evaluator.submit(r)
+        got = []
+        while not got:
+            got += evaluator.collect(timeout=120)
+        shutil.copy(load_policy("lift_bc_rnn_low_dim", task="Lift").path, checkpoint)  # retrained in place
+        os.kill(transport._processes["worker_1"][0].pid, signal.SIGKILL)
+        before = {o.episode_id for o in got}
+        while len(got) < 120 and not evaluator.scheduler.is_retired("worker_1"):
+            got += evaluator.collect(timeout=1)
+    finally:
+        evaluator.close()
+    assert evaluator.scheduler.is_retired("worker_1"), "the restarted worker ran the replaced checkpoint"
+    assert all(o.worker == "worker_0" for o in got if o.episode_id not in before)
+    assert "changed since the run started" in evaluator.scheduler._retired["worker_1"]
+
+
 PARENT = """
 import sys, time
 from robofail_ros.core.perturbations import DEFAULT_CATALOG

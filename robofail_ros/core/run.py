@@ -40,12 +40,13 @@ def policy_info(config: SearchConfig) -> PolicyRecord:
                         cameras=tuple(policy.cameras))
 
 
-def worker_spec(config: SearchConfig) -> WorkerSpec:
+def worker_spec(config: SearchConfig, sha256: str | None = None) -> WorkerSpec:
+    """What the workers of ``config`` build; ``sha256``: the checkpoint they must load (the run's)."""
     searcher = lookup(SEARCHERS, "searcher", config.searcher)
     hp = resolve_hyperparameters(config.searcher, config.searchers.get(config.searcher))
     return WorkerSpec(task=config.task, policy=config.policy, catalog=str(config.catalog or DEFAULT_CATALOG),
                       horizon=config.horizon, render_quality=config.render_quality, device=config.device,
-                      images=searcher.episode_images(hp))
+                      images=searcher.episode_images(hp), sha256=sha256)
 
 
 class RunObserver:
@@ -79,7 +80,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     info = evaluator.policy_info() if evaluator is not None else policy_info(config)
     store = RunStore.create(out, config.to_dict(), info, resume=resume)
     own_evaluator = evaluator is None
-    evaluator = evaluator or make_evaluator(worker_spec(config), config.num_workers)
+    evaluator = evaluator or make_evaluator(worker_spec(config, info.sha256), config.num_workers)
     try:
         observer.started(searcher, catalog, store)
         done = store.outcomes()

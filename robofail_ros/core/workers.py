@@ -19,7 +19,7 @@ import signal
 import numpy as np
 
 from .episode import EpisodeOutcome, run_episode
-from .errors import ConfigError, RoboFailError
+from .errors import ConfigError, PolicyError, RoboFailError
 from .perturbations import Catalog
 from .policies import load_policy
 from .scenes import Scene, keep_no_decoded_assets
@@ -39,6 +39,7 @@ class WorkerSpec:
     render_quality: str = "default"
     device: str = "cpu"
     images: bool = False  # attach the perturbed scene image to every outcome (PPO on images, accumulating)
+    sha256: str | None = None  # the checkpoint the run records; a worker that loads another one refuses to run
 
 
 def scene_terms(spec: WorkerSpec) -> dict:
@@ -64,6 +65,12 @@ class EpisodeRunner:
     def __init__(self, spec: WorkerSpec, worker: str = "local"):
         self.spec, self.worker = spec, worker
         self.policy = load_policy(spec.policy, task=spec.task, device=spec.device)
+        loaded = getattr(self.policy, "sha256", None)
+        if spec.sha256 is not None and loaded != spec.sha256:
+            # Retrained or replaced in place since the run started (a worker that restarts loads it again).
+            raise PolicyError(f"policy checkpoint {getattr(self.policy, 'path', spec.policy)} changed since the run "
+                              f"started: its sha256 is now {loaded}, the run records {spec.sha256}; one run tests one "
+                              "checkpoint: restore it, or start a new run on the new one")
         self.scene = Scene.for_policy(spec.task, self.policy, catalog=Catalog.load(spec.catalog), horizon=spec.horizon,
                                       render_quality=spec.render_quality)
 
