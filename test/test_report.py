@@ -166,7 +166,7 @@ def test_bad_input_is_refused_clearly(runs, tmp_path, python):
                       budget=1, nominal=0, horizon=3)
     with pytest.raises(ConfigError, match="different tasks"):
         write_report([a, stack], tmp_path / "mixed")
-    store = RunStore.create(tmp_path / "unfinished", {"task": "Lift"}, PolicyRecord(spec="x", name="x", source="a test"))
+    store = RunStore.create(tmp_path / "unfinished", {"task": "Lift"}, PolicyRecord(spec="x", name="x", source="a test"), {})
     with pytest.raises(ConfigError, match="has no episodes"):
         write_report([tmp_path / "unfinished"], tmp_path / "r1")
     for outcome in RunStore(a).outcomes()[:2]:

@@ -73,6 +73,9 @@ def test_run_records_config_versions_seed_and_policy(python, config, tmp_path):
     meta = json.loads((out / "run.json").read_text())
     assert meta["seed"] == 0 and meta["config"]["budget"] == 3 and meta["policy"]["spec"] == "scripted"
     assert meta["versions"]["robosuite"] == "1.5.2" and meta["versions"]["mujoco"].startswith("3.")
+    assert meta["perturbations"] == {"shaky_arm": {"factor": "actuation_noise", "std": 0.3},
+                                     "laggy_arm": {"factor": "actuation_latency", "steps": 3},
+                                     "very_heavy_cube": {"factor": "object_mass", "scale": 25.0}}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 5 == json.loads(result.stdout)["episodes"]
     # The record gives back the config the run used, as a SearchConfig (replay, report and the
@@ -182,14 +185,15 @@ def test_a_finished_run_is_kept_only_for_the_config_it_ran(python, config, tmp_p
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
     out = tmp_path / "run"
-    assert not RunStore.finished_run_of(out, {}, None)
+    assert not RunStore.finished_run_of(out, {}, None, {})
     assert search(python, config, out, "--budget", "2").returncode == 0
     record = RunStore.open(out).record
-    assert RunStore.finished_run_of(out, record.config, record.policy)
+    assert RunStore.finished_run_of(out, record.config, record.policy, record.perturbations)
     with pytest.raises(ConfigError, match=r"finished run of another config \(differs in: budget\)"):
-        RunStore.finished_run_of(out, {**record.config, "budget": 3}, record.policy)
+        RunStore.finished_run_of(out, {**record.config, "budget": 3}, record.policy, record.perturbations)
     with pytest.raises(ConfigError, match="recorded with policy 'scripted'.*restore that checkpoint"):
-        RunStore.finished_run_of(out, record.config, dataclasses.replace(record.policy, sha256="0" * 64))  # retrained
+        RunStore.finished_run_of(out, record.config, dataclasses.replace(record.policy, sha256="0" * 64),
+                                 record.perturbations)  # retrained
 
 
 def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tmp_path):
@@ -200,9 +204,9 @@ def test_an_unusable_out_and_a_run_in_use_are_refused_clearly(python, config, tm
     result = search(python, config, blocker / "run", "--budget", "2")
     assert result.returncode == 2 and "cannot use the run folder" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(ConfigError, match="the run folder .*a_file is a file, not a folder; choose another --out"):
-        RunStore.create(blocker, {"x": 1}, policy_record())
+        RunStore.create(blocker, {"x": 1}, policy_record(), {})
     out = tmp_path / "busy"
-    holder = RunStore.create(out, {"x": 1}, policy_record())  # another process's run, still going
+    holder = RunStore.create(out, {"x": 1}, policy_record(), {})  # another process's run, still going
     try:
         result = search(python, config, out, "--budget", "2", "--resume")
         assert result.returncode == 2 and "is in use by another robofail process" in result.stderr
@@ -230,25 +234,70 @@ def test_a_new_run_is_refused_in_a_folder_that_holds_other_files_and_they_are_ke
     from robofail_ros.core.store import RunStore
     from robofail_ros.core.episode import EpisodeOutcome
     run = tmp_path / "run"
-    old = RunStore.create(run, {"x": 1}, policy_record())
+    old = RunStore.create(run, {"x": 1}, policy_record(), {})
     old.append(EpisodeOutcome(("red_cube",), 7, False, 200, None, 0, "w"))
     old.close()
     (run / "run.json").unlink()  # a run whose record was lost: its episodes must not become a new run's
     before = (run / "episodes.sqlite").read_bytes()
     with pytest.raises(ConfigError, match=r"holds no run \(no run.json\) but is not empty \(episodes.sqlite\)"):
-        RunStore.create(run, {"x": 2}, {"name": "q"})
+        RunStore.create(run, {"x": 2}, policy_record(name="q"), {})
     assert (run / "episodes.sqlite").read_bytes() == before and not (run / "run.json").exists()
     (tmp_path / "empty").mkdir()
-    RunStore.create(tmp_path / "empty", {"x": 2}, {"name": "q"}).close()  # an empty folder is a new run's
+    RunStore.create(tmp_path / "empty", {"x": 2}, policy_record(name="q"), {}).close()  # an empty folder is a new run's
 
 
 def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
-    RunStore.create(tmp_path / "run", {"x": 1}, policy_record()).close()
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), {}).close()
     with pytest.raises(ConfigError, match="recorded with policy 'p' \\(sha256 aaa\\), but the policy now is 'p' \\(sha256 bbb\\)"):
-        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(sha256="bbb"), resume=True)
-    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), resume=True).close()
+        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(sha256="bbb"), {}, resume=True)
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), {}, resume=True).close()
+
+
+def test_resume_and_keeping_a_run_refuse_perturbations_defined_otherwise_since(python, config, tmp_path):
+    """A catalog entry edited between a run's start and its resume (same config, same catalog
+    path): the resumed episodes would be counted under a perturbation that means something else."""
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunStore
+    definitions = {"red_table": {"factor": "table_color", "rgba": [0.85, 0.1, 0.1, 1.0]},
+                   "heavy_cube": {"factor": "object_mass", "scale": 5.0}}
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), definitions).close()
+    edited = {**definitions, "red_table": {"factor": "table_color", "rgba": [0.1, 0.1, 0.85, 1.0]}}
+    with pytest.raises(ConfigError, match=r'other perturbation definitions \(red_table was .*0\.85, 0\.1, 0\.1.*is now '
+                                          r'.*0\.1, 0\.1, 0\.85.*\); .*restore the catalog it ran, or choose a new --out'):
+        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), edited, resume=True)
+    with pytest.raises(ConfigError, match=r"other perturbation definitions \(added: camera_left; removed: heavy_cube\)"):
+        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(),
+                        {"red_table": definitions["red_table"], "camera_left": {"factor": "camera_position"}}, resume=True)
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), definitions, resume=True).close()
+    # Through the CLI, on a finished run kept by compare: its catalog file edited since.
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("perturbations:\n  - {name: shaky_arm, factor: actuation_noise, std: 0.15}\n")
+    params = tmp_path / "compare.yaml"
+    params.write_text(CONFIG.replace("[shaky_arm, laggy_arm, very_heavy_cube]", "[shaky_arm]") + f"    catalog: {catalog}\n    top_k: 1\n")
+    args = ["compare", "--policies", "scripted", "--config", str(params), "--budget", "1", "--no-gallery",
+            "--out", str(tmp_path / "cmp")]
+    first = subprocess.run([python, "-m", "robofail_ros.cli", *args], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    catalog.write_text("perturbations:\n  - {name: shaky_arm, factor: actuation_noise, std: 0.6}\n")
+    again = subprocess.run([python, "-m", "robofail_ros.cli", *args], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "shaky_arm was {" in again.stderr and '"std": 0.6' in again.stderr, again.stderr[-2000:]
+
+
+def test_a_worker_refuses_a_catalog_changed_since_the_run_started(tmp_path):
+    """A worker process restarted mid-run loads the catalog file again."""
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.workers import EpisodeRunner, WorkerSpec
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("perturbations:\n  - {name: shaky_arm, factor: actuation_noise, std: 0.15}\n")
+    from robofail_ros.core.perturbations import Catalog
+    spec = WorkerSpec(task="Lift", policy="scripted", catalog=str(catalog), horizon=5,
+                      catalog_digest=Catalog.load(catalog).for_task("Lift").digest())
+    EpisodeRunner(spec).close()
+    catalog.write_text("perturbations:\n  - {name: shaky_arm, factor: actuation_noise, std: 0.6}\n")
+    with pytest.raises(ConfigError, match=rf"the perturbation catalog {catalog} changed since the run started"):
+        EpisodeRunner(spec)
 
 
 def test_resume_refuses_other_simulator_versions(tmp_path):
@@ -256,20 +305,20 @@ def test_resume_refuses_other_simulator_versions(tmp_path):
     kernel (not part of an episode's outcome) is no reason to refuse."""
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
-    RunStore.create(tmp_path / "run", {"x": 1}, policy_record()).close()
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), {}).close()
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     installed = record["versions"]["mujoco"]
     (tmp_path / "run" / "run.json").write_text(json.dumps(
         {**record, "versions": {**record["versions"], "python": "3.0.0", "platform": "elsewhere"}}))
-    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), resume=True).close()
+    RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), {}, resume=True).close()
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     (tmp_path / "run" / "run.json").write_text(json.dumps({**record, "versions": {**record["versions"], "mujoco": "2.3.0"}}))
     with pytest.raises(ConfigError, match=rf"recorded under other versions \(mujoco 2.3.0 -> {installed}\).*choose a new --out"):
-        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), resume=True)
+        RunStore.create(tmp_path / "run", {"x": 1}, policy_record(), {}, resume=True)
     (tmp_path / "run" / "run.json").write_text(json.dumps({**record, "versions": {**record["versions"], "mujoco": "2.3.0"},
                                                            "finished": "2026-01-01T00:00:00+00:00"}))
     with pytest.raises(ConfigError, match=r"recorded under other versions \(mujoco 2.3.0"):  # compare keeps no such run
-        RunStore.finished_run_of(tmp_path / "run", {"x": 1}, policy_record())
+        RunStore.finished_run_of(tmp_path / "run", {"x": 1}, policy_record(), {})
 
 
 @pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",
@@ -278,7 +327,7 @@ def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, con
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
     run = tmp_path / "run"
-    store = RunStore.create(run, {"x": 1}, policy_record())
+    store = RunStore.create(run, {"x": 1}, policy_record(), {})
     store.close()
     name, text = {"run.json truncated": ("run.json", (run / "run.json").read_text()[:25]),
                   "run.json of something else": ("run.json", '["a list"]'),
@@ -293,7 +342,7 @@ def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, con
         RunStore.open(run).record if name == "run.json" else RunStore.open(run).outcomes()
     if name == "run.json":
         with pytest.raises(ConfigError, match=f"{run / name} "):
-            RunStore.create(run, {"x": 1}, policy_record(), resume=True)
+            RunStore.create(run, {"x": 1}, policy_record(), {}, resume=True)
         result = search(python, config, run, "--resume", timeout=300)  # the CLI says the same, no traceback
         assert result.returncode == 2 and "nothing in the folder was changed" in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr

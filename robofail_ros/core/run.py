@@ -44,9 +44,10 @@ def worker_spec(config: SearchConfig, sha256: str | None = None) -> WorkerSpec:
     """What the workers of ``config`` build; ``sha256``: the checkpoint they must load (the run's)."""
     searcher = lookup(SEARCHERS, "searcher", config.searcher)
     hp = resolve_hyperparameters(config.searcher, config.searchers.get(config.searcher))
-    return WorkerSpec(task=config.task, policy=config.policy, catalog=str(config.catalog or DEFAULT_CATALOG),
-                      horizon=config.horizon, render_quality=config.render_quality, device=config.device,
-                      images=searcher.episode_images(hp), sha256=sha256)
+    catalog = str(config.catalog or DEFAULT_CATALOG)
+    return WorkerSpec(task=config.task, policy=config.policy, catalog=catalog, horizon=config.horizon,
+                      render_quality=config.render_quality, device=config.device, images=searcher.episode_images(hp),
+                      sha256=sha256, catalog_digest=Catalog.load(catalog).for_task(config.task).digest())
 
 
 class RunObserver:
@@ -78,7 +79,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     if evaluator is None:
         check_local_workers(config.num_workers)  # before the run folder is made and any worker starts
     info = evaluator.policy_info() if evaluator is not None else policy_info(config)
-    store = RunStore.create(out, config.to_dict(), info, resume=resume)
+    store = RunStore.create(out, config.to_dict(), info, catalog.definitions(), resume=resume)
     own_evaluator = evaluator is None
     evaluator = evaluator or make_evaluator(worker_spec(config, info.sha256), config.num_workers)
     try:

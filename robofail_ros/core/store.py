@@ -1,14 +1,16 @@
 """The run store: one folder per run, safe to kill at any moment.
 
     runs/NAME/
-      run.json        config, seed, versions, policy (with checkpoint sha256), started/finished
+      run.json        config, seed, versions, policy (with checkpoint sha256), what each
+                      perturbation did (factor and parameters), started/finished
       episodes.sqlite one row per finished episode, committed as it arrives
       ppo/            searcher checkpoints (PPO), tensorboard/ logs
       summary.json    the failure-mode table, written when the run finishes
 
-A finished run is never overwritten. An unfinished one resumes only with the same config and
-the same policy (name and checkpoint sha256), under the same versions of what decides an
-episode's outcome (OUTCOME_COMPONENTS: robofail_ros, robosuite, MuJoCo, robomimic, torch, numpy).
+A finished run is never overwritten. An unfinished one resumes only with the same config, the
+same policy (name and checkpoint sha256) and the same perturbation definitions, under the same
+versions of what decides an episode's outcome (OUTCOME_COMPONENTS: robofail_ros, robosuite,
+MuJoCo, robomimic, torch, numpy).
 """
 from __future__ import annotations
 
@@ -62,6 +64,23 @@ def _check_same_versions(folder, recorded: dict) -> None:
                           "where those versions are installed, or choose a new --out")
 
 
+def _check_same_perturbations(folder, recorded: dict, now: dict) -> None:
+    """The run's perturbations must mean what they meant when its episodes ran: a catalog entry
+    edited, added or removed since (under the same config and catalog path) is refused. Runs
+    recorded before run.json held the definitions (an empty ``recorded``) are not checked."""
+    if not recorded or recorded == now:
+        return
+    changed = [name for name in recorded if name in now and recorded[name] != now[name]]
+    parts = [f"{name} was {json.dumps(recorded[name])}, is now {json.dumps(now[name])}" for name in changed[:3]]
+    parts += [f"{len(changed) - 3} more changed"] if len(changed) > 3 else []
+    for what, names in (("added", [n for n in now if n not in recorded]), ("removed", [n for n in recorded if n not in now])):
+        if names:
+            parts.append(f"{what}: {', '.join(names[:5])}" + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
+    raise ConfigError(f"run {folder} was recorded with other perturbation definitions ({'; '.join(parts)}); its "
+                      "episodes would be counted under perturbations that now mean something else: restore the "
+                      "catalog it ran, or choose a new --out")
+
+
 def _differences(config: dict, recorded: dict) -> str:
     """The keys whose values differ between two configs, for an error message."""
     return ", ".join(sorted(k for k in set(config) | set(recorded)
@@ -76,6 +95,7 @@ class RunRecord:
     config_hash: str
     policy: PolicyRecord
     versions: dict = dataclasses.field(default_factory=dict)  # component -> version (versions.component_versions)
+    perturbations: dict = dataclasses.field(default_factory=dict)  # name -> factor and parameters (Catalog.definitions)
     seed: int | None = None
     started: str | None = None
     finished: str | None = None  # set once, when summary.json is written
@@ -117,8 +137,10 @@ class RunStore:
 
     # ---------------------------------------------------------------------------- lifecycle
     @classmethod
-    def create(cls, folder, config: dict, policy: PolicyRecord, resume: bool = False) -> "RunStore":
-        """Opens a new run folder, or (``resume``) an unfinished one with the same config."""
+    def create(cls, folder, config: dict, policy: PolicyRecord, perturbations: dict,
+               resume: bool = False) -> "RunStore":
+        """Opens a new run folder, or (``resume``) an unfinished one with the same config, policy,
+        perturbation definitions and versions."""
         store = cls(folder)
         if store.folder.exists() and not store.folder.is_dir():
             raise ConfigError(f"the run folder {store.folder} is a file, not a folder; choose another --out")
@@ -148,6 +170,7 @@ class RunStore:
                                   f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
             try:
                 _check_same_policy(store.folder, record.policy, policy)
+                _check_same_perturbations(store.folder, record.perturbations, perturbations)
                 _check_same_versions(store.folder, record.versions)
             except ConfigError:
                 store.close()
@@ -166,12 +189,12 @@ class RunStore:
             listing = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
             raise ConfigError(f"{store.folder} holds no run (no run.json) but is not empty ({listing}); a new run "
                               f"needs a new or empty --out")
-        RunRecord(config, config_hash(config), policy=policy, versions=component_versions(), seed=config.get("seed"),
-                  started=_now()).write(store.record_path)
+        RunRecord(config, config_hash(config), policy=policy, versions=component_versions(),
+                  perturbations=perturbations, seed=config.get("seed"), started=_now()).write(store.record_path)
         return store
 
     @classmethod
-    def finished_run_of(cls, folder, config: dict, policy: PolicyRecord) -> bool:
+    def finished_run_of(cls, folder, config: dict, policy: PolicyRecord, perturbations: dict) -> bool:
         """Whether ``folder`` holds a finished run of ``config`` and this policy (name, sha256), to be
         kept instead of run again (compare, reproduce-paper); a finished run of another config or
         checkpoint there is a ConfigError."""
@@ -185,6 +208,7 @@ class RunStore:
             raise ConfigError(f"{store.folder} holds a finished run of another config (differs in: "
                               f"{_differences(config, record.config)}), which is never overwritten; choose another --out")
         _check_same_policy(store.folder, record.policy, policy)
+        _check_same_perturbations(store.folder, record.perturbations, perturbations)
         _check_same_versions(store.folder, record.versions)
         return True
 

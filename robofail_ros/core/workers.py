@@ -40,17 +40,15 @@ class WorkerSpec:
     device: str = "cpu"
     images: bool = False  # attach the perturbed scene image to every outcome (PPO on images, accumulating)
     sha256: str | None = None  # the checkpoint the run records; a worker that loads another one refuses to run
+    catalog_digest: str | None = None  # Catalog.digest() of the task's entries; likewise
 
 
 def scene_terms(spec: WorkerSpec) -> dict:
     """What decides a worker's scene, beside the policy: a worker started with another parameter
     file (another task, horizon, render quality or catalog) would run other episodes than the
-    run records. The catalog enters as a digest of the task's entries (names and parameters)."""
-    import hashlib
-    import json
-    entries = [[p.name, p.factor_name, dataclasses.asdict(p.factor)] for p in Catalog.load(spec.catalog).for_task(spec.task)]
-    digest = hashlib.sha256(json.dumps(entries, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {"task": spec.task, "horizon": spec.horizon, "render_quality": spec.render_quality, "catalog": digest}
+    run records. The catalog enters as the digest of the task's entries (names and parameters)."""
+    return {"task": spec.task, "horizon": spec.horizon, "render_quality": spec.render_quality,
+            "catalog": spec.catalog_digest}
 
 
 def scene_differences(worker: dict, wanted: dict) -> str:
@@ -71,7 +69,11 @@ class EpisodeRunner:
             raise PolicyError(f"policy checkpoint {getattr(self.policy, 'path', spec.policy)} changed since the run "
                               f"started: its sha256 is now {loaded}, the run records {spec.sha256}; one run tests one "
                               "checkpoint: restore it, or start a new run on the new one")
-        self.scene = Scene.for_policy(spec.task, self.policy, catalog=Catalog.load(spec.catalog), horizon=spec.horizon,
+        catalog = Catalog.load(spec.catalog)
+        if spec.catalog_digest is not None and catalog.for_task(spec.task).digest() != spec.catalog_digest:
+            raise ConfigError(f"the perturbation catalog {spec.catalog} changed since the run started (its {spec.task} "
+                              "entries differ from the run's); restore it, or start a new run on the new one")
+        self.scene = Scene.for_policy(spec.task, self.policy, catalog=catalog, horizon=spec.horizon,
                                       render_quality=spec.render_quality)
 
     def reference_image(self) -> np.ndarray:

@@ -12,6 +12,8 @@ File format (config/perturbations/default.yaml)::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import pathlib
 import re
 
@@ -103,6 +105,15 @@ class Catalog:
 
     def factors(self) -> list[str]:
         return sorted({p.factor_name for p in self})
+
+    def definitions(self) -> dict[str, dict]:
+        """What each perturbation does, by name: its factor and parameters (as JSON has them).
+        A run records these, so that an entry edited since cannot pass for the one its episodes ran."""
+        return json.loads(json.dumps({p.name: {"factor": p.factor_name, **dataclasses.asdict(p.factor)} for p in self},
+                                     default=str))
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.definitions(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _entry(data, where: str) -> Perturbation:
