@@ -136,6 +136,22 @@ def test_replay_command_writes_a_clip_and_reproduces_a_success(runs, tmp_path, p
     assert len(frames) >= success.steps // 4 and frames[0].shape == (96, 96, 3)
 
 
+def test_replay_refuses_a_perturbation_defined_otherwise_since_the_run(runs, tmp_path, python):
+    """The catalog's red_table was blue when the run ran (as its run.json records): replayed with
+    today's red one, the episode would show another scene than the one recorded."""
+    import shutil
+    a, _ = runs
+    run = tmp_path / "a"
+    shutil.copytree(a, run, ignore=shutil.ignore_patterns("report"))
+    record = json.loads((run / "run.json").read_text())
+    record["perturbations"]["red_table"]["rgba"] = [0.1, 0.1, 0.85, 1.0]
+    (run / "run.json").write_text(json.dumps(record))
+    result = replay(python, run, 0, tmp_path / "x.mp4", 64)
+    assert result.returncode == 2 and "perturbations are defined otherwise now (red_table was {" in result.stderr, \
+        result.stderr[-2000:]
+    assert "restore the catalog it ran" in result.stderr and not (tmp_path / "x.mp4").exists()
+
+
 def test_a_failing_episode_replays_into_an_mcap_file_of_ros_2_messages(runs, tmp_path, python):
     from mcap_ros2.reader import read_ros2_messages
     a, _ = runs

@@ -17,7 +17,7 @@ from .errors import ConfigError, PolicyError, check_new_output
 from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
 from .scenes import Scene
-from .store import RunStore
+from .store import RunStore, perturbation_differences
 
 
 @dataclasses.dataclass
@@ -73,8 +73,15 @@ class Replayer:
         if recorded.sha256 and getattr(self.policy, "sha256", None) != recorded.sha256:
             raise PolicyError(f"policy {recorded.spec!r} now has sha256 {getattr(self.policy, 'sha256', None)}, but run "
                               f"{run_folder} used {recorded.sha256}; restore that checkpoint to replay its episodes")
-        self.scene = Scene.for_policy(config.task, self.policy, catalog=Catalog.load(config.catalog or DEFAULT_CATALOG),
-                                      horizon=config.horizon, render_quality=config.render_quality)
+        catalog = Catalog.load(config.catalog or DEFAULT_CATALOG)
+        now = catalog.for_task(config.task).definitions()
+        differences = perturbation_differences(record.perturbations,
+                                               {name: now[name] for name in record.perturbations if name in now})
+        if differences:  # the episode would run another scene than the one recorded
+            raise ConfigError(f"run {run_folder}'s perturbations are defined otherwise now ({differences}); restore the "
+                              f"catalog it ran ({catalog.path}) to replay its episodes")
+        self.scene = Scene.for_policy(config.task, self.policy, catalog=catalog, horizon=config.horizon,
+                                      render_quality=config.render_quality)
 
     def replay(self, episode_id: int, frame_size: int = 256, frame_every: int = 4) -> Replay:
         """Runs episode ``episode_id`` again with its recorded seed and perturbations."""

@@ -64,21 +64,28 @@ def _check_same_versions(folder, recorded: dict) -> None:
                           "where those versions are installed, or choose a new --out")
 
 
-def _check_same_perturbations(folder, recorded: dict, now: dict) -> None:
-    """The run's perturbations must mean what they meant when its episodes ran: a catalog entry
-    edited, added or removed since (under the same config and catalog path) is refused. Runs
-    recorded before run.json held the definitions (an empty ``recorded``) are not checked."""
+def perturbation_differences(recorded: dict, now: dict) -> str:
+    """How the perturbation definitions a run recorded differ from ``now`` ("" when they do not;
+    runs recorded before run.json held the definitions, an empty ``recorded``, are not compared)."""
     if not recorded or recorded == now:
-        return
+        return ""
     changed = [name for name in recorded if name in now and recorded[name] != now[name]]
     parts = [f"{name} was {json.dumps(recorded[name])}, is now {json.dumps(now[name])}" for name in changed[:3]]
     parts += [f"{len(changed) - 3} more changed"] if len(changed) > 3 else []
     for what, names in (("added", [n for n in now if n not in recorded]), ("removed", [n for n in recorded if n not in now])):
         if names:
             parts.append(f"{what}: {', '.join(names[:5])}" + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
-    raise ConfigError(f"run {folder} was recorded with other perturbation definitions ({'; '.join(parts)}); its "
-                      "episodes would be counted under perturbations that now mean something else: restore the "
-                      "catalog it ran, or choose a new --out")
+    return "; ".join(parts)
+
+
+def _check_same_perturbations(folder, recorded: dict, now: dict) -> None:
+    """The run's perturbations must mean what they meant when its episodes ran: a catalog entry
+    edited, added or removed since (under the same config and catalog path) is refused."""
+    differences = perturbation_differences(recorded, now)
+    if differences:
+        raise ConfigError(f"run {folder} was recorded with other perturbation definitions ({differences}); its "
+                          "episodes would be counted under perturbations that now mean something else: restore the "
+                          "catalog it ran, or choose a new --out")
 
 
 def _differences(config: dict, recorded: dict) -> str:
