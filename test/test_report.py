@@ -150,6 +150,11 @@ def test_replay_refuses_a_perturbation_defined_otherwise_since_the_run(runs, tmp
     assert result.returncode == 2 and "perturbations are defined otherwise now (red_table was {" in result.stderr, \
         result.stderr[-2000:]
     assert "restore the catalog it ran" in result.stderr and not (tmp_path / "x.mp4").exists()
+    # Its report is written all the same, with a note in place of the gallery.
+    index = write_report([run], tmp_path / "report")
+    notes = json.loads((tmp_path / "report" / "figures.json").read_text())["notes"]
+    assert any(note.startswith("No failure gallery for") and "red_table was {" in note for note in notes), notes
+    assert "No failure gallery for" in index.read_text()
 
 
 def test_a_failing_episode_replays_into_an_mcap_file_of_ros_2_messages(runs, tmp_path, python):

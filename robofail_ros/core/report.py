@@ -23,7 +23,7 @@ import numpy as np
 
 from .analysis import NOMINAL, FailureMode, RunResult, verdict_text
 from .config import SearchConfig
-from .errors import ConfigError
+from .errors import ConfigError, PolicyError
 from .store import RunRecord, RunStore
 
 RADAR_SPOKES = 24  # more perturbations than this make a radar plot unreadable: the top ones are shown
@@ -381,12 +381,18 @@ def _write(runs, out: pathlib.Path, with_gallery: bool) -> pathlib.Path:
     else:
         figures += [grouped_bars(runs, perturbations, figures_dir)]
     table = model_table(runs, perturbations)
-    # An episode is replayed with the run's policy, which robofail cannot start when it was a ROS
-    # node of the user's own: such a run gets a note instead of a gallery (and the report is written).
-    external = [r for r in runs if r.record.policy.external] if with_gallery else []
-    notes = notes + [f"No failure gallery for {r.label}: its policy ran as a ROS node of your own (policy: external), "
-                     "which robofail cannot start to replay an episode." for r in external]
-    items = [item for r in runs if r not in external for item in gallery(r, out / "gallery")] if with_gallery else []
+    items = []
+    for r in runs if with_gallery else []:
+        # A run whose episodes cannot be replayed as recorded gets a note instead of a gallery; its
+        # numbers stand and the report is written.
+        if r.record.policy.external:
+            notes = notes + [f"No failure gallery for {r.label}: its policy ran as a ROS node of your own (policy: "
+                             "external), which robofail cannot start to replay an episode."]
+            continue
+        try:
+            items += gallery(r, out / "gallery")
+        except (ConfigError, PolicyError) as exc:  # its checkpoint or catalog changed since, say
+            notes = notes + [f"No failure gallery for {r.label}: {exc}"]
     (out / "figures.json").write_text(json.dumps(
         {"perturbations": perturbations, "notes": notes, "figures": [dataclasses.asdict(f) for f in figures],
          "models": [dataclasses.asdict(row) for row in table], "gallery": [dataclasses.asdict(i) for i in items]},
