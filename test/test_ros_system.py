@@ -319,7 +319,7 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         # A goal's searcher gets the scene images it needs (PPO on images of accumulated
         # perturbations), although the node's own searcher (thompson) needs none: the requests
         # used to follow the node's searcher, and PPO saw the unperturbed scene after each success.
-        result, _ = send(searcher="ppo", budget=4, out=str(tmp_path / "runs" / "ppo_goal"))
+        result, _ = send(searcher="ppo", budget=4, out=str(tmp_path / "elsewhere" / "ppo_goal"))
         assert result.success, result.message
         asked = [r.with_image for r in requests if r.run_id == "ppo_goal"]
         assert asked and all(asked) and not any(r.with_image for r in requests if r.run_id == "goal")
@@ -329,6 +329,9 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         assert past.success and past.episodes == len(rows(cancelled_out)), past.message
         result, _ = send(budget=60, out=str(cancelled_out), resume=True)
         assert result.success and [r[0] for r in rows(cancelled_out)] == list(range(62)) and finished(cancelled_out)
+        # A past run is served by its id although its folder lies outside output_dir (the node ran it).
+        past = call(env["ROS_DOMAIN_ID"], {"run_id": "ppo_goal", "method": "pi"})
+        assert past.success and past.episodes == 6, past.message
     finally:
         rclpy.shutdown(context=context)
         stop(proc)

@@ -158,6 +158,7 @@ class SearchNode(Node, RunObserver):
         self._running = threading.Lock()  # one search at a time
         self._goal = None  # the action goal being served
         self.active = self.config  # the config of the search running (or last run)
+        self.run_folders: dict[str, pathlib.Path] = {}  # run id -> folder of the runs this node ran (any out)
         self.create_subscription(EpisodeResult, RESULTS_TOPIC, self.evaluator.transport.result, 100)
         self.create_subscription(String, READY_TOPIC, self.evaluator.ready, 100)
         self.markers = self.create_publisher(MarkerArray, "~/failure_markers", 1)
@@ -181,6 +182,7 @@ class SearchNode(Node, RunObserver):
         if not self._running.acquire(blocking=False):
             raise RoboFailError(f"a search is running (run {self.run_id!r}); cancel it before starting another")
         self.out, self.run_id, self.active = pathlib.Path(out), pathlib.Path(out).name, config
+        self.run_folders[self.run_id] = self.out
         try:
             self.publish_status("running")
             self.evaluator.transport.use(worker_spec(config))
@@ -299,7 +301,7 @@ class SearchNode(Node, RunObserver):
                 return None
             searcher, catalog = self.live
             return _result(self.out, catalog, searcher, self.active.goal)
-        folder = pathlib.Path(self.config.output_dir) / run_id
+        folder = self.run_folders.get(run_id, pathlib.Path(self.config.output_dir) / run_id)
         if not (folder / "run.json").is_file():
             raise RoboFailError(f"unknown run id {run_id!r}: no run folder {folder}; this node serves {self.run_id!r}")
         return stored_result(folder)
