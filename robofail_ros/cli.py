@@ -184,7 +184,7 @@ def cmd_compare(args) -> int:
     """The paper's Section 5 experiment: the same search for several policies, one report."""
     import pathlib
     from .core.report import write_report
-    from .core.run import policy_info, resolve_catalog
+    from .core.run import policy_record, resolve_catalog
     from .core.store import RunStore
     out = pathlib.Path(args.out)
     folders = {}  # one run folder per policy, named after it
@@ -198,7 +198,7 @@ def cmd_compare(args) -> int:
     # Every checkpoint and every folder is checked before any search runs: a bad last policy must
     # not wait for the searches before it. A finished run of this config and checkpoint is kept.
     configs = {spec: _config_from_args(args).replace(policy=spec) for spec in folders}
-    kept = {spec: RunStore.finished_run_of(folders[spec], config.to_dict(), policy_info(config),
+    kept = {spec: RunStore.finished_run_of(folders[spec], config.to_dict(), policy_record(config),
                                            resolve_catalog(config).definitions())
             for spec, config in configs.items()}
     for spec, folder in folders.items():

@@ -84,7 +84,7 @@ def plan(config: PaperConfig) -> list[tuple[str, str, str]]:
 def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, observer=None) -> pathlib.Path:
     """Runs every search not finished yet under ``out/runs``, then writes ``out/report``;
     ``observer`` (a RunObserver class) watches each search."""
-    from .run import policy_info, resolve_catalog, run_search
+    from .run import policy_record, resolve_catalog, run_search
     out = pathlib.Path(out)
     report = out / "report"
     if report.exists():
@@ -95,7 +95,7 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
         folder = out / "runs" / name
         folders.setdefault(task, []).append(folder)
         search = config.search_config(task, spec)
-        if RunStore.finished_run_of(folder, search.to_dict(), policy_info(search), resolve_catalog(search).definitions()):
+        if RunStore.finished_run_of(folder, search.to_dict(), policy_record(search), resolve_catalog(search).definitions()):
             say(f"[{i}/{len(jobs)}] {name}: finished earlier, kept")
             continue
         say(f"[{i}/{len(jobs)}] {name} on {task}: {search.searcher}, {search.budget} episodes -> {folder}")

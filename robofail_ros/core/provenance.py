@@ -112,8 +112,8 @@ class PolicyAnnouncements:
         """Waits for every worker's announcement and returns what the run records about its
         policy: what they announced (they must agree, and match the configured policy unless it
         is ``external``)."""
-        from .run import policy_info
-        expected = None if self.external else policy_info(self.config)  # a bad checkpoint fails here, first
+        from .run import policy_record
+        expected = None if self.external else policy_record(self.config)  # a bad checkpoint fails here, first
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while len(self._identities) < len(self.workers) and self.error is None:

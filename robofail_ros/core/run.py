@@ -30,7 +30,7 @@ def resolve_catalog(config: SearchConfig) -> Catalog:
     return catalog
 
 
-def policy_info(config: SearchConfig) -> PolicyRecord:
+def policy_record(config: SearchConfig) -> PolicyRecord:
     """Loads the policy once here (a bad checkpoint fails before any worker starts) and
     returns what the run records about it."""
     policy = load_policy(config.policy, task=config.task, device=config.device)
@@ -69,7 +69,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     """Runs (or resumes) a search and returns its result (also written to ``out/summary.json``).
 
     ``evaluator`` defaults to worker processes (or this process for one worker); the ROS search
-    node passes its own, whose ``policy_info()`` says which policy its workers really run (what
+    node passes its own, whose ``policy_record()`` says which policy its workers really run (what
     the run records). ``observer`` sees the run start and every finished batch.
     """
     observer = observer or RunObserver()
@@ -78,10 +78,10 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
                              config.goal)
     if evaluator is None:
         check_local_workers(config.num_workers)  # before the run folder is made and any worker starts
-    info = evaluator.policy_info() if evaluator is not None else policy_info(config)
-    store = RunStore.create(out, config.to_dict(), info, catalog.definitions(), resume=resume)
+    policy = evaluator.policy_record() if evaluator is not None else policy_record(config)
+    store = RunStore.create(out, config.to_dict(), policy, catalog.definitions(), resume=resume)
     own_evaluator = evaluator is None
-    evaluator = evaluator or make_evaluator(worker_spec(config, info.sha256), config.num_workers)
+    evaluator = evaluator or make_evaluator(worker_spec(config, policy.sha256), config.num_workers)
     try:
         observer.started(searcher, catalog, store)
         done = store.outcomes()

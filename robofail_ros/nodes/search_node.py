@@ -126,7 +126,7 @@ class RosEvaluator(Evaluator):
     def announced(self, worker: str, data: str):
         self.announcements.announce(worker, data)
 
-    def policy_info(self) -> PolicyRecord:
+    def policy_record(self) -> PolicyRecord:
         info = self.announcements.record(self.policy_timeout_s)
         self.transport.check_alone(self.workers, patience_s=DDS_LEASE_S + 5)
         return info
