@@ -48,6 +48,16 @@ def lookup(registry: dict, kind: str, name: str):
         raise UnknownNameError(kind, name, registry) from None
 
 
+def unknown_keys(cls, data: dict, where: str) -> str | None:
+    """What is wrong with a record read back (run.json) that holds keys the dataclass ``cls`` has
+    not, or None: such a record comes from another version of robofail."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if not unknown:
+        return None
+    return (f"{where} holds keys this robofail does not write ({', '.join(unknown)}); it comes from another version, "
+            "which is needed to open it")
+
+
 def strict_fields(cls, values: dict, where: str):
     """``cls(**values)`` for a dataclass of plain settings, refusing unknown keys (with the closest
     known name) and values of the wrong type (lists are taken for tuples)."""

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-from .errors import ConfigError
+from .errors import ConfigError, unknown_keys
 
 IDENTITY = ("name", "observation_keys", "cameras", "sha256", "version")  # what identifies a policy
 
@@ -33,10 +33,9 @@ class PolicyRecord:
     def from_dict(cls, data: dict, where: str) -> "PolicyRecord":
         if not isinstance(data, dict):
             raise ConfigError(f"{where} is not a policy record robofail writes (not a mapping: {data!r:.80})")
-        unknown = sorted(set(data) - {field.name for field in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"{where} holds policy keys this robofail does not write ({', '.join(unknown)}); it "
-                              f"comes from another version, which is needed to open it")
+        problem = unknown_keys(cls, data, where)
+        if problem:
+            raise ConfigError(problem)
         try:
             return cls(**{**data, **{key: tuple(data[key]) for key in ("observation_keys", "cameras", "workers")
                                      if key in data}})

@@ -25,7 +25,7 @@ import sqlite3
 from .analysis import RunResult
 from .config import SearchConfig
 from .episode import EpisodeOutcome
-from .errors import ConfigError
+from .errors import ConfigError, unknown_keys
 from .provenance import PolicyRecord
 from .versions import component_versions
 
@@ -118,10 +118,9 @@ class RunRecord:
         missing = [key for key in ("config", "config_hash") if not isinstance(data, dict) or key not in data]
         if missing:
             raise ConfigError(f"{path} is not a robofail run record (it lacks {', '.join(missing)}); {_UNTOUCHED}")
-        unknown = sorted(set(data) - {field.name for field in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"{path} holds keys this robofail does not write ({', '.join(unknown)}); it comes from "
-                              f"another version, which is needed to open it; {_UNTOUCHED}")
+        problem = unknown_keys(cls, data, str(path))
+        if problem:
+            raise ConfigError(f"{problem}; {_UNTOUCHED}")
         try:
             policy = PolicyRecord.from_dict(data.get("policy"), where=f"{path} (its policy)")
         except ConfigError as exc:
