@@ -39,6 +39,7 @@ from .common import LATCHED, READY_TOPIC, RESULTS_TOPIC, read_config, run_node
 from .conversions import dumps, mode_to_msg, modes_to_markers, msg_to_outcome
 
 DDS_LEASE_S = 20.0  # how long DDS (Fast DDS's default lease) keeps a killed node in the graph
+DISCOVERY_SETTLE_S = 3.0  # a fresh node discovers the others' subscriptions one by one: counts must hold this long
 
 
 class RosTransport:
@@ -65,19 +66,25 @@ class RosTransport:
                                                      names=list(request.perturbations), seed=request.seed,
                                                      with_image=self.spec.images, scene=self.scene))
 
-    def check_alone(self, workers, patience_s: float = 0.0):
+    def check_alone(self, workers, patience_s: float = 0.0, settle_s: float = 0.0):
         """A second robofail system on this ROS domain shares the workers' topics: its sim node
         would run this run's episodes with its own policy. Refused before an episode is sent (the
         run stays resumable). A killed node stays in the DDS graph of the nodes that saw it alive
         for its lease (20 s), so at the start of a run (a search node serving goals may have
-        outlived a worker restarted since) a doubled worker gets ``patience_s`` to become single.
-        (A second policy node of another policy is caught by its announcement: provenance.py.)"""
+        outlived a worker restarted since) a doubled worker gets ``patience_s`` to become single,
+        and the counts must hold for ``settle_s`` first (a fresh node may not have discovered the
+        second sim node yet). (A second policy node of another policy is caught by its
+        announcement: provenance.py.)"""
         deadline = time.monotonic() + patience_s
+        counts, since = None, time.monotonic()
         while True:
-            doubled = {worker: count for worker in workers if (count := self._sim_nodes(worker)) > 1}
-            if not doubled or time.monotonic() >= deadline:
+            now = {worker: self._sim_nodes(worker) for worker in workers}
+            if now != counts:
+                counts, since = now, time.monotonic()
+            doubled = {worker: count for worker, count in counts.items() if count > 1}
+            if (not doubled and time.monotonic() - since >= settle_s) or time.monotonic() >= deadline:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         if doubled:
             raise ConfigError(
                 "; ".join(f"{count} sim nodes take {worker}'s episodes" for worker, count in doubled.items())
@@ -128,7 +135,7 @@ class RosEvaluator(Evaluator):
 
     def policy_record(self) -> PolicyRecord:
         info = self.announcements.record(self.policy_timeout_s)
-        self.transport.check_alone(self.workers, patience_s=DDS_LEASE_S + 5)
+        self.transport.check_alone(self.workers, patience_s=DDS_LEASE_S + 5, settle_s=DISCOVERY_SETTLE_S)
         return info
 
     def reference_image(self):
