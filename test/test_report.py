@@ -10,6 +10,7 @@ from robofail_ros.core.analysis import RunResult
 from robofail_ros.core.errors import ConfigError
 from robofail_ros.core.provenance import PolicyRecord
 from robofail_ros.core.report import write_report
+from robofail_ros.core.stats import Goal, assess
 from robofail_ros.core.store import RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.render]
@@ -60,6 +61,13 @@ def test_a_finished_search_writes_its_report_and_the_radar_shows_its_numbers(run
     assert set(radar["perturbations"]) == {"small_table", "shaky_arm", "red_table"}
     trials, failures = counts["none"]  # the reference line: the unperturbed rate of this run
     assert radar["nominal_p_fail"] == pytest.approx(failures / trials)
+    # The class on each spoke and the bounds that decide it: those of the run's table.
+    verdict = assess([counts[n][1] for n in radar["perturbations"]], [counts[n][0] for n in radar["perturbations"]],
+                     Goal(top_k=3), failures, trials)
+    assert radar["cs_low"] == pytest.approx(verdict.low.tolist()) and radar["cs_high"] == pytest.approx(verdict.high.tolist())
+    assert radar["status"] == list(verdict.status)
+    assert all(cs_low <= low and high <= cs_high for cs_low, low, high, cs_high
+               in zip(radar["cs_low"], radar["ci_low"], radar["ci_high"], radar["cs_high"]))
     assert sum(radar["pi"]) == pytest.approx(1.0), "uniform's pi over every tried perturbation"
     assert data["models"][0]["sha256"] == json.loads((a / "run.json").read_text())["policy"]["sha256"]
 

@@ -159,7 +159,8 @@ def save_figure(fig, folder: pathlib.Path, name: str, title: str, data: dict) ->
 
 
 def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figure:
-    """Two radar panels for one run: calibrated P(fail) with its 95% interval, and the paper's pi(a|o)."""
+    """Two radar panels for one run: calibrated P(fail) with its 95% Wilson interval and its
+    anytime-valid bounds (which decide each mode's class, written on its spoke), and the paper's pi(a|o)."""
     modes = run.modes
     tried = [n for n in perturbations if modes[n].trials]
     # The highest rates first; among equal rates the best-measured (most trials).
@@ -168,6 +169,8 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
     has_pi = all(modes[n].pi is not None for n in perturbations)
     data = {"run": run.label, "perturbations": spokes, "p_fail": [modes[n].p_fail for n in spokes],
             "ci_low": [modes[n].ci_low for n in spokes], "ci_high": [modes[n].ci_high for n in spokes],
+            "cs_low": [modes[n].cs_low for n in spokes], "cs_high": [modes[n].cs_high for n in spokes],
+            "status": [modes[n].status for n in spokes], "rank": [modes[n].rank for n in spokes],
             "pi": [modes[n].pi for n in spokes] if has_pi else None, "nominal_p_fail": run.nominal_p_fail,
             "left_out": len(tried) - len(spokes), "untried": len(perturbations) - len(tried)}
     plt = pyplot()
@@ -185,6 +188,8 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
         ax.fill_between(closed, ring(data["ci_low"]), ring(data["ci_high"]), color="tab:red", alpha=0.2,
                         label="95% Wilson interval")
         ax.plot(closed, ring(data["p_fail"]), color="tab:red", marker="o", ms=3, label="P(fail | perturbation)")
+        for bound, label in ((data["cs_low"], "anytime-valid bounds (decide the class)"), (data["cs_high"], None)):
+            ax.plot(closed, ring(bound), color="grey", ls=":", lw=1, label=label)
     if run.nominal_p_fail is not None:  # a policy that fails unperturbed too: the rates read against it
         ax.plot(np.linspace(0, 2 * np.pi, 100), np.full(100, run.nominal_p_fail), color="black", ls="--", lw=1,
                 label=f"unperturbed P(fail) {run.nominal_p_fail:.2f}")
@@ -198,9 +203,11 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
         ax.set_title("Paper's π(a|o): the searcher's preference (sums to 1)", pad=22)
     for ax in axes[0]:
         ax.set_xticks(angles)
-        ax.set_xticklabels(spokes, fontsize=7)
+        # The class on the spoke: a figure never shows an undecided mode as if it were a finding.
+        ax.set_xticklabels([f"{n}\n{status}" + (f" #{rank}" if rank else "")
+                            for n, status, rank in zip(spokes, data["status"], data["rank"])], fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
-        ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.15), fontsize=8)
+        ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.24), fontsize=8)
     note = f" (top {len(spokes)} of {len(tried)} tried)" if data["left_out"] else ""
     fig.suptitle(f"{run.label}: failure modes{note}", fontsize=12)
     return save_figure(fig, folder, f"radar_{_slug(run.label)}", f"Radar: {run.label}", data)
