@@ -1,6 +1,7 @@
 """Policies under test: demos in robomimic's format, robomimic training, checkpoint loading."""
 import os
 import subprocess
+import warnings
 
 import h5py
 import pytest
@@ -122,6 +123,12 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     torch.save(torch.nn.Linear(2, 2).state_dict(), state_dict)
     with pytest.raises(PolicyError, match="a PyTorch file but not a robomimic checkpoint .*'algo_name'.*policy: external"):
         load_policy(str(state_dict), task="Lift")
+    tensor = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), tensor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # robomimic used to index the tensor as a dict: a torch warning, then an IndexError
+        with pytest.raises(PolicyError, match="not a robomimic checkpoint \\(it holds a Tensor, not a dictionary\\)"):
+            load_policy(str(tensor), task="Lift")
     with pytest.raises(PolicyError, match="trained on task 'Lift', not 'Stack'"):
         load_policy("lift_bc_low_dim", task="Stack")
     # A policy for another robot, arm controller or control rate would run without an error, its

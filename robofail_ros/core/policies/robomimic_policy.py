@@ -39,9 +39,17 @@ class RobomimicPolicy:
             raise PolicyError(f"device {device!r} asked for, but torch sees no GPU here (torch.cuda.is_available() is "
                               "False); use device: cpu, or run where a GPU is (`robofail doctor` says what it sees)")
         try:
+            ckpt = FileUtils.load_dict_from_checkpoint(str(path))
+            if not isinstance(ckpt, dict):  # robomimic would index it as one (a tensor: a torch warning, then an IndexError)
+                raise PolicyError(f"policy checkpoint {path} is a PyTorch file but not a robomimic checkpoint (it holds a "
+                                  f"{type(ckpt).__name__}, not a dictionary); train the policy with robomimic "
+                                  "(`robofail train-policy`), or serve your own model to the ROS system as a policy node "
+                                  "(policy: external)")
             with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # robomimic prints its obs spec
                 self._policy, ckpt = FileUtils.policy_from_checkpoint(
-                    ckpt_path=str(path), device=torch.device(device), verbose=False)
+                    ckpt_dict=ckpt, device=torch.device(device), verbose=False)
+        except PolicyError:
+            raise
         except Exception as exc:
             missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
             if missing in _CHECKPOINT_KEYS:  # it unpickled: a PyTorch file of another kind
