@@ -5,13 +5,12 @@ with the gripper open. Start one per worker, in that worker's namespace:
 """
 import json
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
 from robofail_ros.msg import Action, Observation
+from robofail_ros.nodes.common import run_node
 
 
 class StillPolicy(Node):
@@ -34,18 +33,9 @@ class StillPolicy(Node):
 
 
 def main():
-    rclpy.init()
-    node = StillPolicy()
-    try:
-        # In 1 s slices rather than rclpy.spin: a shutdown by SIGTERM alone (docker stop, systemd)
-        # can slip past an executor that is waiting; the loop notices it within a second.
-        while rclpy.ok():
-            rclpy.spin_once(node, timeout_sec=1.0)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    # rclpy.init, spin until Ctrl-C or SIGTERM, and a clean shutdown, past rclpy's shutdown races
+    # (a signal mid-callback, a DDS teardown that hangs): robofail's own nodes run the same way.
+    raise SystemExit(run_node(StillPolicy, "still_policy"))
 
 
 if __name__ == "__main__":

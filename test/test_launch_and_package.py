@@ -2,7 +2,6 @@
 nodes, executables and arguments against CMakeLists.txt, setup.py and config; package.xml."""
 import ast
 import json
-import os
 import pathlib
 import re
 import xml.etree.ElementTree as ET
@@ -24,21 +23,23 @@ def test_launch_file_parses_and_declares_the_documented_arguments():
     assert {"task", "policy", "searcher", "budget", "num_workers", "params_file"} <= declared
 
 
-def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_external_policies(tmp_path):
+def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_external_policies(tmp_path, monkeypatch):
     """ros-run and search.launch.py both start bringup.node_plan's nodes."""
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.nodes.bringup import node_argv, node_plan, overrides_file
+    monkeypatch.setenv("ROS_HOME", str(tmp_path))
     params = str(REPO / "config" / "search.yaml")
     plan = node_plan(params, 2, {"budget": 10}, {"exit_when_done": True})
     assert [s.label for s in plan] == ["search_node", "worker_0/sim_node", "worker_0/policy_node",
                                        "worker_1/sim_node", "worker_1/policy_node"]
     assert plan[0].parameters == {"budget": 10, "exit_when_done": True, "num_workers": 2}
     overrides = overrides_file(plan)
-    try:
-        argv = node_argv(params, overrides, plan[2])
-        sections = yaml.safe_load(pathlib.Path(overrides).read_text())
-    finally:
-        os.unlink(overrides)
+    argv = node_argv(params, overrides, plan[2])
+    sections = yaml.safe_load(pathlib.Path(overrides).read_text())
+    # Named by its content under ROS_HOME: launching again with the same arguments leaves no new file.
+    other = overrides_file(node_plan(params, 2, {"budget": 11}, {"exit_when_done": True}))
+    assert overrides_file(plan) == overrides and other != overrides
+    assert sorted(p.name for p in (tmp_path / "robofail").iterdir()) == sorted(pathlib.Path(p).name for p in (overrides, other))
     assert argv[1:3] == ["-m", "robofail_ros.nodes.policy_node"] and "__ns:=/worker_0" in argv
     assert argv[-4:-2] == ["--params-file", overrides]  # after the user's file, so that it wins (next test)
     assert sections["/worker_0/policy_node"] == {"ros__parameters": {"budget": 10}}
@@ -60,9 +61,13 @@ def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_ex
         node_plan(params, 0, {}, {})
     with pytest.raises(ConfigError, match="episode_timeout_s must be a positive number of seconds, got -3"):
         node_plan(params, 2, {}, {"episode_timeout_s": -3.0})
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("ROS_HOME", str(tmp_path / "file"))  # not a folder: a clear error, not a traceback
+    with pytest.raises(ConfigError, match="cannot write the nodes' parameter overrides .* set ROS_HOME to a folder"):
+        overrides_file(plan)
 
 
-def test_overrides_beat_the_params_file_s_own_node_sections(tmp_path):
+def test_overrides_beat_the_params_file_s_own_node_sections(tmp_path, monkeypatch):
     """A `search_node:` section of the user's file used to beat ros-run's `-p budget:=3`: rcl applies
     `-p` (and any '/**' section) before node sections. A node reads the overrides file's value."""
     import subprocess
@@ -71,16 +76,14 @@ def test_overrides_beat_the_params_file_s_own_node_sections(tmp_path):
     from robofail_ros.nodes.bringup import NodeSpec, node_argv, overrides_file
     params = tmp_path / "search.yaml"
     params.write_text("/**:\n  ros__parameters:\n    budget: 7\nsearch_node:\n  ros__parameters:\n    budget: 10\n")
+    monkeypatch.setenv("ROS_HOME", str(tmp_path))
     overrides = overrides_file([NodeSpec("search_node", "", {"budget": 3})])
     script = ("import rclpy, sys\nrclpy.init(args=sys.argv)\n"
               "node = rclpy.create_node('search_node', automatically_declare_parameters_from_overrides=True)\n"
               "print('budget', node.get_parameter('budget').value)\n")
     argv = node_argv(str(params), overrides, NodeSpec("search_node", "", {}))
-    try:
-        result = subprocess.run([sys.executable, "-c", script, *argv[argv.index("--ros-args"):]], capture_output=True,
-                                text=True, timeout=60)
-    finally:
-        os.unlink(overrides)
+    result = subprocess.run([sys.executable, "-c", script, *argv[argv.index("--ros-args"):]], capture_output=True,
+                            text=True, timeout=60)
     assert result.stdout.strip() == "budget 3", result.stdout + result.stderr[-2000:]
 
 

@@ -428,15 +428,18 @@ def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(r
     assert [r[0] for r in after] == list(range(12))
 
 
-def start_external_policies(env, count):
+def start_external_policies(env, count, logs=None):
+    """The README's example policy node, one per worker; its output to logs/worker_<i>.log if given."""
     return [subprocess.Popen([sys.executable, os.path.join(HERE, "ros_external_policy.py"), "--ros-args",
-                              "-r", f"__ns:=/worker_{i}"], env=env) for i in range(count)]
+                              "-r", f"__ns:=/worker_{i}"], env=env,
+                             **({"stdout": open(logs / f"worker_{i}.log", "w"), "stderr": subprocess.STDOUT} if logs else {}))
+            for i in range(count)]
 
 
 def test_an_external_policy_node_runs_the_search_and_the_run_records_it(ros_env, tmp_path):
     env, params = ros_env
     out = tmp_path / "runs" / "external"
-    policies = start_external_policies(env, 2)
+    policies = start_external_policies(env, 2, logs=tmp_path)
     proc = ros_run(env, params, out, "--policy", "external", "--budget", "4", "--exit-when-done")
     try:
         log = run_to_end(proc, out, "the search with external policies to finish")
@@ -446,7 +449,8 @@ def test_an_external_policy_node_runs_the_search_and_the_run_records_it(ros_env,
             policy.send_signal(sig)
         codes = [policy.wait(timeout=30) for policy in policies]
     assert proc.returncode == 0, log[-3000:]
-    assert codes == [0, 0]
+    policy_logs = [(tmp_path / f"worker_{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0] and not any("Traceback" in text for text in policy_logs), policy_logs
     recorded = rows(out)
     assert [r[0] for r in recorded] == list(range(6)) and {r[5] for r in recorded} == {"worker_0", "worker_1"}
     assert not any(r[3] for r in recorded), "a policy that holds still never lifts the cube"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -53,14 +54,28 @@ def overrides_file(plan: list[NodeSpec]) -> str:
     """The plan's parameters as a ROS 2 parameter file with a section per node's full name, to be
     given after the user's file. rcl applies every file's ``/**`` parameters (``-p`` ones too)
     before its node sections, so a `search_node:` section of the user's file would beat a ``-p
-    budget:=3`` (a run of the file's budget, the override silently lost); a later node section wins."""
-    import tempfile
+    budget:=3`` (a run of the file's budget, the override silently lost); a later node section wins.
+
+    The file is named by its content, under $ROS_HOME/robofail (~/.ros/robofail, beside ROS's own
+    logs): the same arguments give the same file, so launches leave one small file per set of
+    arguments, not one per launch, and none is removed while a system still starting reads it."""
+    import hashlib
 
     import yaml
-    fd, path = tempfile.mkstemp(prefix="robofail-overrides-", suffix=".yaml")
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump({spec.full_name: {"ros__parameters": dict(spec.parameters)} for spec in plan if spec.parameters}, f)
-    return path
+    text = yaml.safe_dump({spec.full_name: {"ros__parameters": dict(spec.parameters)} for spec in plan if spec.parameters})
+    folder = pathlib.Path(os.environ.get("ROS_HOME") or pathlib.Path.home() / ".ros") / "robofail"
+    path = folder / f"overrides-{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    try:
+        if not path.is_file() or path.read_text() != text:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # whole or absent, for a concurrent launch
+            partial.write_text(text)
+            os.replace(partial, path)
+    except OSError as exc:
+        from ..core.errors import ConfigError
+        raise ConfigError(f"cannot write the nodes' parameter overrides to {path} ({exc.strerror or exc}); set ROS_HOME "
+                          "to a folder you can write (ROS keeps its logs there too)") from None
+    return str(path)
 
 
 def node_argv(params_file: str, overrides: str, spec: NodeSpec) -> list[str]:
@@ -112,7 +127,6 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-        os.unlink(overrides_path)  # read by each node at its start only
     if search.returncode is not None and search.returncode < 0:  # killed by a signal (not by us: we send SIGINT)
         name = signal.Signals(-search.returncode).name
         where = f"--out {search_overrides['out']}" if search_overrides.get("out") else "--out <its run folder>"
