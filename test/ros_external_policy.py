@@ -24,7 +24,8 @@ class StillPolicy(Node):
         self.info.publish(String(data=json.dumps({
             "name": "still_policy", "version": "1.0",
             "observation_keys": ["robot0_eef_pos"],  # low-dim keys and <camera>_image keys it reads
-            "cameras": []})))
+            "cameras": [],
+            "robot": "Panda", "controller": "OSC_POSE", "control_freq": 20})))  # what its actions are for
 
     def act(self, obs: Observation):
         # obs.low_dim holds the values of obs.low_dim_keys (obs.low_dim_sizes each); obs.images the

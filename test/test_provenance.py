@@ -29,6 +29,10 @@ def test_the_run_records_what_every_worker_announced():
     ({**STILL, "image_size": 0}, "its 'image_size' must be a positive whole number of pixels"),
     ({**STILL, "image_size": "84"}, "its 'image_size' must be a positive whole number of pixels"),
     ({**STILL, "version": [2]}, r"its 'version' must be a string \(or absent\), got \[2\]"),
+    # made for another robot, arm controller or control rate: same action size, other meaning
+    ({**STILL, "robot": "Sawyer"}, r"made for robot 'Sawyer', but robofail's scenes run a Panda \(OSC_POSE arm "
+                                   r"controller, 20 Hz control\)"),
+    ({**STILL, "controller": "IK_POSE", "control_freq": 10}, "made for controller 'IK_POSE', control_freq 10, but"),
     (None, r"no policy announced itself on /worker_1/policy_info within 0 s"),
 ])
 def test_each_problem_is_a_clear_error(second, message):
@@ -38,6 +42,12 @@ def test_each_problem_is_a_clear_error(second, message):
         announcements.announce("worker_1", json.dumps(second))
     with pytest.raises(ConfigError, match=message):
         announcements.record(timeout_s=0.3)
+
+
+def test_a_node_that_says_it_was_made_for_the_scene_s_robot_controller_and_rate_is_recorded():
+    announcements = PolicyAnnouncements(["worker_0"], EXTERNAL)
+    announcements.announce("worker_0", json.dumps({**STILL, "robot": "Panda", "controller": "OSC_POSE", "control_freq": 20}))
+    assert announcements.record(timeout_s=1).name == "still_policy"
 
 
 def test_a_policy_node_that_is_not_the_configured_policy_is_refused():

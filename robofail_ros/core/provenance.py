@@ -66,6 +66,15 @@ def problem_of(info) -> str | None:
     size = info.get("image_size")  # optional: the scene's default when absent
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         return f"its 'image_size' must be a positive whole number of pixels (or absent), got {size!r}"
+    # Optional: what the node was made for. Another robot, arm controller or control rate with the
+    # same action size would run without an error, its actions meaning something else.
+    from .scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
+    scene = {"robot": ROBOT, "controller": ARM_CONTROLLER, "control_freq": CONTROL_FREQ}
+    other = {key: info[key] for key in scene if info.get(key) is not None and info[key] != scene[key]}
+    if other:
+        return (f"it was made for {', '.join(f'{key} {value!r}' for key, value in other.items())}, but robofail's "
+                f"scenes run a {ROBOT} ({ARM_CONTROLLER} arm controller, {CONTROL_FREQ} Hz control), where its actions "
+                "would mean something else: train or configure the policy for those")
     return None
 
 

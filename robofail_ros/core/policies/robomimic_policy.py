@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 
 from ..errors import PolicyError
-from ..scenes.scene import CONTROL_FREQ
+from ..scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
 from .base import register_policy_loader
 from .training import sha256_of
 
@@ -107,16 +107,16 @@ class RobomimicPolicy:
 def _check_robot_and_controller(path, env_kwargs: dict) -> None:
     """A policy trained on another robot, arm controller or control rate would run here without an
     error, its actions meaning something else: refused, naming what it was trained on."""
-    robots = env_kwargs.get("robots", ["Panda"])
+    robots = env_kwargs.get("robots", [ROBOT])
     robots = [robots] if isinstance(robots, str) else list(robots)
     controller = env_kwargs.get("controller_configs") or {}
     # robosuite 1.5 nests the arm's controller in a composite one; earlier versions do not.
-    arm = (controller.get("body_parts") or {}).get("right", {}).get("type", controller.get("type", "OSC_POSE"))
+    arm = (controller.get("body_parts") or {}).get("right", {}).get("type", controller.get("type", ARM_CONTROLLER))
     rate = env_kwargs.get("control_freq", CONTROL_FREQ)
-    if robots != ["Panda"] or arm != "OSC_POSE" or rate != CONTROL_FREQ:
+    if robots != [ROBOT] or arm != ARM_CONTROLLER or rate != CONTROL_FREQ:
         raise PolicyError(f"policy checkpoint {path} was trained on {'+'.join(map(str, robots))} (arm controller {arm}, "
-                          f"{rate} Hz); robofail's scenes run a Panda (OSC_POSE, {CONTROL_FREQ} Hz), where its actions "
-                          "would mean something else: retrain it on demos from `robofail demos`")
+                          f"{rate} Hz); robofail's scenes run a {ROBOT} ({ARM_CONTROLLER}, {CONTROL_FREQ} Hz), where its "
+                          "actions would mean something else: retrain it on demos from `robofail demos`")
 
 
 def _image_size(path, shapes: dict, cameras) -> int | None:

@@ -61,6 +61,8 @@ def _import_robosuite():
 
 IMAGE_SIZE = 84  # side of the camera images, in pixels, when the policy does not say (robomimic's datasets use 84)
 IMAGE_SIZES = range(16, 2049)  # what MuJoCo's offscreen buffer renders (it fails on 0 and on huge sizes)
+ROBOT = "Panda"  # every scene's robot
+ARM_CONTROLLER = "OSC_POSE"  # its arm controller: 6 end-effector deltas, then the gripper
 CONTROL_FREQ = 20  # control steps per simulated second (robomimic's datasets use 20)
 # Model arrays any factor may edit; the scene restores them before each episode.
 _MODEL_ARRAYS = ("geom_rgba", "geom_matid", "geom_size", "geom_rbound", "geom_aabb", "geom_pos",
@@ -255,7 +257,7 @@ class Scene:
         # image): its GL context, ~0.5 GB with the robot's meshes on a software renderer, is
         # made then (_render_context), not here.
         return self._robosuite.make(
-            self.task.env_name, robots="Panda", has_renderer=False, has_offscreen_renderer=bool(cameras),
+            self.task.env_name, robots=ROBOT, has_renderer=False, has_offscreen_renderer=bool(cameras),
             use_camera_obs=bool(cameras), camera_names=list(cameras) or "agentview",
             camera_heights=self.image_size, camera_widths=self.image_size,
             control_freq=self.control_freq, horizon=self.horizon, ignore_done=True, hard_reset=False,
@@ -341,7 +343,7 @@ class Scene:
         action = np.asarray(action, dtype=float).reshape(-1)
         if action.shape[0] != self.action_dim:
             raise PolicyError(f"action has {action.shape[0]} entries but task {self.task.name} "
-                              f"(Panda, OSC_POSE + gripper) takes {self.action_dim}")
+                              f"({ROBOT}, {ARM_CONTROLLER} + gripper) takes {self.action_dim}")
         if not np.all(np.isfinite(action)):  # the policy's fault, not the simulator's: never a sim error
             raise PolicyError(f"the policy's action at step {self.steps} is not finite ({action.tolist()}); "
                               "the policy under test is broken (check its checkpoint and observation normalisation)")
