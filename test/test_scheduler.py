@@ -130,6 +130,30 @@ def test_a_retry_waits_for_the_busy_healthy_worker_instead_of_the_one_that_faile
     assert sorted(o.episode_id for o in scheduler.collect(timeout=0.05)) == [1]
 
 
+def test_a_retry_that_went_back_to_the_failing_worker_does_not_fail_the_run_while_another_worker_is_left():
+    """Seen in a fresh-clone CI run: worker_1's policy node was killed; its episode failed, and the
+    retry went back to worker_1, because worker_0 had answered its own episode but not yet said
+    "ready" (neither idle nor busy). The second error retired worker_1 and, as the episode's second
+    failed run, failed the whole search, with worker_0 healthy."""
+    scheduler, workers = make()
+    for r in requests(2):
+        scheduler.submit(r)
+    scheduler.collect(timeout=0.05)
+    assert sorted(workers.started) == [("w0", 0), ("w1", 1)]
+    scheduler.finished("w0", 0, EpisodeOutcome((), 0, True, 1, None, 0, "w0"))  # answered; its "ready" is on the way
+    workers.answer("w1", 1, error="no action from the policy node of w1")
+    assert [o.episode_id for o in scheduler.collect(timeout=0.05)] == [0]
+    assert workers.started[-1] == ("w1", 1), "no other worker was free"
+    workers.answer("w1", 1, error="no action from the policy node of w1")
+    scheduler.collect(timeout=0.05)  # w1 is retired; the episode waits, and the run goes on
+    assert scheduler.is_retired("w1")
+    scheduler.ready("w0")
+    scheduler.collect(timeout=0.05)
+    assert workers.started[-1] == ("w0", 1)
+    workers.answer("w0", 1)
+    assert [(o.episode_id, o.worker) for o in scheduler.collect(timeout=1)] == [(1, "w0")]
+
+
 def test_a_worker_that_keeps_failing_is_taken_out_of_service_and_the_rest_go_on():
     scheduler, workers = make(max_attempts=3)
     for r in requests(4):

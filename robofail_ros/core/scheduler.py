@@ -41,16 +41,19 @@ class Transport(Protocol):
 @dataclasses.dataclass
 class _Job:
     request: object
-    attempts: int = 0
     errors: list = dataclasses.field(default_factory=list)
-    tried_on: set = dataclasses.field(default_factory=set)
+    tried_on: set = dataclasses.field(default_factory=set)  # workers it was started on
+    failed_on: set = dataclasses.field(default_factory=set)  # workers whose run of it ended in an error
 
 
 class Scheduler:
     """Args:
         transport: runs episodes on workers (see the module docstring).
         timeout_s: a worker silent this long has its episode re-queued (None: never).
-        max_attempts: runs of one episode that may end in a worker error before the search fails.
+        max_attempts: workers on which one episode may end in a worker error before the search
+            fails. Workers, not runs: a retry can only go back to the worker it failed on when no
+            other is free (one between its answer and its next "ready"), and a second error there
+            says that worker is broken (it is retired), not that the episode is.
         max_worker_failures: worker errors in a row that take a worker out of service.
         log: where warnings go (a line each).
     """
@@ -104,10 +107,12 @@ class Scheduler:
                 self._failures[worker] += 1
                 if self._failures[worker] >= self.max_worker_failures:
                     self._retire(worker, f"{self._failures[worker]} episodes in a row failed on it, the last with: {error}")
-                if job.attempts >= self.max_attempts:
+                job.failed_on.add(worker)
+                if len(job.failed_on) >= self.max_attempts:
                     self._fatal = f"episode {episode_id} could not run ({'; '.join(job.errors)})"
                 else:
-                    self.log(f"episode {episode_id} failed on {worker} ({error}); running it again on another worker")
+                    self.log(f"episode {episode_id} failed on {worker} ({error}); running it again, on another worker "
+                             "when one is free")
                     self._pending.appendleft(job)
             self._cond.notify_all()
 
@@ -210,7 +215,6 @@ class Scheduler:
                 continue
             worker = (fresh or sorted(self._idle))[0]
             self._idle.discard(worker)
-            job.attempts += 1
             job.tried_on.add(worker)
             self._busy[worker] = (job.request.episode_id, now + (self.timeout_s or float("inf")))
             self.transport.start(worker, job.request)
