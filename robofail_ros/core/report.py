@@ -209,7 +209,7 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
         ax.tick_params(axis="y", labelsize=7)
         ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.24), fontsize=8)
     note = f" (top {len(spokes)} of {len(tried)} tried)" if data["left_out"] else ""
-    fig.suptitle(f"{run.label}: failure modes{note}", fontsize=12)
+    fig.suptitle(f"{run.label}: failure modes{note}", fontsize=12, y=1.04)  # above the panel titles, which two-line spoke labels push up
     return save_figure(fig, folder, f"radar_{_slug(run.label)}", f"Radar: {run.label}", data)
 
 
