@@ -154,6 +154,17 @@ def test_a_retry_that_went_back_to_the_failing_worker_does_not_fail_the_run_whil
     assert [(o.episode_id, o.worker) for o in scheduler.collect(timeout=1)] == [(1, "w0")]
 
 
+def test_with_no_other_worker_left_an_episode_that_fails_twice_on_one_fails_the_run_with_its_message():
+    scheduler, workers = make(workers=("w0",))
+    scheduler.submit(EpisodeRequest(0, ("tall_table",), 0))
+    scheduler.collect(timeout=0.05)
+    workers.answer("w0", 0, error="ValueError: size 1 must be positive")
+    scheduler.collect(timeout=0.05)
+    workers.answer("w0", 0, error="ValueError: size 1 must be positive")
+    with pytest.raises(WorkerError, match=r"episode 0 could not run \(w0: ValueError: size 1 must be positive; w0: "):
+        scheduler.collect(timeout=1)
+
+
 def test_a_worker_that_keeps_failing_is_taken_out_of_service_and_the_rest_go_on():
     scheduler, workers = make(max_attempts=3)
     for r in requests(4):

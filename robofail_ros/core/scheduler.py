@@ -50,10 +50,11 @@ class Scheduler:
     """Args:
         transport: runs episodes on workers (see the module docstring).
         timeout_s: a worker silent this long has its episode re-queued (None: never).
-        max_attempts: workers on which one episode may end in a worker error before the search
-            fails. Workers, not runs: a retry can only go back to the worker it failed on when no
-            other is free (one between its answer and its next "ready"), and a second error there
-            says that worker is broken (it is retired), not that the episode is.
+        max_attempts: runs of one episode that may end in a worker error before the search fails,
+            on as many different workers while another live one has not failed it: a retry goes
+            back to the worker it failed on only when no other is free (one between its answer and
+            its next "ready"), and a second error there says that worker is broken (it is retired),
+            not that the episode is.
         max_worker_failures: worker errors in a row that take a worker out of service.
         log: where warnings go (a line each).
     """
@@ -108,7 +109,8 @@ class Scheduler:
                 if self._failures[worker] >= self.max_worker_failures:
                     self._retire(worker, f"{self._failures[worker]} episodes in a row failed on it, the last with: {error}")
                 job.failed_on.add(worker)
-                if len(job.failed_on) >= self.max_attempts:
+                others = set(self._seen) - set(self._retired) - job.failed_on  # live workers it has not failed on
+                if len(job.failed_on) >= self.max_attempts or (len(job.errors) >= self.max_attempts and not others):
                     self._fatal = f"episode {episode_id} could not run ({'; '.join(job.errors)})"
                 else:
                     self.log(f"episode {episode_id} failed on {worker} ({error}); running it again, on another worker "
