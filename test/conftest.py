@@ -16,6 +16,13 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 HANG_LIMIT_S = 600  # the slowest test takes ~90 s
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ros_home(tmp_path_factory):
+    """ROS's logs and the ROS systems' parameter overrides (bringup.overrides_file) go to the
+    session's own folder, not the user's ~/.ros."""
+    os.environ["ROS_HOME"] = str(tmp_path_factory.mktemp("ros_home"))
+
+
 @pytest.fixture(scope="session")
 def _terminal_stderr(pytestconfig):
     """The terminal's stderr: pytest captures fd 2 during each test, and a dump written there would
