@@ -10,6 +10,7 @@ import threading
 import time
 
 from .errors import ConfigError, unknown_keys
+from .scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
 
 IDENTITY = ("name", "observation_keys", "cameras", "sha256", "version")  # what identifies a policy
 
@@ -68,7 +69,6 @@ def problem_of(info) -> str | None:
         return f"its 'image_size' must be a positive whole number of pixels (or absent), got {size!r}"
     # Optional: what the node was made for. Another robot, arm controller or control rate with the
     # same action size would run without an error, its actions meaning something else.
-    from .scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
     scene = {"robot": ROBOT, "controller": ARM_CONTROLLER, "control_freq": CONTROL_FREQ}
     other = {key: info[key] for key in scene if info.get(key) is not None and info[key] != scene[key]}
     if other:

@@ -109,7 +109,7 @@ class Scheduler:
                 if self._failures[worker] >= self.max_worker_failures:
                     self._retire(worker, f"{self._failures[worker]} episodes in a row failed on it, the last with: {error}")
                 job.failed_on.add(worker)
-                others = set(self._seen) - set(self._retired) - job.failed_on  # live workers it has not failed on
+                others = self._seen - set(self._retired) - job.failed_on  # live workers it has not failed on
                 if len(job.failed_on) >= self.max_attempts or (len(job.errors) >= self.max_attempts and not others):
                     self._fatal = f"episode {episode_id} could not run ({'; '.join(job.errors)})"
                 else:
