@@ -6,6 +6,7 @@
 #   bash tools/device.sh pack     # here: wheels, a robosuite of our five tasks only, EGL loaders, ROS 2 wheels
 #   bash tools/device.sh stage    # there (carry the robosuite archive): keep it in /tmp for the next calls
 #   bash tools/device.sh run      # there (carry .device/whl, .device/gl): install to /tmp, run the benches, JSON to $OUT
+#   bash tools/device.sh search   # there (carry .device/whl, .device/gl): the main job's search on process workers
 #   bash tools/device.sh zoo      # there (carry .device/whl, .device/gl): demos + the low-dim roster
 #   bash tools/device.sh ros      # there (carry .device/whl, .device/gl, .device/ros312.tar.xz and the
 #                                 # robosuite archive): ROS 2 in a Python 3.12 venv, our interfaces, bench/scaling.py
@@ -16,7 +17,8 @@
 # first and back after (run uses the two Lift BC-RNNs and lift_bc_low_dim; ros only lift_bc_low_dim);
 # or send the robosuite archive alone first with `stage` (see robosuite_archive below).
 # WORKERS and EPISODES (environment) change the low-dim scaling sweep; TASKS and ONLY (roster model
-# names) limit what zoo trains; ROS_WORKERS and ROS_EPISODES the ROS sweep.
+# names) limit what zoo trains; ROS_WORKERS and ROS_EPISODES the ROS sweep; SEARCH_WORKERS,
+# SEARCH_BUDGET and KILL_AFTER the search.
 #
 # pack: cp312 wheels of mujoco 3.3.7, glfw, PyOpenGL, termcolor and robomimic 0.3.0 (built here,
 # pure Python); robosuite 1.5.2's Python code plus only the asset files that building the Lift,
@@ -166,6 +168,19 @@ case "${1:-}" in
     "$venv/bin/python" bench/scaling.py --workers ${ROS_WORKERS:-1 8} --episodes "${ROS_EPISODES:-120}" \
       --policy "${ROS_POLICY:-lift_bc_low_dim}" --json "$out/scaling_ros.json"
     ;;
+  search)
+    # The main job's search (config/search.yaml: identify on the bundled low-dim BC-RNN) in the core,
+    # on this machine's cores as process workers, one of which is killed (SIGKILL) KILL_AFTER seconds
+    # in (empty: none): its episode must run again elsewhere. The run folder comes back in $OUT/run.
+    install_there
+    cd "$ROOT"
+    out="${OUT:-$DEV/results}"
+    if [[ -n "${KILL_AFTER-90}" ]]; then
+      (sleep "${KILL_AFTER-90}" && pkill -9 -n -f multiprocessing.spawn && echo "killed the newest worker process") &
+    fi
+    python3 -m robofail_ros.cli search --config config/search.yaml --num-workers "${SEARCH_WORKERS:-16}" \
+      --budget "${SEARCH_BUDGET:-2000}" --out "$out/run"
+    ;;
   zoo)
     # Writes the demos and trains the low-dim roster of TASKS (default: all four) on the GPU, one
     # `robofail zoo build` per task at once. Checkpoints, index.yaml and logs land in $OUT/zoo as
@@ -191,5 +206,5 @@ case "${1:-}" in
     tail -n 4 "$out"/build_*.log
     tar -C /tmp -cf "${OUT:-$DEV/results}/zoo.tar" --exclude=zoo/datasets --exclude='*.training' --exclude='*.log' zoo
     ;;
-  *) echo "usage: bash tools/device.sh pack | stage | run | zoo | ros" >&2; exit 2 ;;
+  *) echo "usage: bash tools/device.sh pack | stage | run | search | zoo | ros" >&2; exit 2 ;;
 esac

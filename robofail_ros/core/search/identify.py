@@ -13,8 +13,7 @@ proportions of their shares among the jobs that have work left:
    is near the threshold, i.e. on the many never-failing ones, before it confirms the failing ones.
    A mode that has not failed in ``discover_trials`` episodes waits while ranking or tightening
    have work: proving it safe takes ~95 episodes (57 modes, margin 0.1), so those episodes would
-   buy no decision within a usual budget, and the ranking job still samples the strongest
-   outsiders, which finds a failing mode among them.
+   buy no decision within a usual budget. It waits only so long (**revisiting**, below).
 2. **Rank** (LUCB, Kalyanakrishnan et al., 2012, on the anytime-valid bounds as in KL-LUCB,
    Kaufmann & Kalyanakrishnan, 2013), while the top-k are not known, extended from the set to
    its order: of the pairs not settled yet, the one whose anytime-valid bounds overlap most,
@@ -36,6 +35,15 @@ ones, so until they have all been looked at, no mode may run far ahead of them. 
 after 100 episodes a certain mode had 6-14 while 30 never-failing modes had 2 each, and on the
 recorded Lift truth a 0.40 or a 0.47 mode was left below 6 episodes at 240 in half of the runs
 (BENCHMARKS.md 4 measures the cap).
+
+**Revisiting** (forced exploration, as in the D-tracking of Garivier & Kaufmann, 2016, "Optimal
+best arm identification with fixed confidence", which keeps every arm above ~sqrt(t) samples): a
+mode that has not failed is classified again while it has fewer than sqrt(discover_trials * t / K)
+episodes, t the search's episodes so far and K the modes: discover_trials once every mode has had
+that many, twice that after four times as many episodes. A failing mode that has not failed yet
+is then found however long the top modes take to rank. Without it a 16-worker run on the real
+Lift scene (modes at 0.95 and 0.86 on top) left 53 modes at 4 episodes each from episode 400 to
+2020, among them a 0.40 and a 0.23 mode at 0 of 4 (BENCHMARKS.md 4).
 
 **Simulator errors** are neither successes nor failures, so a perturbation that breaks the
 simulation every time would stay untried, first in line, and take the whole budget. A mode with
@@ -68,7 +76,7 @@ class IdentifySearcher(AskTellSearcher):
         rank_share: float = 0.4
         tighten_share: float = 0.2
         target_width: float = 0.3  # tighten failing modes until their anytime bounds are this narrow
-        discover_trials: int = 4  # a mode with no failure in this many episodes waits for ranking and tightening
+        discover_trials: int = 4  # a mode with no failure in this many episodes waits for ranking and tightening (revisiting)
         breadth_cap: float = 2.0  # ranking and tightening take no mode past this many times the episodes of the
         # least-tried mode still waiting for its first discover_trials episodes
         max_sim_errors: int = 3  # a mode with this many simulator errors, more than its counted episodes, is left out
@@ -141,8 +149,9 @@ class IdentifySearcher(AskTellSearcher):
         tighten = [i for i in range(len(self.names)) if verdict.status[i] == FAILS
                    and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in to_order)]
         if rank or tighten:  # see the module docstring: classification confirms failing modes first
-            classify = [i for i in classify if self.counts.failures[i] or seen[i] < self.hp.discover_trials]
-            waiting = [seen[i] for i in classify if not self.counts.failures[i]]
+            revisit = max(self.hp.discover_trials, np.sqrt(self.hp.discover_trials * seen.sum() / len(self.names)))  # revisiting
+            classify = [i for i in classify if self.counts.failures[i] or seen[i] < revisit]
+            waiting = [seen[i] for i in classify if not self.counts.failures[i] and seen[i] < self.hp.discover_trials]
             if waiting:  # breadth first (module docstring)
                 cap = self.hp.breadth_cap * min(waiting)
                 rank = [i for i in rank if seen[i] < cap]
