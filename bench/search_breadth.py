@@ -71,13 +71,14 @@ def main():
             for searcher in args.searchers:
                 start = time.perf_counter()
                 runs = pool.starmap(breadth_once, [(searcher, rates, marks, seed, config) for seed in range(args.repeats)])
+                seconds = round(time.perf_counter() - start, 1)
                 for mark in marks:
                     at = [run[mark] for run in runs if mark in run]  # a run that stopped early has no later marks
                     row = {"profile": profile, "searcher": searcher, "episodes": mark, "runs": len(at),
                            "never_failing_fewest": float(np.mean([a[0] for a in at])) if at else None,
                            "never_failing_mean": float(np.mean([a[1] for a in at])) if at else None,
                            "all_found": float(np.mean([a[2] for a in at])) if at else None,
-                           "seconds": round(time.perf_counter() - start, 1)}
+                           "seconds": seconds}
                     rows.append(row)
                     if at:
                         print(f"{profile:<11} {searcher:<9} {mark:>8} {row['never_failing_fewest']:>22.1f} "

@@ -149,7 +149,8 @@ class IdentifySearcher(AskTellSearcher):
         tighten = [i for i in range(len(self.names)) if verdict.status[i] == FAILS
                    and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in to_order)]
         if rank or tighten:  # see the module docstring: classification confirms failing modes first
-            revisit = max(self.hp.discover_trials, np.sqrt(self.hp.discover_trials * seen.sum() / len(self.names)))  # revisiting
+            # Revisiting (module docstring): waiting lasts until the search has spent enough to look again.
+            revisit = max(self.hp.discover_trials, np.sqrt(self.hp.discover_trials * seen.sum() / len(self.names)))
             classify = [i for i in classify if self.counts.failures[i] or seen[i] < revisit]
             waiting = [seen[i] for i in classify if not self.counts.failures[i] and seen[i] < self.hp.discover_trials]
             if waiting:  # breadth first (module docstring)
