@@ -53,6 +53,19 @@ def test_a_new_perturbation_is_only_yaml(tmp_path):
     ("perturbations:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\nperturbations: []\n",
      r"exactly one key, 'perturbations'.*found keys: \['perturbations', 'perturbations'\]"),
     ("perturbations: []\n", r"catalog.yaml: the perturbations list is empty; add entries"),
+    # A typo in tasks: would leave the perturbation out of every task without a word.
+    ("perturbations:\n  - {name: a, factor: table_color, rgba: [1, 0, 0], tasks: [Lfit]}\n",
+     r"catalog.yaml:2: perturbation 'a': tasks: unknown task 'Lfit'. Did you mean 'Lift'"),
+    # Parameters of the wrong type are named with what they must be, not with Python's own words.
+    ("perturbations:\n  - {name: a, factor: table_color, rgba: red}\n",
+     r"catalog.yaml:2: perturbation 'a': table_color.rgba must be a list of 4 numbers, got 'red'"),
+    ("perturbations:\n  - {name: a, factor: actuation_latency, steps: two}\n",
+     r"actuation_latency.steps must be a number, got 'two'"),
+    ("perturbations:\n  - {name: a, factor: actuation_latency, steps: 2.5}\n",
+     r"actuation_latency.steps must be a whole number, got 2.5"),
+    ("perturbations:\n  - {name: a, factor: camera_fov, fovy: .nan}\n", r"camera_fov.fovy must be a finite number"),
+    ("perturbations:\n  - {name: a, factor: table_texture, material: [floorplane]}\n",
+     r"table_texture.material must be the name of a material of the scene, got \['floorplane'\]"),
 ])
 def test_malformed_entries_name_file_line_and_problem(tmp_path, body, message):
     with pytest.raises(ConfigError, match=message):
@@ -69,6 +82,8 @@ def test_a_binary_file_given_as_the_catalog_is_a_clear_error(tmp_path):
 def test_missing_catalog_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         Catalog.load(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        Catalog.load(tmp_path)
 
 
 def test_a_catalog_with_nothing_for_the_task_searched_is_a_clear_error(tmp_path):

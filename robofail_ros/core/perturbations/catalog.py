@@ -54,7 +54,8 @@ class Catalog:
     def load(cls, path=DEFAULT_CATALOG) -> "Catalog":
         path = pathlib.Path(path)
         if not path.is_file():
-            raise ConfigError(f"perturbation catalog {path} does not exist; pass an existing YAML file "
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise ConfigError(f"perturbation catalog {path} {what}; pass an existing YAML file "
                               f"(the bundled one is {DEFAULT_CATALOG})")
         try:
             root = yaml.compose(path.read_text(), Loader=yaml_files.UniqueKeyLoader)
@@ -145,5 +146,11 @@ def _entry(data, where: str) -> Perturbation:
     tasks = data.get("tasks", [])
     if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
         raise ConfigError(f"{where}: perturbation {name!r}: tasks must be a list of task names")
+    from ..scenes.tasks import TASKS  # here: the scenes import this module
+    for task in tasks:
+        try:
+            lookup(TASKS, "task", task)
+        except UnknownNameError as exc:  # a typo would leave the perturbation out of every task
+            raise ConfigError(f"{where}: perturbation {name!r}: tasks: {exc}") from None
     return Perturbation(name=name, label=str(data.get("label", name)), factor_name=factor_cls.NAME,
                         factor=factor, tasks=tuple(tasks), source=where)

@@ -41,23 +41,44 @@ def register_factor(name: str):
 
 def _vector(value, length: int, what: str) -> tuple[float, ...]:
     try:
+        if isinstance(value, str):  # a colour name: its letters are no numbers
+            raise TypeError
         out = tuple(float(v) for v in value)
-    except TypeError:
+    except (TypeError, ValueError):
         raise PerturbationError(f"{what} must be a list of {length} numbers, got {value!r}") from None
     if len(out) != length or not all(math.isfinite(v) for v in out):
         raise PerturbationError(f"{what} must be a list of {length} finite numbers, got {value!r}")
     return out
 
 
+def _number(value, what: str) -> float:
+    try:
+        if isinstance(value, (bool, str)):  # float("1e3") and float(True) would pass
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PerturbationError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise PerturbationError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
+def _whole(value, what: str) -> int:
+    number = _number(value, what)
+    if number != int(number):
+        raise PerturbationError(f"{what} must be a whole number, got {value!r}")
+    return int(number)
+
+
 def _positive(value, what: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
+    value = _number(value, what)
+    if not value > 0:
         raise PerturbationError(f"{what} must be a positive number, got {value!r}")
     return value
 
 
 def _rgba(value, what: str) -> tuple[float, ...]:
-    if len(value) == 3:
+    if isinstance(value, (list, tuple)) and len(value) == 3:  # opaque
         value = list(value) + [1.0]
     rgba = _vector(value, 4, what)
     if not all(0.0 <= c <= 1.0 for c in rgba):
@@ -122,6 +143,11 @@ class _Texture(Factor):
     material: str
     ROLE: ClassVar[str] = ""
     VISUAL: ClassVar[bool] = True
+
+    def __post_init__(self):
+        if not isinstance(self.material, str) or not self.material:
+            raise PerturbationError(f"{self.NAME}.material must be the name of a material of the scene, "
+                                    f"got {self.material!r}")
 
     def check(self, scene):
         scene.visual_geoms(self.ROLE)
@@ -248,7 +274,7 @@ class CameraOrientation(Factor):
 
     def __post_init__(self):
         for name in ("yaw", "pitch", "roll"):
-            value = float(getattr(self, name))
+            value = _number(getattr(self, name), f"camera_orientation.{name}")
             if not -90.0 <= value <= 90.0:
                 raise PerturbationError(f"camera_orientation.{name} must lie in [-90, 90] degrees, got {value}")
             object.__setattr__(self, name, value)
@@ -273,7 +299,7 @@ class CameraFov(Factor):
     VISUAL: ClassVar[bool] = True
 
     def __post_init__(self):
-        fovy = float(self.fovy)
+        fovy = _number(self.fovy, "camera_fov.fovy")
         if not 5.0 <= fovy <= 160.0:
             raise PerturbationError(f"camera_fov.fovy must lie in [5, 160] degrees, got {fovy}")
         object.__setattr__(self, "fovy", fovy)

@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import PerturbationError
-from .factors import Factor, _positive, _vector, register_factor
+from .factors import Factor, _number, _positive, _vector, _whole, register_factor
 
 
 @register_factor("object_size")
@@ -112,12 +112,13 @@ class ObjectPose(Factor):
 
     def __post_init__(self):
         offset = _vector(self.offset, 2, "object_pose.offset")
-        if max(abs(v) for v in offset) > 0.3 or not 0.0 <= float(self.jitter) <= 0.2:
+        jitter = _number(self.jitter, "object_pose.jitter")
+        if max(abs(v) for v in offset) > 0.3 or not 0.0 <= jitter <= 0.2:
             raise PerturbationError("object_pose: |offset| must be <= 0.3 m and jitter in [0, 0.2] m "
                                     "so the object stays on the table")
         object.__setattr__(self, "offset", offset)
-        object.__setattr__(self, "jitter", float(self.jitter))
-        object.__setattr__(self, "yaw", float(self.yaw))
+        object.__setattr__(self, "jitter", jitter)
+        object.__setattr__(self, "yaw", _number(self.yaw, "object_pose.yaw"))
 
     def check(self, scene):
         scene.object_body()
@@ -134,7 +135,7 @@ class RobotInitNoise(Factor):
     magnitude: float
 
     def __post_init__(self):
-        value = float(self.magnitude)
+        value = _number(self.magnitude, "robot_init_noise.magnitude")
         if not 0.0 <= value <= 0.5:
             raise PerturbationError(f"robot_init_noise.magnitude must lie in [0, 0.5] rad, got {value}")
         object.__setattr__(self, "magnitude", value)
@@ -169,7 +170,7 @@ class ImageBlur(Factor):
     VISUAL: ClassVar[bool] = True
 
     def __post_init__(self):
-        k = int(self.kernel)
+        k = _whole(self.kernel, "image_blur.kernel")
         if k < 3 or k % 2 == 0 or k > 31:
             raise PerturbationError(f"image_blur.kernel must be odd and in [3, 31], got {self.kernel}")
         object.__setattr__(self, "kernel", k)
@@ -202,7 +203,7 @@ class ActuationLatency(Factor):
     steps: int
 
     def __post_init__(self):
-        steps = int(self.steps)
+        steps = _whole(self.steps, "actuation_latency.steps")
         if not 1 <= steps <= 20:
             raise PerturbationError(f"actuation_latency.steps must lie in [1, 20], got {self.steps}")
         object.__setattr__(self, "steps", steps)
