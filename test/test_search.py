@@ -110,7 +110,7 @@ def test_the_verdict_says_when_the_policy_fails_unperturbed_too_often_for_any_mo
     assert "the policy fails unperturbed about as often as any mode could" in verdict_text(broken)
     working = failure_table([EpisodeOutcome((), 0, True, 40, None)] * 10 + modes, catalog)
     assert "unperturbed about as often" not in verdict_text(working)
-    assert "(unperturbed rate + margin 0.10)" in verdict_text(working)
+    assert "above P(fail) 0.10 (unperturbed rate 0.00, 0 of 10 episodes, + margin 0.10)" in verdict_text(working)
     # nominal_episodes: 0 measures no baseline: the verdict says the threshold assumes one of 0.
     unmeasured = failure_table(modes, catalog)
     assert "over an unperturbed rate taken as 0: no unperturbed episode was counted" in verdict_text(unmeasured)

@@ -258,7 +258,9 @@ def _decisions_text(table: FailureTable) -> str:
     goal, classes = table.goal, table.classes
     counts = ", ".join(f"{classes[c]} {c}" for c in (FAILS, SAFE, UNDECIDED, UNTRIED) if classes.get(c))
     nominal = table.mode(NOMINAL)
-    base = (f"unperturbed rate + margin {goal.margin:.2f}" if nominal and nominal.trials else
+    # The counts say how firmly the baseline is known: the guarantee takes it as measured (README).
+    base = (f"unperturbed rate {nominal.p_fail:.2f}, {nominal.failures} of {nominal.trials} episodes, + margin "
+            f"{goal.margin:.2f}" if nominal and nominal.trials else
             f"margin {goal.margin:.2f} over an unperturbed rate taken as 0: no unperturbed episode was counted, so a "
             f"policy that fails unperturbed too is blamed on the perturbations; set nominal_episodes to measure it")
     head = f"a mode fails above P(fail) {table.threshold:.2f} ({base}); modes: {counts or 'none'}"
