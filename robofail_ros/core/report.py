@@ -194,12 +194,15 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
         ax.plot(np.linspace(0, 2 * np.pi, 100), np.full(100, run.nominal_p_fail), color="black", ls="--", lw=1,
                 label=f"unperturbed P(fail) {run.nominal_p_fail:.2f}")
     ax.set_ylim(0, 1)
+    ax.set_yticks([0.25, 0.5, 0.75])  # no "1.0" on the rim, where the spoke labels are
     ax.set_title("Calibrated failure rate (failures / trials)", pad=22)
     if has_pi:
         ax = axes[0, 1]
         if spokes:
             ax.plot(closed, ring(data["pi"]), color="tab:blue", marker="o", ms=3, label="π(a|o)")
             ax.fill(closed, ring(data["pi"]), color="tab:blue", alpha=0.15)
+            from matplotlib.ticker import MaxNLocator
+            ax.yaxis.set_major_locator(MaxNLocator(4))  # a few rings: eight crowd the labels
         ax.set_title("Paper's π(a|o): the searcher's preference (sums to 1)", pad=22)
     for ax in axes[0]:
         ax.set_xticks(angles)
@@ -207,6 +210,7 @@ def radar(run: RunData, perturbations: list[str], folder: pathlib.Path) -> Figur
         ax.set_xticklabels([f"{n}\n{status}" + (f" #{rank}" if rank else "")
                             for n, status, rank in zip(spokes, data["status"], data["rank"])], fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
+        ax.set_rlabel_position(180 / max(1, len(spokes)))  # the rate labels between two spokes, not on one
         ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.24), fontsize=8)
     note = f" (top {len(spokes)} of {len(tried)} tried)" if data["left_out"] else ""
     fig.suptitle(f"{run.label}: failure modes{note}", fontsize=12, y=1.04)  # above the panel titles, which two-line spoke labels push up
