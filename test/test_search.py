@@ -116,6 +116,25 @@ def test_the_verdict_says_when_the_policy_fails_unperturbed_too_often_for_any_mo
     assert "over an unperturbed rate taken as 0: no unperturbed episode was counted" in verdict_text(unmeasured)
 
 
+def test_the_verdict_says_how_many_undecided_modes_have_not_failed_and_what_showing_one_safe_takes():
+    from robofail_ros.core.analysis import verdict_text
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    from robofail_ros.core.stats import Goal, episodes_to_show_safe
+    catalog = Catalog.load().subset(["red_table", "heavy_cube", "dim_light", "blue_cube"])
+
+    def episodes(name, failures, successes):
+        return [EpisodeOutcome((name,), 0, False, 200, None)] * failures + [EpisodeOutcome((name,), 0, True, 40, None)] * successes
+    outcomes = ([EpisodeOutcome((), 0, True, 40, None)] * 10 + episodes("red_table", 6, 0) + episodes("heavy_cube", 0, 4)
+                + episodes("dim_light", 0, 3) + episodes("blue_cube", 1, 3))
+    needed = episodes_to_show_safe(0.1, 0.95, 5)
+    assert (f"2 of the 3 undecided have not failed in their 3-4 episodes (showing a mode safe takes {needed} "
+            "episodes without a failure)") in verdict_text(failure_table(outcomes, catalog))
+    # With no margin over an unperturbed rate of 0 no count of episodes shows a mode safe: the verdict says so.
+    assert "no mode can be shown safe at a threshold of 0: raise the margin" in verdict_text(
+        failure_table(outcomes, catalog, goal=Goal(margin=0.0)))
+
+
 def test_the_verdict_tells_a_settled_order_from_a_settled_set():
     from robofail_ros.core.analysis import verdict_text
     from robofail_ros.core.episode import EpisodeOutcome

@@ -6,7 +6,8 @@ import pytest
 from robofail_ros.core.config import config_from_params, load_search_config
 from robofail_ros.core.errors import ConfigError
 from robofail_ros.core.search import make_searcher
-from robofail_ros.core.stats import FAILS, LEFT_OUT, SAFE, UNDECIDED, UNTRIED, Goal, assess, confidence_sequence, wilson_bounds
+from robofail_ros.core.stats import (FAILS, LEFT_OUT, SAFE, UNDECIDED, UNTRIED, Goal, assess, confidence_sequence,
+                                     episodes_to_show_safe, wilson_bounds)
 
 
 def test_bounds_are_the_whole_range_without_trials_and_always_hold_the_estimate():
@@ -61,6 +62,19 @@ def test_anytime_bounds_survive_checking_after_every_episode_where_wilson_does_n
     missed_wilson = ((low > p) | (high < p)).reshape(streams, 300).any(axis=1).mean()
     assert missed_cs <= 0.05, missed_cs
     assert missed_wilson > 0.2, missed_wilson
+
+
+@pytest.mark.parametrize("threshold, modes", [(0.1, 58), (0.2, 58), (0.05, 5), (0.6, 2)])
+def test_episodes_to_show_safe_is_the_first_count_whose_bound_falls_below_the_threshold(threshold, modes):
+    n = episodes_to_show_safe(threshold, 0.95, modes)
+    # What the verdict tells the user is what assess decides: modes - 1 perturbations and the unperturbed scene.
+    never_failed = np.zeros(modes - 1)
+    assert set(assess(never_failed, never_failed + n, Goal(top_k=1, margin=threshold)).status) == {SAFE}
+    assert set(assess(never_failed, never_failed + n - 1, Goal(top_k=1, margin=threshold)).status) == {UNDECIDED}
+
+
+def test_no_count_shows_a_mode_safe_at_a_threshold_of_0():
+    assert episodes_to_show_safe(0.0, 0.95, 58) is None
 
 
 def test_assess_classifies_and_settles_the_top_k():

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .stats import FAILS, MAX_THRESHOLD, SAFE, UNDECIDED, UNTRIED, Goal, assess, wilson_interval
+from .stats import FAILS, MAX_THRESHOLD, SAFE, UNDECIDED, UNTRIED, Goal, assess, episodes_to_show_safe, wilson_interval
 
 NOMINAL = "none"  # the name under which unperturbed episodes are reported
 METHODS = ("empirical", "pi")  # what the failure-probability service and `robofail query` read out
@@ -264,6 +264,15 @@ def _decisions_text(table: FailureTable) -> str:
             f"margin {goal.margin:.2f} over an unperturbed rate taken as 0: no unperturbed episode was counted, so a "
             f"policy that fails unperturbed too is blamed on the perturbations; set nominal_episodes to measure it")
     head = f"a mode fails above P(fail) {table.threshold:.2f} ({base}); modes: {counts or 'none'}"
+    # Why most modes are undecided after a usual budget, and what deciding them would cost.
+    quiet = [m.trials for m in table.perturbed if m.status == UNDECIDED and m.trials and not m.failures]
+    if quiet and table.threshold < MAX_THRESHOLD:
+        needed = episodes_to_show_safe(table.threshold, goal.confidence, len(table.perturbed) + 1)
+        spread = f"{min(quiet)}" if min(quiet) == max(quiet) else f"{min(quiet)}-{max(quiet)}"
+        which = "the" if len(quiet) == classes[UNDECIDED] else f"{len(quiet)} of the"
+        cost = (f"showing a mode safe takes {needed} episodes without a failure" if needed else
+                "no mode can be shown safe at a threshold of 0: raise the margin")
+        head += f"; {which} {classes[UNDECIDED]} undecided have not failed in their {spread} episodes ({cost})"
     if table.threshold >= MAX_THRESHOLD:
         return head + ("; the policy fails unperturbed about as often as any mode could, so no perturbation can be "
                        "shown to fail more often: check the policy, the task and the horizon first")

@@ -117,6 +117,24 @@ def confidence_sequence(failures, trials, confidence: float = 0.95, modes: int =
     return bounds[..., 0], bounds[..., 1]
 
 
+def episodes_to_show_safe(threshold: float, confidence: float = 0.95, modes: int = 1) -> int | None:
+    """How many episodes without a failure bring a mode's anytime-valid upper bound below
+    ``threshold`` (``modes`` as in confidence_sequence); None at a threshold of 0, which none do."""
+    if threshold <= 0:
+        return None
+
+    def safe(n):
+        return confidence_sequence(0, n, confidence, modes)[1] < threshold
+    high = 1
+    while not safe(high):
+        high *= 2
+    low = high // 2  # not safe (or 0)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if safe(mid) else (mid, high)
+    return high
+
+
 def _bisect_bounds(f: float, n: float, log_bar: float) -> tuple[float, float]:
     """One mode's bounds: where log m_n(p) crosses log(1/alpha), by bisection to 2^-32 (log m_n
     is convex in p with its minimum at f / n). Scalar: numpy's per-call cost was 3/4 of a search."""
