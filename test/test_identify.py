@@ -94,6 +94,17 @@ def test_no_mode_runs_far_ahead_while_modes_wait_for_their_first_episodes():
     assert min(ahead) > 4, ahead
 
 
+def test_classification_confirms_no_mode_far_past_the_others_while_modes_wait_for_their_first_episodes():
+    # Four modes that fail at 0.35-0.6 stay undecided for dozens of episodes, and classification, which
+    # tries the undecided mode that may be worst first, gave them up to 19 each by 150 while never-failing
+    # modes had 2: the episodes that would have given a failing mode that has not failed yet its fourth look.
+    rates = {"certain": 1.0, "high": 0.6, "half": 0.5, "mid": 0.45, "low": 0.35, **{f"never_{i:02d}": 0.0 for i in range(40)}}
+    for seed in range(10):
+        _, trials, _ = run(rates, 150, seed)
+        assert min(trials[f"never_{i:02d}"] for i in range(40)) < 4  # 45 modes x 4 > 150: still breadth first
+        assert max(trials.values()) <= 8, trials  # breadth_cap (2) x discover_trials (4)
+
+
 def test_a_half_failing_mode_is_flagged_and_never_failing_ones_are_classified_safe_then_it_stops():
     rates = {"half": 0.45, "never_a": 0.0, "never_b": 0.0, "rare": 0.02}
     ctx, trials, verdict = run(rates, 2000, 0, None, Goal(top_k=1, margin=0.2))
