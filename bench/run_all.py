@@ -48,7 +48,7 @@ def main():
                                          "--repeats", 3 if quick else 150, "--coverage-runs", 50 if quick else 500,
                                          "--processes", os.cpu_count() or 1,  # seeded repeats: same numbers, sooner
                                          "--json", out / "search_efficiency.json"])
-    failed += step("breadth of long searches", [py, HERE / "search_breadth.py", "--repeats", 5 if quick else 50,
+    failed += step("breadth of long searches", [py, HERE / "search_breadth.py", "--repeats", 5 if quick else 150,
                                                 "--processes", os.cpu_count() or 1, "--json", out / "search_breadth.json"])
     failed += step("scaling and memory", [py, HERE / "scaling.py", "--workers", 1, 2, "--episodes", 12 if quick else 40,
                                           "--json", out / "scaling.json"])

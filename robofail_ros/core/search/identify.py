@@ -161,6 +161,7 @@ class IdentifySearcher(AskTellSearcher):
                 cap = self.hp.breadth_cap * min(waiting)
                 rank = [i for i in rank if seen[i] < cap]
                 tighten = [i for i in tighten if seen[i] < cap]
+                # A fixed cap, not relative (module docstring): the modes that fail at once must be confirmed.
                 classify = [i for i in classify if seen[i] < self.hp.breadth_cap * self.hp.discover_trials]
         active = np.array([bool(classify), bool(rank), bool(tighten)])
         if not active.any():

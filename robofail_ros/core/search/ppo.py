@@ -176,7 +176,7 @@ class PPOSearcher(Searcher):
             # Whole steps only: SB3 steps again after an update while it is short of total_timesteps.
             self.model.learn(total_timesteps=ctx.remaining - ctx.remaining % n_envs, callback=SaveAfterUpdate(),
                              reset_num_timesteps=False, tb_log_name="ppo")
-        if 0 < ctx.remaining < n_envs and not ctx.cancelled:  # said, or a budget below n_envs runs nothing unexplained
+        if 0 < ctx.remaining < n_envs and not ctx.cancelled:  # a budget below n_envs ran nothing without a word
             ctx.stop_reason = (f"PPO steps its n_envs = {n_envs} search environments together, an episode each: the "
                                f"last {ctx.remaining} episode(s) of the budget make no whole step and stay unspent "
                                f"(a budget that is a multiple of n_envs spends them all)")
