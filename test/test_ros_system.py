@@ -117,17 +117,20 @@ def call(domain, request_fields, timeout=20):
 
 def test_a_node_whose_dds_teardown_hangs_still_exits_after_sigterm(ros_env):
     """A hung teardown (seen once: an installed policy_node that never exited after SIGTERM) must
-    not keep a node alive: the kernel ends it TEARDOWN_LIMIT_S after its close()."""
+    not keep a node alive: the kernel ends it TEARDOWN_LIMIT_S after its close(), and it says first
+    where it hung."""
     from robofail_ros.nodes.common import TEARDOWN_LIMIT_S
     env, _ = ros_env
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "ros_hanging_teardown.py")], env=env,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         start = time.monotonic()
         proc.terminate()
         assert proc.wait(timeout=TEARDOWN_LIMIT_S + 20) == -signal.SIGALRM
         assert time.monotonic() - start >= TEARDOWN_LIMIT_S - 1  # it did wait for the teardown first
+        stack = proc.stderr.read()
+        assert "in destroy_node" in stack and "in _bounded_teardown" in stack, stack
     finally:
         proc.kill()
         proc.wait()

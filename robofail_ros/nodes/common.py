@@ -44,7 +44,7 @@ def run_node(make_node, name: str, threads: int = 1) -> int:
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 
     rclpy.init(args=sys.argv)  # rclpy's own SIGINT/SIGTERM handlers shut down and wake the executor
-    node = None
+    node = executor = None
     try:
         node = make_node()
         executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
@@ -67,12 +67,28 @@ def run_node(make_node, name: str, threads: int = 1) -> int:
     finally:
         if node is not None and hasattr(node, "close"):
             node.close()
-        # Nothing is left to save: the kernel ends the process TEARDOWN_LIMIT_S from here whatever
-        # DDS teardown does (SIGALRM's default action needs no Python thread, which a hung C call
-        # holding the GIL would starve).
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
-        signal.alarm(TEARDOWN_LIMIT_S)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        _bounded_teardown(executor, node)
     return getattr(node, "exit_code", 0)
+
+
+def _bounded_teardown(executor, node) -> None:
+    """Destroys the executor, the node and the DDS participant, in that order, within
+    TEARDOWN_LIMIT_S. Nothing is left to save, so past the limit the kernel ends the process
+    (SIGALRM's default action needs no Python thread, which a hung C call holding the GIL would
+    starve), after faulthandler has printed where every thread stood (it writes from its C signal
+    handler, without the GIL). The participant goes here, not at interpreter exit where rclpy's
+    default context would otherwise take it, so that all of DDS teardown runs while the limit
+    holds and before Python's finalization tears modules down around it."""
+    import faulthandler
+
+    import rclpy
+
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    faulthandler.register(signal.SIGALRM, file=sys.stderr, all_threads=True, chain=True)
+    signal.alarm(TEARDOWN_LIMIT_S)
+    if executor is not None:
+        executor.shutdown(timeout_sec=0)
+    if node is not None:
+        node.destroy_node()
+    rclpy.try_shutdown()
+    rclpy.get_default_context().destroy()
