@@ -133,6 +133,9 @@ def test_the_verdict_says_how_many_undecided_modes_have_not_failed_and_what_show
     # With no margin over an unperturbed rate of 0 no count of episodes shows a mode safe: the verdict says so.
     assert "no mode can be shown safe at a threshold of 0: raise the margin" in verdict_text(
         failure_table(outcomes, catalog, goal=Goal(margin=0.0)))
+    # One episode each is "their 1 episode", not "their 1 episodes".
+    once = [EpisodeOutcome((), 0, True, 40, None)] * 10 + episodes("heavy_cube", 0, 1) + episodes("dim_light", 0, 1)
+    assert "the 2 undecided have not failed in their 1 episode (" in verdict_text(failure_table(once, catalog))
 
 
 def test_the_verdict_tells_a_settled_order_from_a_settled_set():

@@ -232,13 +232,19 @@ def format_table(result: RunResult) -> str:
                          f"{m.failures}/{m.trials} ({m.sim_errors} sim err)")
     lines.append(verdict_text(table))
     pe = result.pi_entropy
-    lines.append(f"{result.episodes} episodes, {result.failures} policy failures, {result.sim_errors} simulator "
-                 f"errors; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} nats; run folder: {result.run}")
+    lines.append(f"{counted(result.episodes, 'episode')}, {counted(result.failures, 'policy failure')}, "
+                 f"{counted(result.sim_errors, 'simulator error')}; entropy of pi: {'-' if pe is None else f'{pe:.3f}'} "
+                 f"nats; run folder: {result.run}")
     if result.stop_reason:
         lines.append(f"stopped before the budget: {result.stop_reason}")
     if result.report:
         lines.append(f"report: {result.report}")
     return "\n".join(lines)
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 episode', '3 episodes'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def verdict_text(table: FailureTable) -> str:
@@ -272,7 +278,8 @@ def _decisions_text(table: FailureTable) -> str:
         which = "the" if len(quiet) == classes[UNDECIDED] else f"{len(quiet)} of the"
         cost = (f"showing a mode safe takes {needed} episodes without a failure" if needed else
                 "no mode can be shown safe at a threshold of 0: raise the margin")
-        head += f"; {which} {classes[UNDECIDED]} undecided have not failed in their {spread} episodes ({cost})"
+        head += (f"; {which} {classes[UNDECIDED]} undecided have not failed in their {spread} "
+                 f"episode{'' if max(quiet) == 1 else 's'} ({cost})")
     if table.threshold >= MAX_THRESHOLD:
         return head + ("; the policy fails unperturbed about as often as any mode could, so no perturbation can be "
                        "shown to fail more often: check the policy, the task and the horizon first")
