@@ -138,6 +138,19 @@ def test_the_verdict_says_how_many_undecided_modes_have_not_failed_and_what_show
     assert "the 2 undecided have not failed in their 1 episode (" in verdict_text(failure_table(once, catalog))
 
 
+def test_the_printed_table_gives_an_untried_mode_no_number_but_its_zero_counts():
+    from robofail_ros.core.analysis import RunResult, format_table
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    catalog = Catalog.load().subset(["red_table", "heavy_cube"])
+    outcomes = [EpisodeOutcome((), 0, True, 40, None)] * 10 + [EpisodeOutcome(("red_table",), 0, False, 200, None)] * 2
+    text = format_table(RunResult("run", failure_table(outcomes, catalog), 12, 2, 0, None, None))
+    untried = next(line for line in text.splitlines() if line.startswith("heavy_cube")).split()
+    assert untried[2:] == ["untried", "-", "-", "-", "0", "0", "0", "-"], untried  # no rate, bounds or severity
+    tried = next(line for line in text.splitlines() if line.startswith("red_table")).split()
+    assert tried[-2:] == ["0", "1.00"] and "2 policy failures, 0 simulator errors" in text
+
+
 def test_the_verdict_tells_a_settled_order_from_a_settled_set():
     from robofail_ros.core.analysis import verdict_text
     from robofail_ros.core.episode import EpisodeOutcome

@@ -218,9 +218,10 @@ def format_table(result: RunResult) -> str:
         p = f"{m.p_fail:.3f}" if tried else "-"
         wilson = f"[{m.ci_low:.2f}, {m.ci_high:.2f}]" if tried else "-"
         anytime = f"[{m.cs_low:.2f}, {m.cs_high:.2f}]" if tried and m.name != NOMINAL else "-"
+        severity = f"{m.severity:.2f}" if tried else "-"
         pi = "" if m.pi is None else f"{m.pi:.3f}"
         line = (f"{m.name:<20} {m.factor:<18} {m.status:<9} {m.rank or '':>4} {p:>7} {wilson:>13} "
-                f"{anytime:>13} {m.trials:>6} {m.failures:>5} {m.sim_errors:>7} {m.severity:>8.2f} {pi:>6}")
+                f"{anytime:>13} {m.trials:>6} {m.failures:>5} {m.sim_errors:>7} {severity:>8} {pi:>6}")
         if has_readout:
             line += f" {'' if m.pi_p_fail is None else format(m.pi_p_fail, '.3f'):>15}"
         lines.append(line)

@@ -21,7 +21,7 @@ import shutil
 
 import numpy as np
 
-from .analysis import NOMINAL, FailureMode, RunResult, verdict_text
+from .analysis import NOMINAL, FailureMode, RunResult, counted, verdict_text
 from .config import SearchConfig
 from .errors import ConfigError, PolicyError
 from .store import RunRecord, RunStore
@@ -462,7 +462,7 @@ Simulator errors are counted apart and never as policy failures.</p>"""]
             check = ("replay reproduced the recorded failure" if it.reproduced else
                      f"replay did NOT reproduce the record (replay: success={it.replay_success}, {it.replay_steps} steps)")
             parts.append(f"""<div class="fig"><h3>{e(it.run)}: {e(it.label)} (<code>{e(it.mode)}</code>),
-P(fail) {_fmt(it.p_fail, '.2f')} over {it.trials} trials</h3>
+P(fail) {_fmt(it.p_fail, '.2f')} over {counted(it.trials, 'trial')}</h3>
 <p>episode {it.episode_id}, seed {it.seed}, perturbations {e(', '.join(it.perturbations))}, failed after
 {it.steps} steps; {e(check)}. Replay: <code>{e(it.command)}</code></p>
 <div style="display:flex;gap:8px;align-items:flex-start"><div style="flex:0 0 22%">{_img(out, it.scene, 'perturbed scene')}</div>
@@ -486,7 +486,8 @@ P(fail) {_fmt(it.p_fail, '.2f')} over {it.trials} trials</h3>
             parts.append(f"<tr><td>{e(m.name)}</td><td>{e(m.factor)}</td><td>{e(m.status)}</td>"
                          f"<td>{m.rank or ''}</td><td>{_fmt(m.p_fail if tried else None)}</td>"
                          f"<td>{wilson}</td><td>{anytime}</td>"
-                         f"<td>{m.trials}</td><td>{m.failures}</td><td>{m.sim_errors}</td><td>{m.severity:.2f}</td>"
+                         f"<td>{m.trials}</td><td>{m.failures}</td><td>{m.sim_errors}</td>"
+                         f"<td>{_fmt(m.severity if tried else None, '.2f')}</td>"
                          f"<td>{_fmt(m.pi)}</td>" + (f"<td>{_fmt(m.pi_p_fail)}</td>" if readout else "") + "</tr>")
         parts.append("</table>")
         if r.result.table.composites:
