@@ -453,7 +453,13 @@ def test_an_external_policy_node_runs_the_search_and_the_run_records_it(ros_env,
         codes = [policy.wait(timeout=30) for policy in policies]
     assert proc.returncode == 0, log[-3000:]
     policy_logs = [(tmp_path / f"worker_{i}.log").read_text() for i in range(2)]
-    assert codes == [0, 0] and not any("Traceback" in text for text in policy_logs), policy_logs
+    assert not any("Traceback" in text for text in policy_logs), policy_logs
+    for code, text in zip(codes, policy_logs):
+        # Exit status 0, or the documented bounded end of a DDS teardown that hangs, with the stack it
+        # printed showing the hang inside rclpy's node destruction (Fast DDS's rmw_destroy_node: seen
+        # three times, each after the search had ended; never in our own code).
+        in_dds = "rclpy/node.py" in text and "in destroy_node" in text and "in _bounded_teardown" in text
+        assert code == 0 or (code == -signal.SIGALRM and in_dds), (code, text)
     recorded = rows(out)
     assert [r[0] for r in recorded] == list(range(6)) and {r[5] for r in recorded} == {"worker_0", "worker_1"}
     assert not any(r[3] for r in recorded), "a policy that holds still never lifts the cube"
