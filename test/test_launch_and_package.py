@@ -201,3 +201,18 @@ def test_colcon_builds_the_package_and_a_search_runs_from_the_install_space(tmp_
     assert search.returncode == 0, search.stderr[-3000:]
     summary = json.loads((tmp_path / "runs" / "installed" / "summary.json").read_text())
     assert summary["episodes"] == 3
+
+
+def test_ros_run_tells_the_search_node_s_teardown_limit_from_a_kill():
+    """A search node ended by its own teardown limit (SIGALRM, after it closed its run) has nothing to
+    resume; one killed by anything else is told how to resume."""
+    import signal
+
+    from robofail_ros.nodes.bringup import killed_message
+    from robofail_ros.nodes.common import TEARDOWN_LIMIT_S
+    teardown = killed_message(signal.SIGALRM, "search.yaml", "runs/a")
+    assert f"DDS teardown hung after it had closed its run and was ended {TEARDOWN_LIMIT_S} s on" in teardown
+    assert "nothing was lost" in teardown and "--resume" not in teardown
+    killed = killed_message(signal.SIGKILL, "search.yaml", "runs/a")
+    assert "killed by SIGKILL" in killed and "robofail ros-run --params-file search.yaml --out runs/a --resume" in killed
+    assert "--out <its run folder> --resume" in killed_message(signal.SIGTERM, "search.yaml", None)

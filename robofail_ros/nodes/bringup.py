@@ -128,13 +128,22 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
     if search.returncode is not None and search.returncode < 0:  # killed by a signal (not by us: we send SIGINT)
-        name = signal.Signals(-search.returncode).name
-        where = f"--out {search_overrides['out']}" if search_overrides.get("out") else "--out <its run folder>"
-        print(f"robofail ros-run: the search node was killed by {name}; every finished episode is kept in its run "
-              f"folder. Continue the run with: robofail ros-run --params-file {params_file} {where} --resume",
-              file=sys.stderr)
+        print(killed_message(-search.returncode, params_file, search_overrides.get("out")), file=sys.stderr)
         return 1
     return search.returncode if search.returncode is not None else 130
+
+
+def killed_message(signum: int, params_file: str, out: str | None) -> str:
+    """What ros-run says when a signal ended the search node. SIGALRM is the node's own teardown
+    limit (common.run_node): it came after the node had closed its run, so there is nothing to resume."""
+    if signum == signal.SIGALRM:
+        from .common import TEARDOWN_LIMIT_S
+        return (f"robofail ros-run: the search node's DDS teardown hung after it had closed its run and was ended "
+                f"{TEARDOWN_LIMIT_S} s on (SIGALRM, with the stack it printed above); nothing was lost: its run folder "
+                "holds every episode, and a run that printed its table is finished")
+    where = f"--out {out}" if out else "--out <its run folder>"
+    return (f"robofail ros-run: the search node was killed by {signal.Signals(signum).name}; every finished episode is "
+            f"kept in its run folder. Continue the run with: robofail ros-run --params-file {params_file} {where} --resume")
 
 
 class StatusBar:
