@@ -137,12 +137,29 @@ class IdentifySearcher(AskTellSearcher):
                           f"{self.goal.margin}: no failure rate exceeds their sum, so no perturbation can be shown to "
                           f"fail more often; check the policy, the task and the horizon first (or lower the margin)")
             return None
-        # Pending episodes count as trials at the current rate: a batch spreads over modes.
-        rate = np.where(trials > 0, self.counts.failures / np.maximum(trials, 1), 0.5)
-        width = verdict.high - verdict.low
         # Which mode to sample uses per-mode Wilson bounds (a sampling rule needs no validity, and
-        # tighter bounds focus it sooner); what is decided uses the anytime-valid ones.
+        # tighter bounds focus it sooner); what is decided uses the anytime-valid ones. Pending
+        # episodes count as trials at the current rate: a batch spreads over modes.
+        rate = np.where(trials > 0, self.counts.failures / np.maximum(trials, 1), 0.5)
         low, high = wilson_bounds(self.counts.failures + rate * pending, seen, self.goal.confidence)
+        width = (verdict.high - verdict.low) / np.sqrt(1 + pending)  # as narrow as the pending episodes may make it
+        jobs = self._jobs(verdict, trials, seen, width, low, high)
+        if not any(jobs):
+            self._stop = self._settled_reason(verdict)
+            if unstable.any():
+                self._stop += (f"; left out after simulator errors, so neither ranked nor classified: "
+                               f"{self._unstable_note(unstable, trials)} (check their magnitudes)")
+            return None
+        classify, rank, tighten = jobs
+        job = self._due_job(jobs)
+        if job == 0:
+            return max(classify, key=lambda i: (high[i], -seen[i], -self._position[i]))
+        if job == 1:
+            return max(rank, key=lambda i: (high[i] - low[i], -self._position[i]))
+        return max(tighten, key=lambda i: (width[i], -self._position[i]))
+
+    def _jobs(self, verdict, trials, seen, width, low, high) -> tuple[list[int], list[int], list[int]]:
+        """The modes each job (classify, rank, tighten: the module docstring) may sample next."""
         classify = [i for i in range(len(self.names)) if verdict.status[i] in (UNDECIDED, UNTRIED)]
         rank = [] if verdict.top_settled else self._ranking_pair(verdict, low, high)
         # Once the top-k are known, settling their order is part of tightening them, but for a
@@ -151,34 +168,31 @@ class IdentifySearcher(AskTellSearcher):
         to_order = {i for a, b in verdict.unordered if not self._looks_tied(verdict, a, b, trials)
                     for i in (a, b)} if verdict.top_settled else set()
         tighten = [i for i in range(len(self.names)) if verdict.status[i] == FAILS
-                   and (width[i] / np.sqrt(1 + pending[i]) > self.hp.target_width or i in to_order)]
-        if rank or tighten:  # see the module docstring: classification confirms failing modes first
-            # Revisiting (module docstring): waiting lasts until the search has spent enough to look again.
-            revisit = max(self.hp.discover_trials, np.sqrt(self.hp.discover_trials * seen.sum() / len(self.names)))
-            classify = [i for i in classify if self.counts.failures[i] or seen[i] < revisit]
-            waiting = [seen[i] for i in classify if not self.counts.failures[i] and seen[i] < self.hp.discover_trials]
-            if waiting:  # breadth first (module docstring)
-                cap = self.hp.breadth_cap * min(waiting)
-                rank = [i for i in rank if seen[i] < cap]
-                tighten = [i for i in tighten if seen[i] < cap]
-                # A fixed cap, not relative (module docstring): the modes that fail at once must be confirmed.
-                classify = [i for i in classify if seen[i] < self.hp.breadth_cap * self.hp.discover_trials]
-        active = np.array([bool(classify), bool(rank), bool(tighten)])
-        if not active.any():
-            self._stop = self._settled_reason(verdict)
-            if unstable.any():
-                self._stop += (f"; left out after simulator errors, so neither ranked nor classified: "
-                               f"{self._unstable_note(unstable, trials)} (check their magnitudes)")
-            return None
+                   and (width[i] > self.hp.target_width or i in to_order)]
+        if not (rank or tighten):
+            return classify, rank, tighten
+        # Classification confirms failing modes first; a mode that has not failed waits while
+        # ranking or tightening have work, until the search has spent enough to look again (revisiting).
+        revisit = max(self.hp.discover_trials, np.sqrt(self.hp.discover_trials * seen.sum() / len(self.names)))
+        classify = [i for i in classify if self.counts.failures[i] or seen[i] < revisit]
+        waiting = [seen[i] for i in classify if not self.counts.failures[i] and seen[i] < self.hp.discover_trials]
+        if waiting:  # breadth first
+            cap = self.hp.breadth_cap * min(waiting)
+            rank = [i for i in rank if seen[i] < cap]
+            tighten = [i for i in tighten if seen[i] < cap]
+            # A fixed cap, not relative: the modes that fail at once must be confirmed.
+            classify = [i for i in classify if seen[i] < self.hp.breadth_cap * self.hp.discover_trials]
+        return classify, rank, tighten
+
+    def _due_job(self, jobs) -> int:
+        """Which job gets this episode: each job with work left is owed its share of the episodes;
+        the one owed most is served."""
+        active = np.array([bool(job) for job in jobs])
         shares = np.array([self.hp.classify_share, self.hp.rank_share, self.hp.tighten_share]) * active
         self._credit += shares / shares.sum()
         job = int(np.argmax(np.where(active, self._credit, -np.inf)))
         self._credit[job] -= 1
-        if job == 0:
-            return max(classify, key=lambda i: (high[i], -seen[i], -self._position[i]))
-        if job == 1:
-            return max(rank, key=lambda i: (high[i] - low[i], -self._position[i]))
-        return max(tighten, key=lambda i: (width[i] / np.sqrt(1 + pending[i]), -self._position[i]))
+        return job
 
     def _unstable_note(self, unstable, trials) -> str:
         return ", ".join(f"{self.names[i]} ({int(self.counts.sim_errors[i])} of "
