@@ -142,6 +142,21 @@ class RunResult:
         return cls(run=d["run"], table=FailureTable.from_dict(d), **extra)
 
 
+@dataclasses.dataclass
+class _Tally:
+    """The episodes of one mode: counted ones (trials, of which failures) and simulator errors."""
+    trials: int = 0
+    failures: int = 0
+    sim_errors: int = 0
+
+    def add(self, outcome) -> None:
+        if outcome.sim_error:
+            self.sim_errors += 1
+        else:
+            self.trials += 1
+            self.failures += not outcome.success
+
+
 def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goal = Goal(),
                   pi_p_fail: dict | None = None) -> FailureTable:
     """Per-perturbation statistics, ranked: highest failure rate first (ties: more trials first).
@@ -149,33 +164,27 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
     A mode counts the episodes with exactly its perturbation; episodes with several (PPO's
     sequential setting) are composite modes, counted apart; unperturbed episodes are ``none``.
     """
-    counts: dict[str, list[int]] = {}
+    tallies: dict[str, _Tally] = {}
     for o in outcomes:
-        name = COMPOSITE.join(sorted(o.perturbations)) if o.perturbations else NOMINAL
-        c = counts.setdefault(name, [0, 0, 0])
-        if o.sim_error:
-            c[2] += 1
-        else:
-            c[0] += 1
-            c[1] += not o.success
-    nominal = counts.get(NOMINAL, [0, 0, 0])
-    p_nominal = nominal[1] / nominal[0] if nominal[0] else 0.0
+        tallies.setdefault(COMPOSITE.join(sorted(o.perturbations)) if o.perturbations else NOMINAL, _Tally()).add(o)
+    none = _Tally()
+    nominal = tallies.get(NOMINAL, none)
+    p_nominal = nominal.failures / nominal.trials if nominal.trials else 0.0
     names = [p.name for p in catalog]
-    trials = np.array([counts.get(n, [0, 0, 0])[0] for n in names])
-    fails = np.array([counts.get(n, [0, 0, 0])[1] for n in names])
-    verdict = assess(fails, trials, goal, nominal[1], nominal[0])
+    counts = [tallies.get(n, none) for n in names]
+    verdict = assess(np.array([c.failures for c in counts]), np.array([c.trials for c in counts]), goal,
+                     nominal.failures, nominal.trials)
     # A mode whose every episode broke the simulator was tried: nothing is known of it, not "untried".
-    broke_down = [counts.get(n, [0, 0, 0])[2] > 0 for n in names]
-    status = tuple(UNDECIDED if c == UNTRIED and broke_down[i] else c for i, c in enumerate(verdict.status))
+    status = tuple(UNDECIDED if s == UNTRIED and c.sim_errors else s for s, c in zip(verdict.status, counts))
     ranks = {verdict.top[r]: r + 1 for r in range(len(verdict.top)) if verdict.status[verdict.top[r]] == FAILS}
     modes = []
-    if NOMINAL in counts:
-        low, high = wilson_interval(nominal[1], nominal[0])
-        modes.append(FailureMode(NOMINAL, "No perturbation", NOMINAL, nominal[0], nominal[1], nominal[2],
-                                 p_nominal if nominal[0] else math.nan, low, high, None, 0.0, "baseline",
+    if NOMINAL in tallies:
+        low, high = wilson_interval(nominal.failures, nominal.trials)
+        modes.append(FailureMode(NOMINAL, "No perturbation", NOMINAL, nominal.trials, nominal.failures, nominal.sim_errors,
+                                 p_nominal if nominal.trials else math.nan, low, high, None, 0.0, "baseline",
                                  low, high, None))
-    for i, name in enumerate(names):
-        n, f, sim_errors = counts.get(name, [0, 0, 0])
+    for i, (name, c) in enumerate(zip(names, counts)):
+        n, f, sim_errors = c.trials, c.failures, c.sim_errors
         p = f / n if n else math.nan
         low, high = wilson_interval(f, n)
         severity = (max(0.0, (p - p_nominal) / (1 - p_nominal)) if n and p_nominal < 1 else 0.0)
@@ -186,10 +195,11 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
                                  None if pi_p_fail is None else float(pi_p_fail[name])))
     modes.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
     composites = []
-    for name in sorted(n for n in counts if COMPOSITE in n):
-        n, f, sim_errors = counts[name]
-        low, high = wilson_interval(f, n)
-        composites.append(CompositeMode(name, n, f, sim_errors, f / n if n else math.nan, low, high))
+    for name in sorted(n for n in tallies if COMPOSITE in n):
+        c = tallies[name]
+        low, high = wilson_interval(c.failures, c.trials)
+        composites.append(CompositeMode(name, c.trials, c.failures, c.sim_errors,
+                                        c.failures / c.trials if c.trials else math.nan, low, high))
     composites.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
     return FailureTable(modes, goal, float(verdict.threshold), [names[i] for i in ranks],
                         bool(verdict.top_settled), {c: status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)},
