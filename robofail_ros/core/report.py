@@ -440,9 +440,20 @@ Each mode's class (fails, safe, undecided, untried) and rank rest on its anytime
 Wilson interval in the bar chart and listed in the tables at the end.
 Simulator errors are counted apart and never as policy failures.</p>"""]
     parts += [f'<p class="note">{e(n)}</p>' for n in notes]
-    parts.append("<h2>Models</h2><table><tr><th>model</th><th>searcher</th><th>episodes</th><th>policy failures</th>"
-                 "<th>sim errors</th><th>nominal success</th><th>entropy of π (nats)</th><th>entropy of P(fail)</th>"
-                 "<th>mean severity</th><th>worst mode</th><th>checkpoint sha256</th></tr>")
+    parts += _models_section(table)
+    parts += _figures_section(figures, out)
+    parts += _gallery_section(items, out)
+    parts += _tables_section(runs, perturbations)
+    parts += _metadata_section(runs)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _models_section(table) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Models</h2><table><tr><th>model</th><th>searcher</th><th>episodes</th><th>policy failures</th>"
+             "<th>sim errors</th><th>nominal success</th><th>entropy of π (nats)</th><th>entropy of P(fail)</th>"
+             "<th>mean severity</th><th>worst mode</th><th>checkpoint sha256</th></tr>"]
     for row in table:
         nominal = f"{_fmt(row.nominal_success, '.0%')} of {row.nominal_trials}"
         worst = f"{row.worst_mode} ({_fmt(row.worst_p_fail, '.2f')})" if row.worst_mode else "–"
@@ -451,25 +462,42 @@ Simulator errors are counted apart and never as policy failures.</p>"""]
                      f"<td>{_fmt(row.pi_entropy)}</td><td>{_fmt(row.p_fail_entropy)}</td>"
                      f"<td>{_fmt(row.mean_severity, '.2f')}</td><td>{e(worst)}</td>"
                      f"<td><code>{e(str(row.sha256 or '–')[:16])}</code></td></tr>")
-    parts.append("</table><h2>Figures</h2>")
+    parts.append("</table>")
+    return parts
+
+
+def _figures_section(figures, out) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Figures</h2>"]
     for fig in figures:
         parts.append(f'<div class="fig"><h3>{e(fig.title)}</h3>{_img(out, fig.png, fig.title)}'
                      f'<div class="muted"><a href="{fig.png}">PNG</a> · <a href="{fig.svg}">SVG</a></div></div>')
-    if items:
-        parts.append("<h2>Failure gallery</h2><p class='muted'>The first failing episode of each top failure mode, "
-                     "replayed from its seed for this report: the perturbed scene, then frames from start to end.</p>")
-        for it in items:
-            check = ("replay reproduced the recorded failure" if it.reproduced else
-                     f"replay did NOT reproduce the record (replay: success={it.replay_success}, {it.replay_steps} steps)")
-            parts.append(f"""<div class="fig"><h3>{e(it.run)}: {e(it.label)} (<code>{e(it.mode)}</code>),
+    return parts
+
+
+def _gallery_section(items, out) -> list[str]:
+    if not items:
+        return []
+    e = html.escape
+    parts = ["<h2>Failure gallery</h2><p class='muted'>The first failing episode of each top failure mode, "
+             "replayed from its seed for this report: the perturbed scene, then frames from start to end.</p>"]
+    for it in items:
+        check = ("replay reproduced the recorded failure" if it.reproduced else
+                 f"replay did NOT reproduce the record (replay: success={it.replay_success}, {it.replay_steps} steps)")
+        parts.append(f"""<div class="fig"><h3>{e(it.run)}: {e(it.label)} (<code>{e(it.mode)}</code>),
 P(fail) {_fmt(it.p_fail, '.2f')} over {counted(it.trials, 'trial')}</h3>
 <p>episode {it.episode_id}, seed {it.seed}, perturbations {e(', '.join(it.perturbations))}, failed after
 {it.steps} steps; {e(check)}. Replay: <code>{e(it.command)}</code></p>
 <div style="display:flex;gap:8px;align-items:flex-start"><div style="flex:0 0 22%">{_img(out, it.scene, 'perturbed scene')}</div>
 <div style="flex:1">{_img(out, it.strip, 'frames of the failing rollout')}</div></div></div>""")
-    parts.append("<h2>Failure-mode tables</h2><p class='muted'>status and rank rest on the anytime-valid bounds "
-                 "(simultaneous over every mode, valid under adaptive sampling); the 95% Wilson interval describes each "
-                 "mode alone. Untried modes show no rate.</p>")
+    return parts
+
+
+def _tables_section(runs, perturbations) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Failure-mode tables</h2><p class='muted'>status and rank rest on the anytime-valid bounds "
+             "(simultaneous over every mode, valid under adaptive sampling); the 95% Wilson interval describes each "
+             "mode alone. Untried modes show no rate.</p>"]
     for r in runs:
         readout = any(m.pi_p_fail is not None for m in r.result.table.modes)
         parts.append(f"<h3>{e(r.label)}</h3>")
@@ -498,7 +526,12 @@ P(fail) {_fmt(it.p_fail, '.2f')} over {counted(it.trials, 'trial')}</h3>
                              f"<td>[{m.ci_low:.2f}, {m.ci_high:.2f}]</td><td>{m.trials}</td><td>{m.failures}</td>"
                              f"<td>{m.sim_errors}</td></tr>")
             parts.append("</table>")
-    parts.append("<h2>Run metadata</h2>")
+    return parts
+
+
+def _metadata_section(runs) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Run metadata</h2>"]
     for r in runs:
         c, p = r.config, r.record.policy
         rows = {"run folder": str(r.folder), "policy": p.spec, "policy name (as run)": p.name,
@@ -514,8 +547,7 @@ P(fail) {_fmt(it.p_fail, '.2f')} over {counted(it.trials, 'trial')}</h3>
         parts.append(f"<h3>{e(r.label)}</h3><table>" + "".join(
             f"<tr><td>{e(k)}</td><td style='text-align:left'><code>{e(str(v))}</code></td></tr>" for k, v in rows.items())
             + "</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def _slug(text: str) -> str:
