@@ -3,7 +3,7 @@ how it spreads a small budget, how far its estimates are from the truth, and whe
 anytime-valid bounds cover the truth as often as they claim.
 
     .venv/bin/python bench/search_efficiency.py [--ground-truth bench/data/ground_truth_lift_bc_rnn_low_dim.csv]
-        [--profiles recorded dominant graded close_top3 rare] [--repeats 150] [--coverage-runs 500]
+        [--profiles recorded dominant graded close_top3 rare weak] [--repeats 150] [--coverage-runs 500]
         [--processes N] [--json out.json]
 
 Profiles (57 modes each, as many as the Lift catalog):
@@ -13,7 +13,10 @@ Profiles (57 modes each, as many as the Lift catalog):
   outcomes replayed at no simulation cost. Make a new one with ``--export RUN --to CSV``.
 - synthetic: ``dominant`` (one certain mode, two at 0.5 and 0.4, the rest never fail),
   ``graded`` (0.9, 0.75, 0.6, 0.45, ... 0.05, then 0), ``close_top3`` (0.50, 0.47, 0.44, then 0.15
-  and below: a clear set, a close order), ``rare`` (every rate below 0.2).
+  and below: a clear set, a close order), ``rare`` (every rate below 0.2), ``weak`` (a policy that
+  fails 10% of its unperturbed episodes, so every mode fails at least that often: 0.9, 0.7, 0.5,
+  0.3, the rest 0.1; the searchers are told the 2 failures in 20 unperturbed episodes a search runs
+  first, so a mode fails above 0.2).
 Each repeat lists the modes in an order of its own (seeded), so that no searcher gains from
 where a profile puts its failing modes.
 
@@ -72,9 +75,13 @@ SYNTHETIC = {
     "graded": [0.9, 0.75, 0.6, 0.45, 0.35, 0.25, 0.2, 0.15, 0.1, 0.05] + [0.0] * (MODES - 10),
     "close_top3": [0.50, 0.47, 0.44, 0.15, 0.1, 0.1, 0.05, 0.05] + [0.0] * (MODES - 8),
     "rare": list(np.round(np.linspace(0.19, 0.0, 20), 3)) + [0.0] * (MODES - 20),
+    "weak": [0.9, 0.7, 0.5, 0.3] + [0.1] * (MODES - 4),
 }
+# (failures, episodes) of the unperturbed episodes a search runs first, where a profile's policy fails without
+# a perturbation too (the threshold of "fails" is their rate + the margin); (0, 0) elsewhere.
+UNPERTURBED = {"weak": (2, 20)}
 ORACLE_REPEATS = 100  # the oracle's median scatters widely at 20 repeats (its runs are cheap)
-CLEAR_TOP3 = {"recorded", "dominant", "graded", "close_top3"}  # "rare" has no clear top-3
+CLEAR_TOP3 = {"recorded", "dominant", "graded", "close_top3", "weak"}  # "rare" has no clear top-3
 # Every registered searcher (uniform, the baseline, first) and PPO's paper preset: "name[preset]".
 SEARCHER_ORDER = ["uniform"] + sorted(set(SEARCHERS) - {"uniform"}) + ["ppo[paper]"]
 
@@ -197,7 +204,7 @@ def searcher_hyperparameters(spec, config):
     return name, hyperparameters
 
 
-def run_one(spec, evaluator, names, budget, seed, config, goal, on_outcomes=None):
+def run_one(spec, evaluator, names, budget, seed, config, goal, on_outcomes=None, unperturbed=(0, 0)):
     name, hyperparameters = searcher_hyperparameters(spec, config)
     searcher = make_searcher(name, names, seed, hyperparameters, goal)
     history = []
@@ -206,7 +213,7 @@ def run_one(spec, evaluator, names, budget, seed, config, goal, on_outcomes=None
         history.extend(outcomes)
         if on_outcomes:
             on_outcomes(history)
-    ctx = SearchContext(evaluator, budget, seed, 1, evaluator.reference_image(), record)
+    ctx = SearchContext(evaluator, budget, seed, 1, evaluator.reference_image(), record, baseline=unperturbed)
     searcher.search(ctx)
     readout = searcher.pi_p_fail()
     searcher.close()
@@ -248,11 +255,12 @@ def listed(names, seed):
     return [names[i] for i in np.random.default_rng([seed, 1]).permutation(len(names))]
 
 
-def repeat_once(spec, evaluator, names, rates, intervals, budgets, seed, config):
+def repeat_once(spec, evaluator, names, rates, intervals, budgets, seed, config, unperturbed=(0, 0)):
     """One repeat of one searcher on one profile: (episodes to the top-3 or None, MAE by budget,
     >=6@240, episodes if it stopped early, pi readout error over the true top-5 or None)."""
     names = listed(names, seed)
-    history, readout, stop = run_one(spec, evaluator, names, max(budgets), seed, config, config.goal)
+    history, readout, stop = run_one(spec, evaluator, names, max(budgets), seed, config, config.goal,
+                                     unperturbed=unperturbed)
     since, mae, at240 = score(names, history, rates, intervals, set(budgets))
     top5 = sorted(rates, key=lambda n: -rates[n])[:5]
     readout_err = None if readout is None else float(np.mean([abs(readout[n] - rates[n]) for n in top5]))
@@ -348,12 +356,15 @@ def bench_profile(profile, recorded, args, config, pool):
     floor, ceiling = ceilings(rates)
     oracle = _finite(np.median([oracle_episodes_to_top3(evaluator, listed(names, seed), rates, intervals, budget, seed)
                                 for seed in range(ORACLE_REPEATS)]))
-    print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5]))
+    unperturbed = UNPERTURBED.get(profile, (0, 0))
+    print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5])
+          + (f"; unperturbed: {unperturbed[0]} of {unperturbed[1]} episodes fail" if unperturbed[1] else ""))
     rows = []
     for name in args.searchers:
         start = time.perf_counter()
         repeats = min(args.repeats, args.ppo_repeats) if name.startswith("ppo") else args.repeats
-        results = pool.starmap(repeat_once, [(name, evaluator, names, rates, intervals, args.budgets, repeat, config)
+        results = pool.starmap(repeat_once, [(name, evaluator, names, rates, intervals, args.budgets, repeat, config,
+                                              unperturbed)
                                              for repeat in range(repeats)])
         hits, maes_by_repeat, enough, stops, errors = map(list, zip(*results))
         maes = {b: [mae.get(b, np.nan) for mae in maes_by_repeat] for b in args.budgets}
