@@ -392,7 +392,7 @@ def bench_profile(profile, recorded, args, config, pool):
         stopped = f"{len(r['stopped_early'])}/{r['repeats']}"
         print(f"{r['searcher']:<14} {r['reached']:>6}/{r['repeats']:<6} {med if med else f'>{budget}':>16} {ratio:>10} {e:>14} "
               + " ".join(f"{r['mae'][b]:>9.3f}" for b in args.budgets) + f" {pm:>12} {stopped:>13} {r['seconds']:>8}")
-    return {"profile": profile, "true_rates": rates, "clear_top3": profile in CLEAR_TOP3, "rows": rows,
+    return {"profile": profile, "true_rates": rates, "unperturbed": unperturbed, "clear_top3": profile in CLEAR_TOP3, "rows": rows,
             "warm_up_floor": floor, "oracle_median_episodes_to_top3": oracle, "enough_trials_at_240_ceiling": ceiling}
 
 
