@@ -137,6 +137,18 @@ def test_a_policy_that_fails_unperturbed_is_not_searched_in_vain():
     assert FAILS in verdict.status and ctx.spent > 3
 
 
+def test_a_policy_that_fails_unperturbed_now_and_then_has_only_the_modes_above_its_own_rate_flagged():
+    # 2 of 20 unperturbed episodes fail: a mode fails above 0.1 + the margin 0.1. Modes that fail as often
+    # as the unperturbed policy (a weak policy's many look-alikes) are shown safe, and the search stops.
+    rates = {"a": 0.9, "b": 0.7, **{f"base_{i}": 0.1 for i in range(6)}}
+    for seed in range(2):
+        ctx, trials, verdict = run(rates, 6000, seed, None, Goal(top_k=2), nominal=(2, 20))
+        assert abs(verdict.threshold - 0.2) < 1e-9
+        assert verdict.status == (FAILS, FAILS) + (SAFE,) * 6
+        assert verdict.top == (0, 1) and verdict.top_settled
+        assert "every mode is classified (2 fail)" in ctx.stop_reason and ctx.spent < 6000
+
+
 def test_it_settles_the_order_of_the_top_k_too_and_a_tie_does_not_eat_the_budget():
     rates = {"often": 0.8, "half": 0.55, **{f"never_{i}": 0.0 for i in range(3)}}
     for seed in range(3):
