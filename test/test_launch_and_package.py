@@ -205,14 +205,19 @@ def test_colcon_builds_the_package_and_a_search_runs_from_the_install_space(tmp_
 
 def test_ros_run_tells_the_search_node_s_teardown_limit_from_a_kill():
     """A search node ended by its own teardown limit (SIGALRM, after it closed its run) has nothing to
-    resume; one killed by anything else is told how to resume."""
+    resume, and a search that had finished succeeded; one killed by anything else is told how to resume."""
     import signal
 
-    from robofail_ros.nodes.bringup import killed_message
+    from robofail_ros.nodes.bringup import killed_outcome
     from robofail_ros.nodes.common import TEARDOWN_LIMIT_S
-    teardown = killed_message(signal.SIGALRM, "search.yaml", "runs/a")
+    status, teardown = killed_outcome(signal.SIGALRM, "finished", "search.yaml", "runs/a")
+    assert status == 0
     assert f"DDS teardown hung after it had closed its run and was ended {TEARDOWN_LIMIT_S} s on" in teardown
-    assert "nothing was lost" in teardown and "--resume" not in teardown
-    killed = killed_message(signal.SIGKILL, "search.yaml", "runs/a")
+    assert "nothing was lost" in teardown and "its search had finished" in teardown and "--resume" not in teardown
+    for state in ("cancelled", "running", None):  # stopped by Ctrl-C, or no status was heard: not a success
+        status, teardown = killed_outcome(signal.SIGALRM, state, "search.yaml", "runs/a")
+        assert status == 1 and "nothing was lost" in teardown and "--resume" not in teardown
+    status, killed = killed_outcome(signal.SIGKILL, "finished", "search.yaml", "runs/a")
+    assert status == 1
     assert "killed by SIGKILL" in killed and "robofail ros-run --params-file search.yaml --out runs/a --resume" in killed
-    assert "--out <its run folder> --resume" in killed_message(signal.SIGTERM, "search.yaml", None)
+    assert "--out <its run folder> --resume" in killed_outcome(signal.SIGTERM, None, "search.yaml", None)[1]

@@ -128,22 +128,28 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
     if search.returncode is not None and search.returncode < 0:  # killed by a signal (not by us: we send SIGINT)
-        print(killed_message(-search.returncode, params_file, search_overrides.get("out")), file=sys.stderr)
-        return 1
+        status, message = killed_outcome(-search.returncode, progress.state, params_file, search_overrides.get("out"))
+        print(message, file=sys.stderr)
+        return status
     return search.returncode if search.returncode is not None else 130
 
 
-def killed_message(signum: int, params_file: str, out: str | None) -> str:
-    """What ros-run says when a signal ended the search node. SIGALRM is the node's own teardown
-    limit (common.run_node): it came after the node had closed its run, so there is nothing to resume."""
+def killed_outcome(signum: int, last_state: str | None, params_file: str, out: str | None) -> tuple[int, str]:
+    """ros-run's exit status and message when a signal ended the search node (``last_state``: the
+    last state its ~/status told). SIGALRM is the node's own teardown limit (common.run_node): it
+    came after the node had closed its run, so there is nothing to resume, and a search that had
+    finished succeeded (a script waiting on ros-run goes on)."""
     if signum == signal.SIGALRM:
         from .common import TEARDOWN_LIMIT_S
-        return (f"robofail ros-run: the search node's DDS teardown hung after it had closed its run and was ended "
-                f"{TEARDOWN_LIMIT_S} s on (SIGALRM, with the stack it printed above); nothing was lost: its run folder "
-                "holds every episode, and a run that printed its table is finished")
+        hung = (f"robofail ros-run: the search node's DDS teardown hung after it had closed its run and was ended "
+                f"{TEARDOWN_LIMIT_S} s on (SIGALRM, with the stack it printed above); nothing was lost: ")
+        if last_state == "finished":
+            return 0, hung + "its search had finished, and its run folder holds the whole run"
+        return 1, hung + "its run folder holds every episode, and a run that printed its table is finished"
     where = f"--out {out}" if out else "--out <its run folder>"
-    return (f"robofail ros-run: the search node was killed by {signal.Signals(signum).name}; every finished episode is "
-            f"kept in its run folder. Continue the run with: robofail ros-run --params-file {params_file} {where} --resume")
+    return 1, (f"robofail ros-run: the search node was killed by {signal.Signals(signum).name}; every finished episode "
+               f"is kept in its run folder. Continue the run with: robofail ros-run --params-file {params_file} {where} "
+               "--resume")
 
 
 class StatusBar:
@@ -153,6 +159,7 @@ class StatusBar:
         import rclpy
         from std_msgs.msg import String
         self._rclpy, self._bar = rclpy, None
+        self.state: str | None = None  # the search node's last state ("running", "finished", ...)
         self._context = rclpy.Context()
         rclpy.init(args=[], context=self._context)
         self._node = rclpy.create_node("robofail_ros_run", context=self._context)
@@ -162,6 +169,7 @@ class StatusBar:
 
     def _update(self, msg):
         status = json.loads(msg.data)
+        self.state = status["state"]
         if self._bar is None or self._bar.total != status["budget"]:
             if self._bar is not None:
                 self._bar.close()
