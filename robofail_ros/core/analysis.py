@@ -149,6 +149,10 @@ class _Tally:
     failures: int = 0
     sim_errors: int = 0
 
+    @property
+    def p_fail(self) -> float:
+        return self.failures / self.trials if self.trials else math.nan
+
     def add(self, outcome) -> None:
         if outcome.sim_error:
             self.sim_errors += 1
@@ -167,11 +171,11 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
     tallies: dict[str, _Tally] = {}
     for o in outcomes:
         tallies.setdefault(COMPOSITE.join(sorted(o.perturbations)) if o.perturbations else NOMINAL, _Tally()).add(o)
-    none = _Tally()
-    nominal = tallies.get(NOMINAL, none)
-    p_nominal = nominal.failures / nominal.trials if nominal.trials else 0.0
+    empty = _Tally()
+    nominal = tallies.get(NOMINAL, empty)
+    p_nominal = nominal.p_fail if nominal.trials else 0.0
     names = [p.name for p in catalog]
-    counts = [tallies.get(n, none) for n in names]
+    counts = [tallies.get(n, empty) for n in names]
     verdict = assess(np.array([c.failures for c in counts]), np.array([c.trials for c in counts]), goal,
                      nominal.failures, nominal.trials)
     # A mode whose every episode broke the simulator was tried: nothing is known of it, not "untried".
@@ -180,17 +184,14 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
     modes = []
     if NOMINAL in tallies:
         low, high = wilson_interval(nominal.failures, nominal.trials)
-        modes.append(FailureMode(NOMINAL, "No perturbation", NOMINAL, nominal.trials, nominal.failures, nominal.sim_errors,
-                                 p_nominal if nominal.trials else math.nan, low, high, None, 0.0, "baseline",
-                                 low, high, None))
+        modes.append(FailureMode(NOMINAL, "No perturbation", NOMINAL, nominal.trials, nominal.failures,
+                                 nominal.sim_errors, nominal.p_fail, low, high, None, 0.0, "baseline", low, high, None))
     for i, (name, c) in enumerate(zip(names, counts)):
-        n, f, sim_errors = c.trials, c.failures, c.sim_errors
-        p = f / n if n else math.nan
-        low, high = wilson_interval(f, n)
-        severity = (max(0.0, (p - p_nominal) / (1 - p_nominal)) if n and p_nominal < 1 else 0.0)
+        low, high = wilson_interval(c.failures, c.trials)
+        severity = (max(0.0, (c.p_fail - p_nominal) / (1 - p_nominal)) if c.trials and p_nominal < 1 else 0.0)
         entry = catalog[name]
-        modes.append(FailureMode(name, entry.label, entry.factor_name, n, f, sim_errors, p, low, high,
-                                 None if pi is None else float(pi.get(name, 0.0)), severity, status[i],
+        modes.append(FailureMode(name, entry.label, entry.factor_name, c.trials, c.failures, c.sim_errors, c.p_fail,
+                                 low, high, None if pi is None else float(pi.get(name, 0.0)), severity, status[i],
                                  float(verdict.low[i]), float(verdict.high[i]), ranks.get(i),
                                  None if pi_p_fail is None else float(pi_p_fail[name])))
     modes.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
@@ -198,8 +199,7 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
     for name in sorted(n for n in tallies if COMPOSITE in n):
         c = tallies[name]
         low, high = wilson_interval(c.failures, c.trials)
-        composites.append(CompositeMode(name, c.trials, c.failures, c.sim_errors,
-                                        c.failures / c.trials if c.trials else math.nan, low, high))
+        composites.append(CompositeMode(name, c.trials, c.failures, c.sim_errors, c.p_fail, low, high))
     composites.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
     return FailureTable(modes, goal, float(verdict.threshold), [names[i] for i in ranks],
                         bool(verdict.top_settled), {c: status.count(c) for c in (FAILS, SAFE, UNDECIDED, UNTRIED)},
