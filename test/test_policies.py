@@ -4,6 +4,7 @@ import subprocess
 import warnings
 
 import h5py
+import numpy as np
 import pytest
 
 from robofail_ros.core.episode import run_episode
@@ -116,9 +117,24 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
         load_policy(str(tmp_path), task="Lift")
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"not a checkpoint" * 100)
-    with pytest.raises(PolicyError, match="could not be loaded as a robomimic checkpoint"):
+    with pytest.raises(PolicyError, match=r"could not be loaded as a robomimic checkpoint \(UnpicklingError: Unsupported "
+                       r"operand \d+\); it may be truncated or corrupt") as bytes_error:
         load_policy(str(corrupt), task="Lift")
     import torch
+    truncated = tmp_path / "truncated.pth"
+    torch.save({"algo_name": "bc"}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    with pytest.raises(PolicyError, match=r"\(RuntimeError: PytorchStreamReader failed reading zip archive: [^.]*\); "
+                                          "it may be truncated") as zip_error:
+        load_policy(str(truncated), task="Lift")
+    numpy_inside = tmp_path / "numpy_inside.pth"  # a robomimic checkpoint with a numpy array added: torch's safe loader refuses it
+    torch.save({"algo_name": "bc", "obs_normalization_stats": np.zeros(3)}, numpy_inside)
+    with pytest.raises(PolicyError, match=r"holds a Python object \(numpy\.[\w.]+\) that torch will not load.*"
+                                          r"\.tolist\(\)") as numpy_error:
+        load_policy(str(numpy_inside), task="Lift")
+    # One line each, without torch's page of advice (which ends in turning its safe loader off).
+    for error in (bytes_error, zip_error, numpy_error):
+        assert "\n" not in str(error.value) and "weights_only` set to `False`" not in str(error.value)
     state_dict = tmp_path / "state_dict.pth"
     torch.save(torch.nn.Linear(2, 2).state_dict(), state_dict)
     with pytest.raises(PolicyError, match="a PyTorch file but not a robomimic checkpoint .*'algo_name'.*policy: external"):

@@ -1,7 +1,8 @@
 """robomimic checkpoints as policies under test.
 
-robomimic checkpoints are Python pickles: loading one runs code it contains. Load only
-checkpoints you trust; every result records the sha256 of the checkpoint that produced it.
+robomimic checkpoints are Python pickles. torch loads them with ``weights_only`` (tensors,
+numbers, strings and containers; nothing that runs code), which robomimic's own checkpoints
+satisfy; every result records the sha256 of the checkpoint that produced it.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import contextlib
 import json
 import os
 import pathlib
+import re
 
 import numpy as np
 
@@ -57,9 +59,7 @@ class RobomimicPolicy:
                                   f"{missing!r} entry: a bare state_dict, or another library's checkpoint?); train the "
                                   "policy with robomimic (`robofail train-policy`), or serve your own model to the ROS "
                                   "system as a policy node (policy: external)") from None
-            raise PolicyError(f"policy checkpoint {path} could not be loaded as a robomimic checkpoint "
-                              f"({type(exc).__name__}: {str(exc)[:200]}); it may be truncated or corrupt: "
-                              "re-download or retrain it") from None
+            raise PolicyError(_load_failure(path, exc)) from None
         env_kwargs = ckpt.get("env_metadata", {}).get("env_kwargs", {})
         trained_on = env_kwargs.get("robofail_task") or ckpt.get("env_metadata", {}).get("env_name")
         if trained_on != task:
@@ -102,6 +102,22 @@ class RobomimicPolicy:
         # horizon through the hidden state); a rollout needs none.
         with self._torch.inference_mode():
             return np.asarray(self._policy(ob=ob))
+
+
+def _load_failure(path, exc: Exception) -> str:
+    """What went wrong loading a checkpoint, in one line: torch's own message is a page of advice
+    that ends in turning its safe loader off."""
+    text = str(exc)
+    refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if refused:
+        return (f"policy checkpoint {path} holds a Python object ({refused.group(1)}) that torch will not load from "
+                "a file, as loading it could run code (torch.load's weights_only); robomimic's checkpoints hold only "
+                "tensors, numbers, strings and containers: save it again with that object converted (a numpy array "
+                "with .tolist()), or retrain it with `robofail train-policy`")
+    unpickler = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)  # bytes that are no pickle
+    reason = unpickler.group(1) if unpickler else (text.strip().splitlines() or ["no message"])[0].split(". ")[0]
+    return (f"policy checkpoint {path} could not be loaded as a robomimic checkpoint ({type(exc).__name__}: "
+            f"{reason[:200]}); it may be truncated or corrupt, or not a checkpoint at all: re-download or retrain it")
 
 
 def _check_robot_and_controller(path, env_kwargs: dict) -> None:
