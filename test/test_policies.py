@@ -110,6 +110,20 @@ def test_a_rollout_records_no_autograd_graph(lift_lowdim):
     assert hidden is not None and not any(h.requires_grad for h in hidden)
 
 
+def test_a_policy_reading_an_observation_the_scene_lacks_is_told_what_to_change(lift_lowdim):
+    image_policy = load_policy("lift_bc_rnn_image_proprio", task="Lift")
+    with pytest.raises(PolicyError, match=r"reads observation keys \['agentview_image', 'robot0_eye_in_hand_image'\] that this "
+                                          r"scene does not provide .*give the scene the policy's cameras "
+                                          r"\(Scene\(\.\.\., cameras=\['agentview', 'robot0_eye_in_hand'\]\)\)$"):
+        run_episode(lift_lowdim, image_policy, [], seed=0)
+    # A key no camera gives: the policy is for another environment; no camera would help.
+    policy = load_policy("lift_bc_low_dim", task="Lift")
+    policy.observation_keys = (*policy.observation_keys, "door_handle_pos")
+    with pytest.raises(PolicyError, match=r"\['door_handle_pos'\] that this scene does not provide .*trained on observations "
+                                          r"of another environment .*`robofail train-policy`\)$"):
+        run_episode(lift_lowdim, policy, [], seed=0)
+
+
 def test_bad_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(PolicyError, match="does not exist"):
         load_policy(str(tmp_path / "missing.pth"), task="Lift")
@@ -162,6 +176,12 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
         torch.save({**checkpoint, "env_metadata": {**env, "env_kwargs": {**env["env_kwargs"], **change}}}, other)
         with pytest.raises(PolicyError, match=f"trained on {trained_on}.*robofail's scenes run a Panda"):
             load_policy(str(other), task="Lift")
+    door = tmp_path / "door.pth"  # a task robofail has no scene for: no `--task Door` to suggest
+    torch.save({**checkpoint, "env_metadata": {**env, "env_name": "Door", "env_kwargs": {
+        k: v for k, v in env["env_kwargs"].items() if k != "robofail_task"}}}, door)
+    with pytest.raises(PolicyError, match=r"trained on task 'Door', not 'Lift'; robofail has no scene for 'Door' \(its "
+                                          r"tasks: Lift, .*\); train a policy on one of them"):
+        load_policy(str(door), task="Lift")
     same = tmp_path / "same.pth"  # robomimic's own datasets record the controller robofail runs
     torch.save({**checkpoint, "env_metadata": {**env, "env_kwargs": {**env["env_kwargs"], "controller_configs": {
         "type": "BASIC", "body_parts": {"right": {"type": "OSC_POSE"}}}}}}, same)

@@ -110,7 +110,19 @@ def test_a_worker_error_is_retried_once_elsewhere_then_fails_the_run_with_its_me
     scheduler.collect(timeout=0.05)
     assert workers.started == [("w0", 0), ("w1", 0)], "the retry goes to the other worker"
     workers.answer("w1", 0, error="ValueError: table_size too large")
-    with pytest.raises(WorkerError, match=r"episode 0 could not run \(w0: ValueError: table_size too large; w1: "):
+    with pytest.raises(WorkerError, match=r"episode 0 could not run: ValueError: table_size too large \(on w0 and w1\)$"):
+        scheduler.collect(timeout=1)
+
+
+def test_an_episode_that_fails_differently_on_two_workers_names_each_error_with_its_worker():
+    scheduler, workers = make()
+    scheduler.submit(EpisodeRequest(0, ("bad",), 0))
+    scheduler.collect(timeout=0.05)
+    workers.answer("w0", 0, error="PolicyError: no action from the policy node of w0")
+    scheduler.collect(timeout=0.05)
+    workers.answer("w1", 0, error="ValueError: table_size too large")
+    with pytest.raises(WorkerError, match=r"could not run: PolicyError: no action from the policy node of w0 \(on w0\); "
+                                          r"ValueError: table_size too large \(on w1\)$"):
         scheduler.collect(timeout=1)
 
 
@@ -161,7 +173,7 @@ def test_with_no_other_worker_left_an_episode_that_fails_twice_on_one_fails_the_
     workers.answer("w0", 0, error="ValueError: size 1 must be positive")
     scheduler.collect(timeout=0.05)
     workers.answer("w0", 0, error="ValueError: size 1 must be positive")
-    with pytest.raises(WorkerError, match=r"episode 0 could not run \(w0: ValueError: size 1 must be positive; w0: "):
+    with pytest.raises(WorkerError, match=r"episode 0 could not run: ValueError: size 1 must be positive \(on w0, twice\)$"):
         scheduler.collect(timeout=1)
 
 

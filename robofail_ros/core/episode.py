@@ -38,8 +38,12 @@ def run_episode(scene, policy, perturbations: Sequence[str] = (), seed: int = 0,
     image = scene.render("agentview", image_size) if image_size else None
     missing = sorted(set(policy.observation_keys) - set(obs))
     if missing:
+        fix = (f"give the scene the policy's cameras (Scene(..., cameras={list(policy.cameras)}))"
+               if all(key.endswith("_image") for key in missing) else
+               "the policy was trained on observations of another environment or robosuite version; train it on "
+               "demonstrations of this scene (`robofail demos`, then `robofail train-policy`)")
         raise PolicyError(f"policy {policy.name!r} reads observation keys {missing} that this scene does not "
-                          f"provide (it provides {sorted(obs)}); give the scene cameras={list(policy.cameras)}")
+                          f"provide (it provides {sorted(obs)}); {fix}")
     policy.start_episode(seed)
     while not scene.done:
         if on_step is not None:

@@ -41,9 +41,20 @@ class Transport(Protocol):
 @dataclasses.dataclass
 class _Job:
     request: object
-    errors: list = dataclasses.field(default_factory=list)
+    errors: list = dataclasses.field(default_factory=list)  # (worker, error) of each failed run
     tried_on: set = dataclasses.field(default_factory=set)  # workers it was started on
     failed_on: set = dataclasses.field(default_factory=set)  # workers whose run of it ended in an error
+
+    def errors_note(self) -> str:
+        """Each distinct error once, with where it happened ("E (on w0 and w1)", "E (on w0, twice)")."""
+        workers_of: dict[str, list[str]] = {}
+        for worker, error in self.errors:
+            workers_of.setdefault(error, []).append(worker)
+
+        def where(workers):
+            counts = collections.Counter(workers)
+            return " and ".join(w if n == 1 else f"{w}, {'twice' if n == 2 else f'{n} times'}" for w, n in counts.items())
+        return "; ".join(f"{error} (on {where(workers)})" for error, workers in workers_of.items())
 
 
 class Scheduler:
@@ -104,14 +115,14 @@ class Scheduler:
                 del self._jobs[episode_id]  # the first answer counts; a re-queued copy is skipped
                 self._done.append(outcome)
             elif job is not None:
-                job.errors.append(f"{worker}: {error}")
+                job.errors.append((worker, error))
                 self._failures[worker] += 1
                 if self._failures[worker] >= self.max_worker_failures:
                     self._retire(worker, f"{self._failures[worker]} episodes in a row failed on it, the last with: {error}")
                 job.failed_on.add(worker)
                 others = self._seen - set(self._retired) - job.failed_on  # live workers it has not failed on
                 if len(job.failed_on) >= self.max_attempts or (len(job.errors) >= self.max_attempts and not others):
-                    self._fatal = f"episode {episode_id} could not run ({'; '.join(job.errors)})"
+                    self._fatal = f"episode {episode_id} could not run: {job.errors_note()}"
                 else:
                     self.log(f"episode {episode_id} failed on {worker} ({error}); running it again, on another worker "
                              "when one is free")

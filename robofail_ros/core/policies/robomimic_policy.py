@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from ..errors import PolicyError
+from ..scenes import TASKS
 from ..scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
 from .base import register_policy_loader
 from .training import sha256_of
@@ -63,8 +64,10 @@ class RobomimicPolicy:
         env_kwargs = ckpt.get("env_metadata", {}).get("env_kwargs", {})
         trained_on = env_kwargs.get("robofail_task") or ckpt.get("env_metadata", {}).get("env_name")
         if trained_on != task:
-            raise PolicyError(f"policy checkpoint {path} was trained on task {trained_on!r}, not {task!r}; "
-                              f"test it with --task {trained_on}")
+            fix = (f"test it with --task {trained_on}" if trained_on in TASKS else
+                   f"robofail has no scene for {trained_on!r} (its tasks: {', '.join(TASKS)}); train a policy on one "
+                   "of them (`robofail demos`, then `robofail train-policy`), or add the task to the task registry")
+            raise PolicyError(f"policy checkpoint {path} was trained on task {trained_on!r}, not {task!r}; {fix}")
         _check_robot_and_controller(path, env_kwargs)
         self.path = str(path)
         self.sha256 = sha256_of(path)
