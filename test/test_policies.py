@@ -176,6 +176,11 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
         torch.save({**checkpoint, "env_metadata": {**env, "env_kwargs": {**env["env_kwargs"], **change}}}, other)
         with pytest.raises(PolicyError, match=f"trained on {trained_on}.*robofail's scenes run a Panda"):
             load_policy(str(other), task="Lift")
+    newer = tmp_path / "newer.pth"  # an algorithm of another robomimic: not called a corrupt file
+    torch.save({**checkpoint, "algo_name": "diffusion_policy"}, newer)
+    with pytest.raises(PolicyError, match=r"robomimic algorithm 'diffusion_policy', which robomimic 0\.3\.0, the version "
+                                          r"installed, does not have \(it has bc, bcq, .*\).*policy: external"):
+        load_policy(str(newer), task="Lift")
     door = tmp_path / "door.pth"  # a task robofail has no scene for: no `--task Door` to suggest
     torch.save({**checkpoint, "env_metadata": {**env, "env_name": "Door", "env_kwargs": {
         k: v for k, v in env["env_kwargs"].items() if k != "robofail_task"}}}, door)

@@ -48,6 +48,7 @@ class RobomimicPolicy:
                                   f"{type(ckpt).__name__}, not a dictionary); train the policy with robomimic "
                                   "(`robofail train-policy`), or serve your own model to the ROS system as a policy node "
                                   "(policy: external)")
+            _check_algorithm(path, ckpt.get("algo_name"))
             with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # robomimic prints its obs spec
                 self._policy, ckpt = FileUtils.policy_from_checkpoint(
                     ckpt_dict=ckpt, device=torch.device(device), verbose=False)
@@ -105,6 +106,18 @@ class RobomimicPolicy:
         # horizon through the hidden state); a rollout needs none.
         with self._torch.inference_mode():
             return np.asarray(self._policy(ob=ob))
+
+
+def _check_algorithm(path, algo) -> None:
+    """A checkpoint of an algorithm this robomimic lacks (a newer one's diffusion policy, say) is no
+    corrupt file: say so, and what to do instead."""
+    import robomimic
+    from robomimic.algo.algo import REGISTERED_ALGO_FACTORY_FUNCS as known  # filled by robomimic.algo's __init__
+    if algo is not None and algo not in known:
+        raise PolicyError(f"policy checkpoint {path} is of the robomimic algorithm {algo!r}, which robomimic "
+                          f"{robomimic.__version__}, the version installed, does not have (it has {', '.join(sorted(known))}); "
+                          "it was written by another robomimic: serve it to the ROS system from your own policy node "
+                          "(policy: external), or retrain it here with `robofail train-policy`")
 
 
 def _load_failure(path, exc: Exception) -> str:
