@@ -142,6 +142,7 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     ([], CONFIG + "    margin: 1.5\n", "margin must be in [0, 1)"),
     ([], CONFIG.replace("[shaky_arm, laggy_arm, very_heavy_cube]", "red_cube"), "perturbations must be a list"),
     ([], CONFIG.replace("/**:", "/**:\n  ros__parameters: {}\nserach_node:", 1), "unknown section 'serach_node'"),
+    ([], "task: Lift\nbudget: 3\n", "'task' is a parameter, not a section: a ROS 2 parameter file nests parameters"),
     (["--num-workers", "0"], CONFIG, "num_workers must be >= 1 (episodes at once), got 0"),
     ([], CONFIG + "    horizon: 0\n", "horizon must be >= 1 (control steps per episode), got 0"),
     ([], CONFIG + "    ppo: {n_env: 8}\n", "searcher 'ppo' has no hyperparameter(s) ['n_env']"),  # not the chosen searcher

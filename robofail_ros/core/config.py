@@ -180,6 +180,10 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
         if section in ("sim_node", "policy_node", "/sim_node", "/policy_node"):
             raise ConfigError(f"{path}: section {section!r} would reach only a node named /{section.strip('/')}; the workers' "
                               f"nodes live in namespaces /worker_<i>: write '/**/{section.strip('/')}:'")
+        if section in {f.name for f in dataclasses.fields(SearchConfig)} | set(SEARCH_NODE_PARAMETERS):
+            raise ConfigError(f"{path}: {section!r} is a parameter, not a section: a ROS 2 parameter file nests "
+                              f"parameters as '/**:' -> 'ros__parameters:' -> '{section}: ...' (indent them under those "
+                              f"two lines); start from {DEFAULT_SEARCH_CONFIG}")
         if section not in known:
             close = difflib.get_close_matches(str(section), known, n=1)
             raise ConfigError(f"{path}: unknown section {section!r}." + (f" Did you mean {close[0]!r}?" if close else "")
