@@ -171,6 +171,14 @@ def test_a_config_file_of_the_wrong_shape_is_a_clear_error(tmp_path, content, me
         load_search_config(path)
 
 
+def test_numbers_in_exponent_notation_are_numbers_as_in_ros_parameter_files(tmp_path):
+    # PyYAML (YAML 1.1) reads 1e-3 and 2.5e1 as text; ROS 2's parameter parser and YAML 1.2 read numbers.
+    path = tmp_path / "search.yaml"
+    path.write_text("/**:\n  ros__parameters:\n    margin: 1e-1\n    confidence: 9.5e-1\n    identify: {target_width: 2.5e-1}\n")
+    config = load_search_config(path)
+    assert (config.margin, config.confidence, config.searchers["identify"]["target_width"]) == (0.1, 0.95, 0.25)
+
+
 def test_a_left_out_mode_holds_no_decision_open_and_the_bounds_still_count_it():
     goal = Goal(top_k=1)
     failures, trials = np.array([20, 0, 0]), np.array([20, 20, 0])

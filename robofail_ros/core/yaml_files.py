@@ -1,7 +1,10 @@
 """YAML as the user's files are read: PyYAML's safe loader, except that a key given twice in one
-mapping is an error. PyYAML keeps the last value silently, so `budget: 500` written above a
-forgotten `budget: 20` would run 20 episodes with no word said."""
+mapping is an error (PyYAML keeps the last value silently, so `budget: 500` written above a
+forgotten `budget: 20` would run 20 episodes with no word said), and that `1e9` and `1.0e-3` are
+numbers, as in YAML 1.2 and in ROS 2's own parameter parser (PyYAML's YAML 1.1 reads them as text)."""
 from __future__ import annotations
+
+import re
 
 import yaml
 
@@ -20,6 +23,12 @@ class UniqueKeyLoader(yaml.SafeLoader):
                                         f"{key_node.start_mark.line + 1}); keep one of them")
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
+
+
+# Only what PyYAML's own float rule misses (an exponent without a sign, or without a decimal point).
+UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def load(text: str):
