@@ -247,6 +247,31 @@ def test_a_new_run_is_refused_in_a_folder_that_holds_other_files_and_they_are_ke
     RunStore.create(tmp_path / "empty", {"x": 2}, policy_record(name="q"), {}).close()  # an empty folder is a new run's
 
 
+def test_a_run_that_stopped_before_its_first_episode_gives_its_folder_to_the_next_run(tmp_path):
+    """A policy this scene cannot run stops the search at its first episode; the user fixes the
+    policy and runs again with the same --out: nothing was recorded, so nothing is refused or lost."""
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.store import RunStore
+    from robofail_ros.core.episode import EpisodeOutcome
+    run = tmp_path / "run"
+    RunStore.create(run, {"x": 1}, policy_record(), {}).close()
+    store = RunStore.create(run, {"x": 2}, policy_record(sha256="bbb"), {})
+    store.close()
+    assert (store.record.config, store.record.policy.sha256) == ({"x": 2}, "bbb")
+    store = RunStore.create(run, {"x": 2}, policy_record(sha256="bbb"), {}, resume=True)
+    store.append(EpisodeOutcome((), 7, True, 50, None, 0, "w"))
+    store.close()
+    with pytest.raises(ConfigError, match=r"exists \(unfinished, 1 episode\); continue it with --resume"):
+        RunStore.create(run, {"x": 3}, policy_record(), {})
+    assert RunStore(run).count() == 1 and RunStore(run).record.config == {"x": 2}
+    other = tmp_path / "other"  # no episode, but a file of the user's beside the record: not ours to drop
+    RunStore.create(other, {"x": 1}, policy_record(), {}).close()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"exists \(unfinished, 0 episodes\)"):
+        RunStore.create(other, {"x": 2}, policy_record(), {})
+    assert (other / "notes.txt").read_text() == "mine" and RunStore(other).record.config == {"x": 1}
+
+
 def test_resume_refuses_a_replaced_checkpoint(tmp_path):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore

@@ -166,24 +166,30 @@ class RunStore:
                 raise ConfigError(f"run {store.folder} is finished and is never overwritten; "
                                   + ("there is nothing to resume (`robofail report` shows it); " if resume else "")
                                   + "choose another --out")
-            if not resume:
-                store.close()
-                raise ConfigError(f"run {store.folder} exists (unfinished, {store.count()} episodes); "
-                                  "continue it with --resume or choose another --out")
-            if record.config_hash != config_hash(config):
-                store.close()
-                raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
-                                  f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
-            try:
-                _check_same_policy(store.folder, record.policy, policy)
-                _check_same_perturbations(store.folder, record.perturbations, perturbations)
-                _check_same_versions(store.folder, record.versions)
-            except ConfigError:
-                store.close()
-                raise
-            record.resumed.append(_now())
-            record.write(store.record_path)
-            return store
+            if not resume and store._never_ran():
+                # It stopped before its first episode (a policy this scene cannot run, say), and the lock
+                # says no process is running it: nothing to keep, so a new run takes its place (below).
+                store._discard_record()
+            else:
+                if not resume:
+                    store.close()
+                    count = store.count()
+                    raise ConfigError(f"run {store.folder} exists (unfinished, {count} episode{'s' * (count != 1)}); "
+                                      "continue it with --resume or choose another --out")
+                if record.config_hash != config_hash(config):
+                    store.close()
+                    raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
+                                      f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
+                try:
+                    _check_same_policy(store.folder, record.policy, policy)
+                    _check_same_perturbations(store.folder, record.perturbations, perturbations)
+                    _check_same_versions(store.folder, record.versions)
+                except ConfigError:
+                    store.close()
+                    raise
+                record.resumed.append(_now())
+                record.write(store.record_path)
+                return store
         if resume:
             store.close()
             raise ConfigError(f"--resume given but {store.folder} holds no run; drop --resume to start it")
@@ -296,6 +302,17 @@ class RunStore:
         if not (self.folder / "episodes.sqlite").exists():
             return 0
         return self.db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+
+    def _never_ran(self) -> bool:
+        """No episode recorded, and nothing in the folder but the record, the empty store and the lock."""
+        return self.count() == 0 and {p.name for p in self.folder.iterdir()} <= {"run.json", "episodes.sqlite", ".lock"}
+
+    def _discard_record(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        for name in ("run.json", "episodes.sqlite"):
+            (self.folder / name).unlink(missing_ok=True)
 
     def _lock(self) -> None:
         """One process per run folder: a second one (a --resume while the first still runs) is refused."""
