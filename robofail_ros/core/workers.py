@@ -157,6 +157,7 @@ class ProcessTransport:
         self._context = multiprocessing.get_context("spawn")
         self._processes: dict[str, tuple] = {}  # worker -> (process, connection)
         self._restarts: dict[str, int] = {}
+        self._started: set[str] = set()  # workers whose process has been ready at least once
         self._local: EpisodeRunner | None = None
         for i in range(num_workers):
             self._spawn(f"worker_{i}")
@@ -188,6 +189,7 @@ class ProcessTransport:
                 self._died(worker)
                 continue
             if kind == "ready":
+                self._started.add(worker)
                 self.scheduler.ready(worker)
             elif kind == "finished":
                 self.scheduler.finished(worker, *rest)
@@ -203,7 +205,8 @@ class ProcessTransport:
         self.scheduler.lost(worker, f"died (exit code {process.exitcode})")
         self._restarts[worker] = self._restarts.get(worker, 0) + 1
         if self._restarts[worker] > MAX_RESTARTS:
-            self.scheduler.retire(worker, f"its process died {self._restarts[worker]} times")
+            when = "" if worker in self._started else " while starting, before its first episode (its own error is above)"
+            self.scheduler.retire(worker, f"its process died {self._restarts[worker]} times{when}")
         else:
             self._spawn(worker)
 
@@ -269,7 +272,14 @@ def _available_memory_gb() -> float | None:
 def check_local_workers(num_workers: int) -> None:
     """Refuses more workers than this machine can run side by side (each is a simulator and a
     policy): more than four per core, or more than its available memory holds, would only
-    thrash or be killed for memory, after the run has begun."""
+    thrash or be killed for memory, after the run has begun. And refuses to start a search inside
+    a worker process that is still importing the script that started it (below)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # as multiprocessing's own check reads it
+        # Spawned workers import the parent's script: an unguarded search in it would start again
+        # in every worker (each then found the run folder locked and died, over and over).
+        raise ConfigError("a search was started by a worker process while it imported the script that started the "
+                          "search (worker processes are spawned, and import that script): put the script's search "
+                          "under `if __name__ == \"__main__\":`")
     cores = os.cpu_count() or 1
     memory = _available_memory_gb()
     most = 4 * cores if memory is None else max(1, min(4 * cores, int(memory // WORKER_PEAK_GB)))
