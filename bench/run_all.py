@@ -48,6 +48,8 @@ def main():
                                          "--repeats", 3 if quick else 150, "--coverage-runs", 50 if quick else 500,
                                          "--processes", os.cpu_count() or 1,  # seeded repeats: same numbers, sooner
                                          "--json", out / "search_efficiency.json"])
+    failed += step("top-3 first right vs right from then on", [py, HERE / "top3_stability.py", "--repeats",
+                                                                3 if quick else 150, "--json", out / "top3_stability.json"])
     failed += step("breadth of long searches", [py, HERE / "search_breadth.py", "--repeats", 5 if quick else 150,
                                                 "--processes", os.cpu_count() or 1, "--json", out / "search_breadth.json"])
     failed += step("scaling and memory", [py, HERE / "scaling.py", "--workers", 1, 2, "--episodes", 12 if quick else 40,

@@ -220,6 +220,15 @@ def run_one(spec, evaluator, names, budget, seed, config, goal, on_outcomes=None
     return history, readout, ctx.stop_reason
 
 
+def estimated_top3s(names, trials, failures) -> list[list[str]]:
+    """The three highest estimates, ranked with the listing order and with its reverse as the
+    last key: a top-3 counts as right only if both are (with one order alone, the profiles that
+    list their failing modes first would credit a searcher for their tie with never-failing ones)."""
+    estimate = (failures + 0.5) / (trials + 1)
+    positions = np.arange(len(names))
+    return [[names[j] for j in np.lexsort((tiebreak, -trials, -estimate))[:3]] for tiebreak in (positions, -positions)]
+
+
 def score(names, history, rates, intervals, budgets):
     top = sorted(rates, key=lambda n: -rates[n])[:3]
     index = {n: i for i, n in enumerate(names)}
@@ -227,17 +236,12 @@ def score(names, history, rates, intervals, budgets):
     truth = np.array([rates[n] for n in names])
     correct_since, mae, enough = None, {}, None
     hard = truth >= 0.3
-    positions = np.arange(len(names))
     for k, o in enumerate(history, start=1):
         i = index[o.perturbations[0]]
         trials[i] += 1
         failures[i] += not o.success
         estimate = (failures + 0.5) / (trials + 1)
-        # Right whichever way equal estimates (and trials) fall: ranked with the listing order and
-        # with its reverse as the last key. With one order alone, the profiles that list their
-        # failing modes first would credit a searcher for their tie with never-failing ones.
-        if all(top3_correct([names[j] for j in np.lexsort((tiebreak, -trials, -estimate))[:3]], top, rates, intervals)
-               for tiebreak in (positions, -positions)):
+        if all(top3_correct(estimate_top, top, rates, intervals) for estimate_top in estimated_top3s(names, trials, failures)):
             correct_since = correct_since or k
         else:
             correct_since = None
