@@ -43,6 +43,10 @@ def test_a_new_perturbation_is_only_yaml(tmp_path):
      r"components must lie in \[0, 1\]"),
     ("perturbations:\n  - {name: a, factor: camera_fov, fovy: 0}\n", r"fovy must lie in"),
     ("perturbations:\n  - {name: Red Table, factor: table_color, rgba: [1, 0, 0]}\n", r"lower-case letters"),
+    # A mode named none would be counted with the unperturbed episodes, one named all read as the whole catalog.
+    ("perturbations:\n  - {name: none, factor: object_mass, scale: 2}\n",
+     r"catalog.yaml:2: perturbation name 'none' is reserved \(every table reports the unperturbed episodes under it\)"),
+    ("perturbations:\n  - {name: all, factor: object_mass, scale: 2}\n", r"perturbation name 'all' is reserved"),
     ("perturbations:\n  - {name: a, factor: table_color, rgba: [1, 0, 0]}\n  - {name: a, factor: light_intensity, scale: 0.5}\n",
      r"catalog.yaml:3: perturbation name 'a' is already used at .*catalog.yaml:2"),
     ("perturbations:\n  - {factor: table_color, rgba: [1, 0, 0]}\n", r"catalog.yaml:2: perturbation is missing 'name'"),

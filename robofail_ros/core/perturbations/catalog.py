@@ -20,6 +20,7 @@ import re
 import yaml
 
 from .. import resources, yaml_files
+from ..analysis import NOMINAL
 from ..errors import ConfigError, PerturbationError, UnknownNameError, lookup
 from .factors import FACTORS, Factor
 
@@ -117,6 +118,11 @@ class Catalog:
         return hashlib.sha256(json.dumps(self.definitions(), sort_keys=True).encode()).hexdigest()[:16]
 
 
+# Names that mean something else already: a perturbation under them would be mixed with it.
+_RESERVED = {NOMINAL: "every table reports the unperturbed episodes under it",
+             "all": "`perturbations: [all]` in a config means the whole catalog"}
+
+
 def _entry(data, where: str) -> Perturbation:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: each perturbation must be a mapping with name, factor and parameters")
@@ -126,6 +132,8 @@ def _entry(data, where: str) -> Perturbation:
     name = data["name"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{where}: name {name!r} must be lower-case letters, digits and '_'")
+    if name in _RESERVED:
+        raise ConfigError(f"{where}: perturbation name {name!r} is reserved ({_RESERVED[name]}); choose another name")
     try:
         factor_cls = lookup(FACTORS, "factor", data["factor"])
     except UnknownNameError as exc:
