@@ -102,27 +102,22 @@ def test_a_lost_worker_has_its_episode_run_elsewhere():
     assert workers.started[-1] == ("w0", 1)
 
 
-def test_a_worker_error_is_retried_once_elsewhere_then_fails_the_run_with_its_message():
+@pytest.mark.parametrize("first, second, message", [
+    ("ValueError: table_size too large", "ValueError: table_size too large",
+     r"episode 0 could not run: ValueError: table_size too large \(on w0 and w1\)$"),  # one error, said once
+    ("PolicyError: no action from the policy node of w0", "ValueError: table_size too large",
+     r"episode 0 could not run: PolicyError: no action from the policy node of w0 \(on w0\); "
+     r"ValueError: table_size too large \(on w1\)$"),
+])
+def test_a_worker_error_is_retried_once_elsewhere_then_fails_the_run_with_its_message(first, second, message):
     scheduler, workers = make()
     scheduler.submit(EpisodeRequest(0, ("bad",), 0))
     scheduler.collect(timeout=0.05)
-    workers.answer("w0", 0, error="ValueError: table_size too large")
+    workers.answer("w0", 0, error=first)
     scheduler.collect(timeout=0.05)
     assert workers.started == [("w0", 0), ("w1", 0)], "the retry goes to the other worker"
-    workers.answer("w1", 0, error="ValueError: table_size too large")
-    with pytest.raises(WorkerError, match=r"episode 0 could not run: ValueError: table_size too large \(on w0 and w1\)$"):
-        scheduler.collect(timeout=1)
-
-
-def test_an_episode_that_fails_differently_on_two_workers_names_each_error_with_its_worker():
-    scheduler, workers = make()
-    scheduler.submit(EpisodeRequest(0, ("bad",), 0))
-    scheduler.collect(timeout=0.05)
-    workers.answer("w0", 0, error="PolicyError: no action from the policy node of w0")
-    scheduler.collect(timeout=0.05)
-    workers.answer("w1", 0, error="ValueError: table_size too large")
-    with pytest.raises(WorkerError, match=r"could not run: PolicyError: no action from the policy node of w0 \(on w0\); "
-                                          r"ValueError: table_size too large \(on w1\)$"):
+    workers.answer("w1", 0, error=second)
+    with pytest.raises(WorkerError, match=message):
         scheduler.collect(timeout=1)
 
 
