@@ -172,8 +172,8 @@ class RunStore:
                 store._discard_record()
             else:
                 if not resume:
-                    store.close()
                     count = store.count()
+                    store.close()
                     raise ConfigError(f"run {store.folder} exists (unfinished, {count} episode{'s' * (count != 1)}); "
                                       "continue it with --resume or choose another --out")
                 if record.config_hash != config_hash(config):
