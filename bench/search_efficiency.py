@@ -180,19 +180,21 @@ def truth_of(profile, recorded):
     return rates, intervals, RateEvaluator(rates)
 
 
-def top3_correct(estimate_top, top, rates, intervals) -> bool:
-    """Same three modes (modes tied with the true third may stand in), no pair in an order the
-    truth contradicts beyond its uncertainty."""
+def top3_wrong(estimate_top, top, rates, intervals) -> str | None:
+    """Why an estimated top-3 is wrong, or None when it is right: the same three modes (modes tied
+    with the true third may stand in), no pair in an order the truth contradicts beyond its uncertainty."""
     third = top[-1]
     tied = {n for n in rates if intervals[n][1] >= intervals[third][0] and rates[n] <= rates[third]}
-    if not set(top[:2]) <= set(estimate_top) or not set(estimate_top) <= set(top) | tied:
-        return False
+    if not set(top[:2]) <= set(estimate_top):
+        return "a true top-2 mode out"
+    if not set(estimate_top) <= set(top) | tied:
+        return "a mode from outside"
     for i in range(3):
         for j in range(i + 1, 3):
             a, b = estimate_top[i], estimate_top[j]
             if intervals[b][0] > intervals[a][1]:
-                return False
-    return True
+                return "an order the truth contradicts"
+    return None
 
 
 def searcher_hyperparameters(spec, config):
@@ -241,7 +243,7 @@ def score(names, history, rates, intervals, budgets):
         trials[i] += 1
         failures[i] += not o.success
         estimate = (failures + 0.5) / (trials + 1)
-        if all(top3_correct(estimate_top, top, rates, intervals) for estimate_top in estimated_top3s(names, trials, failures)):
+        if not any(top3_wrong(estimate_top, top, rates, intervals) for estimate_top in estimated_top3s(names, trials, failures)):
             correct_since = correct_since or k
         else:
             correct_since = None

@@ -5,7 +5,7 @@
         [--searchers identify lucb uniform] [--repeats 150] [--json out.json]
 
 The same repeats as search_efficiency.py (its seeds, its per-repeat listing of the modes, its
-truths, and its test of a top-3). For each profile and searcher: the median episodes to the first
+truths, and its test of a top-3, which also says why one is wrong). For each profile and searcher: the median episodes to the first
 right top-3 and to the one that stays right; and, for the first searcher, each time a right top-3
 went wrong again: why (an order the truth contradicts, a mode from outside the truth's top-3 and
 its uncertainty, or one of the true top-2 out) and what the episode just before was (its mode,
@@ -28,22 +28,18 @@ from robofail_ros.core.config import load_search_config  # noqa: E402
 def replay(names, history, rates, intervals):
     """(first right, stays right from, [(why, episode's mode, failed)] of each time it went wrong)."""
     top = sorted(rates, key=lambda n: -rates[n])[:3]
-    third = top[-1]
-    stand_ins = {n for n in rates if intervals[n][1] >= intervals[third][0] and rates[n] <= rates[third]}
     index = {n: i for i, n in enumerate(names)}
     trials, failures = np.zeros(len(names)), np.zeros(len(names))
     first = since = None
     lost = []
     for k, o in enumerate(history, start=1):
-        trials[index[o.perturbations[0]]] += 1
-        failures[index[o.perturbations[0]]] += not o.success
-        wrong = [t for t in efficiency.estimated_top3s(names, trials, failures)
-                 if not efficiency.top3_correct(t, top, rates, intervals)]
+        i = index[o.perturbations[0]]
+        trials[i] += 1
+        failures[i] += not o.success
+        wrong = [why for t in efficiency.estimated_top3s(names, trials, failures)
+                 if (why := efficiency.top3_wrong(t, top, rates, intervals))]
         if wrong and since:
-            t = wrong[0]
-            why = ("a true top-2 mode out" if not set(top[:2]) <= set(t) else
-                   "a mode from outside" if not set(t) <= set(top) | stand_ins else "an order the truth contradicts")
-            lost.append((why, o.perturbations[0], not o.success))
+            lost.append((wrong[0], o.perturbations[0], not o.success))
         since = None if wrong else since or k
         first = first or (None if wrong else k)
     return first, since, lost
