@@ -338,7 +338,11 @@ def oracle_episodes_to_top3(evaluator, names, rates, intervals, budget, seed) ->
 def ceilings(rates, budget=240, trials=6, hard=0.3):
     """(warm-up floor in episodes, ceiling of the >=6@240 share): see the module docstring."""
     p = np.array([r for r in rates.values() if r >= hard])
-    look_alikes = max(len(rates) - len(p), 1)
+    if trials * len(p) > budget:  # the hard modes alone need more episodes than there are
+        return len(rates), 0.0
+    look_alikes = len(rates) - len(p)
+    if not look_alikes:
+        return len(rates), 1.0
     each, extra = divmod(budget - trials * len(p), look_alikes)  # `extra` of them get one episode more
     if each >= trials:
         return len(rates), 1.0
