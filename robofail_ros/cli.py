@@ -95,9 +95,11 @@ def cmd_policies(args) -> int:
 
 
 # ------------------------------------------------------------------------------ search
-def _config_from_args(args):
-    from .core.config import load_search_config
-    config = load_search_config(args.config).replace(policy=args.policy, searcher=getattr(args, "searcher", None),
+def _config_from_args(args, base=None):
+    """``base`` (default: --config, or config/search.yaml) with the command line's overrides."""
+    from .core.config import DEFAULT_SEARCH_CONFIG, load_search_config
+    config = base or load_search_config(args.config or DEFAULT_SEARCH_CONFIG)
+    config = config.replace(policy=args.policy, searcher=getattr(args, "searcher", None),
                                                      budget=getattr(args, "budget", None), num_workers=args.num_workers,
                                                      seed=args.seed, task=args.task)
     return config
@@ -134,14 +136,14 @@ def _run_and_print(args, config, out) -> int:
 
     progress = Progress()
     try:
-        result = run_search(config, out, resume=args.resume, observer=progress)
+        result = run_search(config, out, resume=args.resume, observer=progress, extend=getattr(args, "extend", None))
     except BaseException as exc:
         if not interrupts.interrupted(exc):
             raise
         progress.close()  # before the message, so the bar's last line does not follow it
         print(f"robofail {args.command}: interrupted; the run in {out} is kept (every finished episode is recorded). "
-              f"Continue it with: robofail {args.command} --config {args.config} --out {out} --resume "
-              "(and the same options)", file=sys.stderr)
+              f"Continue it with: robofail {args.command} --out {out} --resume"
+              + (f" --config {args.config}" if args.config else "") + " (and the same options)", file=sys.stderr)
         return 130
     finally:
         progress.close()
@@ -151,7 +153,14 @@ def _run_and_print(args, config, out) -> int:
 
 def cmd_search(args) -> int:
     import datetime
-    config = _config_from_args(args)
+    import pathlib
+    from .core.run import recorded_config
+    # Without --config, a search continues the config its run recorded: the one extended, or the one resumed.
+    continued = args.extend or (args.out if args.resume else None)
+    if args.config or not continued or not (pathlib.Path(continued) / "run.json").is_file():
+        config = _config_from_args(args)
+    else:
+        config = _config_from_args(args, base=recorded_config(continued))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return _run_and_print(args, config, _out_folder(args, config, f"{config.searcher}-{stamp}"))
 
@@ -298,7 +307,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, func, text in (("search", cmd_search, "search for failure modes (the main job)"),
                              ("evaluate", cmd_evaluate, "Monte Carlo over every perturbation: the ground truth")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--config", default=str(DEFAULT_SEARCH_CONFIG), help="ROS 2 parameter file")
+        p.add_argument("--config", help=f"ROS 2 parameter file (default: {DEFAULT_SEARCH_CONFIG}; "
+                                        "with --resume or --extend: the config that run recorded)")
         p.add_argument("--policy", help="bundled name, checkpoint path, scripted or random")
         p.add_argument("--task")
         p.add_argument("--num-workers", type=int)
@@ -309,6 +319,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "search":
             p.add_argument("--searcher")
             p.add_argument("--budget", type=int, help="episodes the searcher spends")
+            p.add_argument("--extend", metavar="RUN", help="continue the finished run RUN to a larger --budget, in a "
+                                                           "new --out (RUN's episodes are copied; RUN stays as it is)")
         else:
             p.add_argument("--perturbations", nargs="+", default=["all"])
             p.add_argument("--episodes", type=int, default=20, help="episodes per perturbation (and unperturbed)")
@@ -357,6 +369,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default: <output_dir>/<searcher>-<time>)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--extend", metavar="RUN", help="continue the finished run RUN to a larger --budget, in a new --out")
     p.add_argument("--exit-when-done", action="store_true", help="exit when the search finishes instead of serving on")
     p.add_argument("--wait-for-goals", action="store_true",
                    help="start no search; serve RunSearch goals (robofail run) on /search_node/run_search")

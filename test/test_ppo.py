@@ -108,3 +108,32 @@ def test_a_budget_that_is_not_a_whole_number_of_steps_says_what_it_left_unspent(
         assert ctx.stop_reason is None
     else:
         assert f"last {budget - spent} episode(s) of the budget make no whole step" in ctx.stop_reason
+
+
+def test_an_extended_ppo_search_goes_on_from_the_weights_of_the_run_it_extends(tmp_path):
+    from stable_baselines3 import PPO
+
+    from robofail_ros.core.config import load_search_config
+    from robofail_ros.core.provenance import PolicyRecord
+    from robofail_ros.core.run import recorded_config, run_search
+
+    class KnownPolicy(SyntheticEvaluator):  # what run_search asks of an evaluator beside episodes
+        def evaluate(self, requests, on_arrival=None):
+            outcomes = super().evaluate(requests)
+            if on_arrival:
+                on_arrival(outcomes)
+            return outcomes
+
+        def policy_record(self):
+            return PolicyRecord(spec="known", name="known", source="a synthetic policy", sha256="0" * 64)
+
+    rates = {"shaky_arm": 0.9, "laggy_arm": 0.3, "very_heavy_cube": 0.0}
+    config = load_search_config().replace(searcher="ppo", budget=32, nominal_episodes=0, perturbations=tuple(rates),
+                                          report=False, num_workers=1, top_k=1)
+    run_search(config, tmp_path / "first", evaluator=KnownPolicy(rates))
+    assert PPO.load(tmp_path / "first" / "ppo" / "latest.zip").num_timesteps == 32
+    extended = recorded_config(tmp_path / "first").replace(budget=64)
+    result = run_search(extended, tmp_path / "extended", evaluator=KnownPolicy(rates), extend=tmp_path / "first")
+    assert result.episodes == 64
+    # Trained on all 64 episodes: a fresh PPO would have counted only the extension's 32.
+    assert PPO.load(tmp_path / "extended" / "ppo" / "latest.zip").num_timesteps == 64

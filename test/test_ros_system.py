@@ -403,7 +403,7 @@ def test_a_killed_policy_node_takes_its_worker_out_and_the_search_finishes_on_th
     assert "no action from the policy node of worker_1" in log, log[-3000:]
 
 
-def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(ros_env, tmp_path):
+def test_search_node_killed_and_restarted_with_resume_continues_and_the_finished_run_extends(ros_env, tmp_path):
     env, params = ros_env
     out = tmp_path / "runs" / "resumed"
     proc = ros_run(env, params, out, "--budget", "10", "--exit-when-done")
@@ -429,6 +429,14 @@ def test_search_node_killed_and_restarted_with_resume_continues_from_the_store(r
     after = rows(out)
     assert after[:len(before)] == before
     assert [r[0] for r in after] == list(range(12))
+
+    extended = tmp_path / "runs" / "extended"
+    proc = ros_run(env, params, extended, "--extend", str(out), "--budget", "14", "--exit-when-done")
+    output = run_to_end(proc, extended, "the extension to finish")
+    assert proc.returncode == 0 and "Traceback" not in output, output[-2000:]
+    assert rows(extended)[:12] == after and [r[0] for r in rows(extended)] == list(range(16))
+    assert json.loads((extended / "run.json").read_text())["extends"]["episodes"] == 12
+    assert rows(out) == after
 
 
 def start_external_policies(env, count, logs=None):

@@ -28,8 +28,10 @@ def policy_record(**fields):
 
 
 def search(python, config, out, *extra, timeout=600):
-    return subprocess.run([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--out", str(out),
-                           "--json", *extra], capture_output=True, text=True, timeout=timeout)
+    """`robofail search`; ``config`` None: no --config (a resumed or extended run's recorded one)."""
+    given = ["--config", str(config)] if config else []
+    return subprocess.run([python, "-m", "robofail_ros.cli", "search", *given, "--out", str(out), "--json", *extra],
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def rows(out):
@@ -58,7 +60,7 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(python, config, t
     assert 6 <= done_before < 14, "the kill must land mid-run"
     assert not json.loads((killed / "run.json").read_text())["finished"]
 
-    resumed = search(python, config, killed, "--budget", "12", "--resume")
+    resumed = search(python, None, killed, "--resume")  # the config the run recorded
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert rows(killed) == rows(straight), "resume must give exactly the episodes of an uninterrupted run"
     assert [r[0] for r in rows(killed)] == list(range(14))
@@ -118,6 +120,41 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     plain = search(python, config, out, "--budget", "2")
     assert plain.returncode == 2 and "--resume" in plain.stderr
     assert rows(out) == rows_before
+
+
+def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_it_was(python, config, tmp_path):
+    first, extended, straight = tmp_path / "first", tmp_path / "extended", tmp_path / "straight"
+    assert search(python, config, first, "--budget", "6").returncode == 0
+    files = {name: (first / name).read_bytes() for name in ("run.json", "episodes.sqlite", "summary.json")}
+    result = search(python, None, extended, "--extend", str(first), "--budget", "12")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert search(python, config, straight, "--budget", "12").returncode == 0
+    assert rows(extended) == rows(straight) and len(rows(extended)) == 14, \
+        "an extension must give exactly the episodes of a run with the larger budget from the start"
+    assert json.loads(result.stdout)["episodes"] == 14
+    meta = json.loads((extended / "run.json").read_text())
+    assert meta["config"]["budget"] == 12 and meta["finished"]
+    assert meta["extends"]["run"] == str(first) and meta["extends"]["episodes"] == 8
+    assert {name: (first / name).read_bytes() for name in files} == files, "the extended run must stay as it was"
+
+    def refused(*extra, config_path=None):
+        out = tmp_path / "refused"
+        result = search(python, config_path, out, *extra)
+        assert result.returncode == 2 and not (out / "run.json").exists()
+        return result.stderr
+
+    assert "had a budget of 6; an extension needs a larger one (--budget; got 6)" in refused("--extend", str(first),
+                                                                                               "--budget", "6")
+    assert "ran another search (differs in: seed)" in refused("--extend", str(first), "--budget", "12", "--seed", "3")
+    assert "give one of them" in refused("--extend", str(first), "--budget", "12", "--resume")
+    assert "is finished and is never overwritten" in search(python, None, first, "--extend", str(first),
+                                                            "--budget", "12").stderr
+    meta = json.loads((first / "run.json").read_text())
+    meta["finished"] = None  # an interrupted run is resumed, not extended
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "run.json").write_text(json.dumps(meta))
+    assert f"run {unfinished} is not finished; finish it first" in refused("--extend", str(unfinished), "--budget", "12")
 
 
 @pytest.mark.parametrize("extra, config_text, message", [

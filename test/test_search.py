@@ -151,6 +151,26 @@ def test_the_printed_table_gives_an_untried_mode_no_number_but_its_zero_counts()
     assert tried[-2:] == ["0", "1.00"] and "2 policy failures, 0 simulator errors" in text
 
 
+def test_the_printed_table_points_a_run_that_spent_its_budget_unsettled_to_an_extension():
+    from robofail_ros.core.analysis import RunResult, format_table
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    from robofail_ros.core.stats import Goal
+    catalog = Catalog.load().subset(["red_table", "heavy_cube"])
+    nominal = [EpisodeOutcome((), 0, True, 40, None)] * 10
+
+    def printed(red, heavy, **result):
+        outcomes = (nominal + [EpisodeOutcome(("red_table",), 0, False, 200, None)] * red
+                    + [EpisodeOutcome(("heavy_cube",), 0, True, 40, None)] * heavy)
+        table = failure_table(outcomes, catalog, goal=Goal(top_k=1))
+        return format_table(RunResult("runs/a", table, len(outcomes), red, 0, None, None, **result))
+    hint = "give it more episodes: robofail search --extend runs/a --budget <a larger budget>"
+    assert hint in printed(2, 2)  # both undecided
+    assert hint not in printed(2, 2, stop_reason="every mode is classified")  # the searcher is done with it
+    assert hint not in printed(2, 2, cancelled=True)  # --resume continues it
+    assert hint not in printed(40, 150)  # fails and safe, the top-1 settled
+
+
 def test_the_verdict_tells_a_settled_order_from_a_settled_set():
     from robofail_ros.core.analysis import verdict_text
     from robofail_ros.core.episode import EpisodeOutcome

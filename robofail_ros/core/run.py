@@ -65,9 +65,12 @@ class RunObserver:
 
 
 def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
-               observer: RunObserver | None = None) -> RunResult:
+               observer: RunObserver | None = None, extend=None) -> RunResult:
     """Runs (or resumes) a search and returns its result (also written to ``out/summary.json``).
 
+    ``extend``: a finished run folder this new run starts from, to a larger ``config.budget``: the
+    same search (``recorded_config`` gives its config), whose episodes are copied into ``out`` and
+    replayed into the searcher, as a resume would; that run is left as it was.
     ``evaluator`` defaults to worker processes (or this process for one worker); the ROS search
     node passes its own, whose ``policy_record()`` says which policy its workers really run (what
     the run records). ``observer`` sees the run start and every finished batch.
@@ -79,7 +82,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     if evaluator is None:
         check_local_workers(config.num_workers)  # before the run folder is made and any worker starts
     policy = evaluator.policy_record() if evaluator is not None else policy_record(config)
-    store = RunStore.create(out, config.to_dict(), policy, catalog.definitions(), resume=resume)
+    store = RunStore.create(out, config.to_dict(), policy, catalog.definitions(), resume=resume, extend=extend)
     own_evaluator = evaluator is None
     evaluator = evaluator or make_evaluator(worker_spec(config, policy.sha256), config.num_workers)
     try:
@@ -103,6 +106,8 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         baseline = [o for o in outcomes if not o.perturbations and not o.sim_error]
         searcher.restore(perturbed)
         searcher.bind(pathlib.Path(out), config.horizon)
+        if extend is not None:
+            searcher.continue_from(pathlib.Path(extend))
         ctx = SearchContext(evaluator, config.budget, config.seed, evaluator.num_workers,
                             evaluator.reference_image() if searcher.needs_reference_image() else None, record,
                             first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed),
@@ -138,6 +143,15 @@ def _report(out) -> str | None:
         print(f"robofail: the run finished, but its report failed ({type(exc).__name__}: {exc}); "
               f"write it with `robofail report {out} --out {out}/report`", file=sys.stderr)
         return None
+
+
+def recorded_config(folder) -> SearchConfig:
+    """The config the run in ``folder`` ran with: where its resume or its extension starts."""
+    store = RunStore.open(folder)
+    try:
+        return store.record.search_config
+    finally:
+        store.close()
 
 
 def stored_result(folder) -> RunResult:

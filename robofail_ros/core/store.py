@@ -10,7 +10,8 @@
 A finished run is never overwritten. An unfinished one resumes only with the same config, the
 same policy (name and checkpoint sha256) and the same perturbation definitions, under the same
 versions of what decides an episode's outcome (OUTCOME_COMPONENTS: robofail_ros, robosuite,
-MuJoCo, robomimic, torch, numpy).
+MuJoCo, robomimic, torch, numpy). A finished run is extended to a larger budget in a new folder,
+under the same conditions: the new run starts from a copy of its episodes, and it stays as it was.
 """
 from __future__ import annotations
 
@@ -88,11 +89,41 @@ def _check_same_perturbations(folder, recorded: dict, now: dict) -> None:
                           "catalog it ran, or choose a new --out")
 
 
+# What an extension may change: none of these decides an episode's outcome or what the searcher asks for.
+EXTENDABLE = ("budget", "num_workers", "report", "output_dir")
+
+
+def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, perturbations: dict) -> dict:
+    """What a run extending ``source`` records of it (``RunRecord.extends``), once ``source`` is known
+    to be a finished run of the same search with a smaller budget, policy, definitions and versions."""
+    record = source.record
+    if not record.finished:
+        raise ConfigError(f"run {source.folder} is not finished; finish it first (`robofail search --resume --out "
+                          f"{source.folder}`), then extend it")
+    differ = [key for key in _differing_keys(config, record.config) if key not in EXTENDABLE]
+    if differ:
+        raise ConfigError(f"run {source.folder} ran another search (differs in: {', '.join(differ)}); an extension "
+                          f"continues it as it ran, changing only {', '.join(EXTENDABLE)}")
+    if config["budget"] <= record.config["budget"]:
+        raise ConfigError(f"run {source.folder} had a budget of {record.config['budget']}; an extension needs a larger "
+                          f"one (--budget; got {config['budget']})")
+    _check_same_policy(source.folder, record.policy, policy)
+    _check_same_perturbations(source.folder, record.perturbations, perturbations)
+    _check_same_versions(source.folder, record.versions)
+    return {"run": str(source.folder), "started": record.started, "finished": record.finished,
+            "config_hash": record.config_hash, "episodes": source.count()}
+
+
+def _differing_keys(config: dict, recorded: dict) -> list[str]:
+    """The keys whose values differ between two configs."""
+    return sorted(k for k in set(config) | set(recorded)
+                  if json.dumps(config.get(k), sort_keys=True, default=str)
+                  != json.dumps(recorded.get(k), sort_keys=True, default=str))
+
+
 def _differences(config: dict, recorded: dict) -> str:
     """The keys whose values differ between two configs, for an error message."""
-    return ", ".join(sorted(k for k in set(config) | set(recorded)
-                            if json.dumps(config.get(k), sort_keys=True, default=str)
-                            != json.dumps(recorded.get(k), sort_keys=True, default=str)))
+    return ", ".join(_differing_keys(config, recorded))
 
 
 @dataclasses.dataclass
@@ -107,6 +138,7 @@ class RunRecord:
     started: str | None = None
     finished: str | None = None  # set once, when summary.json is written
     resumed: list[str] = dataclasses.field(default_factory=list)
+    extends: dict | None = None  # the finished run whose episodes this one started from (_check_extendable)
 
     @classmethod
     def read(cls, path: pathlib.Path) -> "RunRecord":
@@ -144,9 +176,13 @@ class RunStore:
     # ---------------------------------------------------------------------------- lifecycle
     @classmethod
     def create(cls, folder, config: dict, policy: PolicyRecord, perturbations: dict,
-               resume: bool = False) -> "RunStore":
+               resume: bool = False, extend=None) -> "RunStore":
         """Opens a new run folder, or (``resume``) an unfinished one with the same config, policy,
-        perturbation definitions and versions."""
+        perturbation definitions and versions. ``extend``: a finished run folder the new run starts
+        from (its episodes are copied; it is left as it was), of the same search with a smaller budget."""
+        if resume and extend is not None:
+            raise ConfigError("resume continues the unfinished run in --out, extend starts a new one from a finished "
+                              "run: give one of them")
         store = cls(folder)
         if store.folder.exists() and not store.folder.is_dir():
             raise ConfigError(f"the run folder {store.folder} is a file, not a folder; choose another --out")
@@ -201,8 +237,20 @@ class RunStore:
             listing = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
             raise ConfigError(f"{store.folder} holds no run (no run.json) but is not empty ({listing}); a new run "
                               f"needs a new or empty --out")
-        RunRecord(config, config_hash(config), policy=policy, versions=component_versions(),
-                  perturbations=perturbations, seed=config.get("seed"), started=_now()).write(store.record_path)
+        record = RunRecord(config, config_hash(config), policy=policy, versions=component_versions(),
+                           perturbations=perturbations, seed=config.get("seed"), started=_now())
+        if extend is not None:
+            try:
+                source = cls.open(extend)
+                try:
+                    record.extends = _check_extendable(source, config, policy, perturbations)
+                    store._copy_episodes(source)  # before run.json: a folder without it is no run yet
+                finally:
+                    source.close()
+            except ConfigError:
+                store.close()
+                raise
+        record.write(store.record_path)
         return store
 
     @classmethod
@@ -297,6 +345,16 @@ class RunStore:
                                "FROM episodes ORDER BY episode_id").fetchall()
         return [EpisodeOutcome(tuple(json.loads(p)), seed, bool(s), steps, err, eid, worker)
                 for eid, p, seed, s, steps, err, worker in rows]
+
+    def _copy_episodes(self, source: "RunStore") -> None:
+        """The source run's episodes, as recorded (ids, seeds, workers, times), into this run's store."""
+        path = source.folder / "episodes.sqlite"
+        if path.exists():
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                db.backup(self.db)
+            finally:
+                db.close()
 
     def count(self) -> int:
         if not (self.folder / "episodes.sqlite").exists():

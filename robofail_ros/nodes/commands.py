@@ -26,8 +26,9 @@ def ros_run_command(args) -> int:
                         "start_on_launch": not args.wait_for_goals}
     if args.episode_timeout is not None:
         search_overrides["episode_timeout_s"] = args.episode_timeout
-    if args.out:
-        search_overrides["out"] = args.out
+    for name in ("out", "extend"):
+        if getattr(args, name):
+            search_overrides[name] = getattr(args, name)
     config = config.replace(**overrides)
     if config.policy == "external":
         print("robofail ros-run: policy external: no policy nodes are started; the search waits for your own "

@@ -175,7 +175,8 @@ class SearchNode(Node, RunObserver):
                                     cancel_callback=lambda goal: CancelResponse.ACCEPT,
                                     callback_group=ReentrantCallbackGroup())
         if own["start_on_launch"]:
-            threading.Thread(target=self.search, args=(self.config, self.out, own["resume"], False), daemon=True).start()
+            threading.Thread(target=self.search, args=(self.config, self.out, own["resume"], False, own["extend"] or None),
+                             daemon=True).start()
 
     @staticmethod
     def _run_folder(out: str, config) -> pathlib.Path:
@@ -183,7 +184,7 @@ class SearchNode(Node, RunObserver):
         return pathlib.Path(out or pathlib.Path(config.output_dir) / f"{config.searcher}-{stamp}")
 
     # -------------------------------------------------------------------------- the run
-    def search(self, config, out, resume, raise_errors=True) -> RunResult | None:
+    def search(self, config, out, resume, raise_errors=True, extend=None) -> RunResult | None:
         """Runs one search (the one from the parameter file at start-up, or an action goal's);
         a failure is logged and published on ~/status (and raised, with ``raise_errors``)."""
         if not self._running.acquire(blocking=False):
@@ -193,7 +194,8 @@ class SearchNode(Node, RunObserver):
         try:
             self.publish_status("running")
             self.evaluator.transport.use(worker_spec(config))
-            self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self)
+            self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self,
+                                     extend=extend)
             # On a line of its own: `robofail ros-run`'s progress bar may hold the terminal's current line.
             print("\n" + format_table(self.result), flush=True)
             self.publish_status("cancelled" if self.result.cancelled else "finished")

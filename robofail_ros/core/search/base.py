@@ -211,7 +211,11 @@ class Searcher:
         """Where this run's searcher state lives, and the scene's horizon (before search())."""
 
     def restore(self, outcomes: Sequence[EpisodeOutcome]) -> None:
-        """Catches up with episodes of an interrupted run (resume)."""
+        """Catches up with episodes of an interrupted run (resume) or of the run extended."""
+
+    def continue_from(self, run_folder) -> None:
+        """Takes up the state this searcher left in the folder of the finished run this one extends
+        (after bind(), before search())."""
 
     def search(self, ctx: SearchContext) -> None:
         raise NotImplementedError

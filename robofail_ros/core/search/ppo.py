@@ -23,13 +23,14 @@ normalised advantages, the readout has no such meaning and is not given.
 
 Resume: PPO is saved after every update (``ppo/latest.zip`` in the run folder) and reloaded;
 episodes recorded after that save stay in the run's statistics, and PPO goes on learning from
-the saved weights.
+the saved weights. A run extending a finished one starts from a copy of its saved weights.
 """
 from __future__ import annotations
 
 import dataclasses
 import pathlib
 import re
+import shutil
 
 import numpy as np
 
@@ -102,6 +103,12 @@ class PPOSearcher(Searcher):
 
     def bind(self, run_folder, horizon):
         self.run_folder, self.horizon = pathlib.Path(run_folder), horizon
+
+    def continue_from(self, run_folder):
+        saved = pathlib.Path(run_folder) / "ppo" / "latest.zip"
+        if saved.exists():
+            (self.run_folder / "ppo").mkdir(exist_ok=True)
+            shutil.copyfile(saved, self.run_folder / "ppo" / "latest.zip")
 
     @property
     def rewards(self) -> tuple[float, float]:
