@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -140,7 +141,7 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
     def refused(*extra, config_path=None):
         out = tmp_path / "refused"
         result = search(python, config_path, out, *extra)
-        assert result.returncode == 2 and not (out / "run.json").exists()
+        assert result.returncode == 2 and {p.name for p in out.iterdir()} <= {".lock"}, "nothing is left behind"
         return result.stderr
 
     assert "had a budget of 6; an extension needs a larger one (--budget; got 6)" in refused("--extend", str(first),
@@ -155,6 +156,10 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
     unfinished.mkdir()
     (unfinished / "run.json").write_text(json.dumps(meta))
     assert f"run {unfinished} is not finished; finish it first" in refused("--extend", str(unfinished), "--budget", "12")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(first, damaged)
+    (damaged / "episodes.sqlite").write_bytes(b"not a database" * 100)
+    assert "episodes.sqlite is not a readable episode store" in refused("--extend", str(damaged), "--budget", "12")
 
 
 @pytest.mark.parametrize("extra, config_text, message", [

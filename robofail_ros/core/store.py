@@ -111,7 +111,7 @@ def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, pe
     _check_same_perturbations(source.folder, record.perturbations, perturbations)
     _check_same_versions(source.folder, record.versions)
     return {"run": str(source.folder), "started": record.started, "finished": record.finished,
-            "config_hash": record.config_hash, "episodes": source.count()}
+            "config_hash": record.config_hash}
 
 
 def _differing_keys(config: dict, recorded: dict) -> list[str]:
@@ -245,9 +245,11 @@ class RunStore:
                 try:
                     record.extends = _check_extendable(source, config, policy, perturbations)
                     store._copy_episodes(source)  # before run.json: a folder without it is no run yet
+                    record.extends["episodes"] = store.count()
                 finally:
                     source.close()
             except ConfigError:
+                store._discard_record()  # what was copied: the folder was empty, and stays so
                 store.close()
                 raise
         record.write(store.record_path)
@@ -350,9 +352,12 @@ class RunStore:
         """The source run's episodes, as recorded (ids, seeds, workers, times), into this run's store."""
         path = source.folder / "episodes.sqlite"
         if path.exists():
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # read only: the source is never written
             try:
                 db.backup(self.db)
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(f"{path} is not a readable episode store ({exc}); it is damaged or was not written "
+                                  f"by robofail; nothing was changed") from None
             finally:
                 db.close()
 
