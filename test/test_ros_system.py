@@ -303,6 +303,10 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         assert len(feedback) >= 8 and feedback[-1].episodes == 8 and feedback[-1].budget == 8
         assert [r[0] for r in rows(out)] == list(range(8)) and finished(out)
         assert {m.name for m in result.modes} == {"shaky_arm", "laggy_arm", "very_heavy_cube"} and result.verdict
+        more = tmp_path / "runs" / "goal_more"
+        result, _ = send(budget=10, out=str(more), extend=str(out))
+        assert result.success and result.episodes == 12, result.message
+        assert rows(more)[:8] == rows(out) and [r[0] for r in rows(more)] == list(range(12)) and finished(more)
         assert scene_images, "a subscribed scene_image topic must carry the episodes' first frames"
         frame = np.frombuffer(bytes(scene_images[-1].data), dtype=np.uint8)
         assert (scene_images[-1].height, scene_images[-1].width, scene_images[-1].encoding) == (128, 128, "rgb8")
@@ -315,7 +319,10 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
                                 ({"task": "Stack"}, "the workers run the task of the node's parameter file ('Lift'), "
                                                     "not 'Stack'; start the system with task: Stack"),
                                 ({"policy": "random"}, "the workers run the policy of the node's parameter file"),
-                                ({"searcher": "thomson"}, "Did you mean 'thompson'")):
+                                ({"searcher": "thomson"}, "Did you mean 'thompson'"),
+                                ({"extend": "x" * 10_000, "budget": 20}, "cannot be a run folder: File name too long"),
+                                ({"extend": str(out), "budget": 20, "resume": True}, "give one of them"),
+                                ({"extend": str(out), "budget": 6}, "an extension needs a larger one")):
             bad, _ = send(**fields)
             assert not bad.success and message in bad.message, bad.message
 

@@ -277,7 +277,11 @@ class RunStore:
     @classmethod
     def open(cls, folder) -> "RunStore":
         store = cls(folder)
-        if not store.record_path.is_file():
+        try:
+            is_run = store.record_path.is_file()
+        except OSError as exc:  # a name too long for the file system, say
+            raise ConfigError(f"{str(store.folder)[:200]} cannot be a run folder: {exc.strerror or exc}") from None
+        if not is_run:
             raise ConfigError(f"{store.folder} is not a robofail run folder (no run.json); give a folder made by `robofail search`")
         return store
 

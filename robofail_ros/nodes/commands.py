@@ -42,7 +42,8 @@ def run_command(args) -> int:
     _check_timeout(args.timeout)
     fields = {"task": args.task or "", "policy": args.policy or "", "searcher": args.searcher or "",
               "budget": -1 if args.budget is None else args.budget, "seed": -1 if args.seed is None else args.seed,
-              "perturbations": args.perturbations or [], "out": args.out or "", "resume": args.resume}
+              "perturbations": args.perturbations or [], "out": args.out or "", "resume": args.resume,
+              "extend": args.extend or ""}
     bar = None
 
     def progress(feedback):

@@ -234,7 +234,7 @@ class SearchNode(Node, RunObserver):
                                         f"{asked!r}; start the system with {key}: {asked} to search it")
             resolve_catalog(config)  # unknown perturbations fail here, before anything is written
             self._goal = goal_handle
-            self.search(config, self._run_folder(goal.out, config), goal.resume)
+            self.search(config, self._run_folder(goal.out, config), goal.resume, extend=goal.extend or None)
         except RoboFailError as exc:
             result.message = str(exc)
             goal_handle.abort()
