@@ -136,7 +136,6 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
     meta = json.loads((extended / "run.json").read_text())
     assert meta["config"]["budget"] == 12 and meta["finished"]
     assert meta["extends"]["run"] == str(first) and meta["extends"]["episodes"] == 8
-    assert {name: (first / name).read_bytes() for name in files} == files, "the extended run must stay as it was"
 
     def refused(*extra, config_path=None):
         out = tmp_path / "refused"
@@ -148,8 +147,9 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
                                                                                                "--budget", "6")
     assert "ran another search (differs in: seed)" in refused("--extend", str(first), "--budget", "12", "--seed", "3")
     assert "give one of them" in refused("--extend", str(first), "--budget", "12", "--resume")
-    assert "is finished and is never overwritten" in search(python, None, first, "--extend", str(first),
-                                                            "--budget", "12").stderr
+    for inside in (first, first / "more"):
+        result = search(python, None, inside, "--extend", str(first), "--budget", "12")
+        assert result.returncode == 2 and "would lie in the run it extends" in result.stderr
     meta = json.loads((first / "run.json").read_text())
     meta["finished"] = None  # an interrupted run is resumed, not extended
     unfinished = tmp_path / "unfinished"
@@ -160,6 +160,8 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
     shutil.copytree(first, damaged)
     (damaged / "episodes.sqlite").write_bytes(b"not a database" * 100)
     assert "episodes.sqlite is not a readable episode store" in refused("--extend", str(damaged), "--budget", "12")
+    assert {name: (first / name).read_bytes() for name in files} == files, "the extended run must stay as it was"
+    assert sorted(p.name for p in first.iterdir()) == [".lock", "episodes.sqlite", "run.json", "summary.json"]
 
 
 @pytest.mark.parametrize("extra, config_text, message", [

@@ -183,6 +183,9 @@ class RunStore:
         if resume and extend is not None:
             raise ConfigError("resume continues the unfinished run in --out, extend starts a new one from a finished "
                               "run: give one of them")
+        if extend is not None and pathlib.Path(folder).resolve().is_relative_to(pathlib.Path(extend).resolve()):
+            raise ConfigError(f"the extension's run folder {folder} would lie in the run it extends, {extend}, which "
+                              "stays as it is: choose an --out outside it")
         store = cls(folder)
         if store.folder.exists() and not store.folder.is_dir():
             raise ConfigError(f"the run folder {store.folder} is a file, not a folder; choose another --out")
