@@ -99,10 +99,9 @@ def _config_from_args(args, base=None):
     """``base`` (default: --config, or config/search.yaml) with the command line's overrides."""
     from .core.config import DEFAULT_SEARCH_CONFIG, load_search_config
     config = base or load_search_config(args.config or DEFAULT_SEARCH_CONFIG)
-    config = config.replace(policy=args.policy, searcher=getattr(args, "searcher", None),
-                                                     budget=getattr(args, "budget", None), num_workers=args.num_workers,
-                                                     seed=args.seed, task=args.task)
-    return config
+    return config.replace(policy=args.policy, searcher=getattr(args, "searcher", None),
+                          budget=getattr(args, "budget", None), num_workers=args.num_workers, seed=args.seed,
+                          task=args.task)
 
 
 def _out_folder(args, config, default_name):
