@@ -107,7 +107,7 @@ class RecordedEvaluator(SynchronousEvaluator):
     def reference_image(self):
         return np.full((84, 84, 3), 128, dtype=np.uint8)  # the scene is the same with one perturbation
 
-    def evaluate(self, requests):
+    def answer(self, requests):
         out = []
         for r in requests:
             recorded = self.outcomes[r.perturbations[0]]
@@ -122,7 +122,7 @@ class RateEvaluator(RecordedEvaluator):
     def __init__(self, rates: dict[str, float]):
         self.rates = rates
 
-    def evaluate(self, requests):
+    def answer(self, requests):
         return [EpisodeOutcome(r.perturbations, r.seed, bool(np.random.default_rng(r.seed).random() >= self.rates[r.perturbations[0]]),
                                0, None, r.episode_id, "synthetic") for r in requests]
 

@@ -118,12 +118,6 @@ def test_an_extended_ppo_search_goes_on_from_the_weights_of_the_run_it_extends(t
     from robofail_ros.core.run import recorded_config, run_search
 
     class KnownPolicy(SyntheticEvaluator):  # what run_search asks of an evaluator beside episodes
-        def evaluate(self, requests, on_arrival=None):
-            outcomes = super().evaluate(requests)
-            if on_arrival:
-                on_arrival(outcomes)
-            return outcomes
-
         def policy_record(self):
             return PolicyRecord(spec="known", name="known", source="a synthetic policy", sha256="0" * 64)
 

@@ -202,12 +202,12 @@ class ShuffledEvaluator(SynchronousEvaluator):
     def __init__(self, rates, order_seed):
         self.rates, self.rng, self.waiting = rates, np.random.default_rng(order_seed), []
 
-    def evaluate(self, requests):
+    def answer(self, requests):
         return [EpisodeOutcome(r.perturbations, r.seed, bool(np.random.default_rng(r.seed).random() >= self.rates[r.perturbations[0]]),
                                1, None, r.episode_id) for r in requests]
 
     def submit(self, request):
-        self.waiting.extend(self.evaluate([request]))
+        self.waiting.extend(self.answer([request]))
 
     def collect(self, timeout=None):
         self.rng.shuffle(self.waiting)

@@ -250,14 +250,21 @@ def run_all(evaluator, requests: Sequence, on_arrival: Callable | None = None) -
 
 class SynchronousEvaluator:
     """Base of evaluators that answer a batch at once in this process (synthetic and recorded
-    policies): the same submit/collect/evaluate interface as the scheduled ones."""
+    policies): the same submit/collect/evaluate interface as the scheduled ones, over ``answer``."""
     num_workers = 1
 
-    def evaluate(self, requests) -> list[EpisodeOutcome]:
+    def answer(self, requests) -> list[EpisodeOutcome]:
+        """The outcomes of ``requests``, in their order: what a subclass provides."""
         raise NotImplementedError
 
+    def evaluate(self, requests, on_arrival=None) -> list[EpisodeOutcome]:
+        outcomes = self.answer(requests)
+        if on_arrival and outcomes:
+            on_arrival(outcomes)
+        return outcomes
+
     def submit(self, request) -> None:
-        self._answered = getattr(self, "_answered", []) + self.evaluate([request])
+        self._answered = getattr(self, "_answered", []) + self.answer([request])
 
     def collect(self, timeout: float | None = None) -> list[EpisodeOutcome]:
         answered, self._answered = getattr(self, "_answered", []), []

@@ -22,7 +22,7 @@ class SyntheticEvaluator(SynchronousEvaluator):
     def reference_image(self):
         return self._image
 
-    def evaluate(self, requests):
+    def answer(self, requests):
         out = []
         for r in requests:
             rate = max((self.failure_rates[n] for n in r.perturbations), default=self.nominal_rate)
