@@ -115,7 +115,7 @@ def test_an_extended_ppo_search_goes_on_from_the_weights_of_the_run_it_extends(t
 
     from robofail_ros.core.config import load_search_config
     from robofail_ros.core.provenance import PolicyRecord
-    from robofail_ros.core.run import recorded_config, run_search
+    from robofail_ros.core.run import RunObserver, recorded_config, run_search
 
     class KnownPolicy(SyntheticEvaluator):  # what run_search asks of an evaluator beside episodes
         def policy_record(self):
@@ -131,3 +131,15 @@ def test_an_extended_ppo_search_goes_on_from_the_weights_of_the_run_it_extends(t
     assert result.episodes == 64
     # Trained on all 64 episodes: a fresh PPO would have counted only the extension's 32.
     assert PPO.load(tmp_path / "extended" / "ppo" / "latest.zip").num_timesteps == 64
+
+    class StopAtOnce(RunObserver):
+        def should_stop(self):
+            return True
+    # An extension stopped before its first episode, and whose copy of the weights is lost (a process
+    # killed between writing run.json and copying them): resumed, it takes them up again.
+    cancelled = run_search(extended, tmp_path / "resumed", evaluator=KnownPolicy(rates), extend=tmp_path / "first",
+                           observer=StopAtOnce())
+    assert cancelled.cancelled and cancelled.episodes == 32
+    (tmp_path / "resumed" / "ppo" / "latest.zip").unlink()
+    assert run_search(extended, tmp_path / "resumed", evaluator=KnownPolicy(rates), resume=True).episodes == 64
+    assert PPO.load(tmp_path / "resumed" / "ppo" / "latest.zip").num_timesteps == 64

@@ -106,8 +106,9 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         baseline = [o for o in outcomes if not o.perturbations and not o.sim_error]
         searcher.restore(perturbed)
         searcher.bind(pathlib.Path(out), config.horizon)
-        if extend is not None:
-            searcher.continue_from(pathlib.Path(extend))
+        extended = store.record.extends  # also when an extension is resumed: its state may not be copied yet
+        if extended:
+            searcher.continue_from(pathlib.Path(extended["run"]))
         ctx = SearchContext(evaluator, config.budget, config.seed, evaluator.num_workers,
                             evaluator.reference_image() if searcher.needs_reference_image() else None, record,
                             first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed),

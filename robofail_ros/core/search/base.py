@@ -215,7 +215,7 @@ class Searcher:
 
     def continue_from(self, run_folder) -> None:
         """Takes up the state this searcher left in the folder of the finished run this one extends
-        (after bind(), before search())."""
+        (after bind(), before search()), unless this run has its own already (a resumed extension)."""
 
     def search(self, ctx: SearchContext) -> None:
         raise NotImplementedError

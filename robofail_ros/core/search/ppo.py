@@ -105,10 +105,10 @@ class PPOSearcher(Searcher):
         self.run_folder, self.horizon = pathlib.Path(run_folder), horizon
 
     def continue_from(self, run_folder):
-        saved = pathlib.Path(run_folder) / "ppo" / "latest.zip"
-        if saved.exists():
-            (self.run_folder / "ppo").mkdir(exist_ok=True)
-            shutil.copyfile(saved, self.run_folder / "ppo" / "latest.zip")
+        saved, own = pathlib.Path(run_folder) / "ppo" / "latest.zip", self.run_folder / "ppo" / "latest.zip"
+        if saved.exists() and not own.exists():
+            own.parent.mkdir(exist_ok=True)
+            shutil.copyfile(saved, own)
 
     @property
     def rewards(self) -> tuple[float, float]:
