@@ -136,6 +136,11 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
     meta = json.loads((extended / "run.json").read_text())
     assert meta["config"]["budget"] == 12 and meta["finished"]
     assert meta["extends"]["run"] == str(first) and meta["extends"]["episodes"] == 8
+    report = subprocess.run([python, "-m", "robofail_ros.cli", "report", str(extended), "--out", str(tmp_path / "report"),
+                             "--no-gallery"], capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert f"<td>extends</td><td style='text-align:left'><code>{first} (8 episodes, finished 20" in \
+        (tmp_path / "report" / "index.html").read_text()
 
     def refused(*extra, config_path=None):
         out = tmp_path / "refused"
