@@ -194,69 +194,67 @@ class RunStore:
             store._lock()
         except OSError as exc:
             raise ConfigError(f"cannot use the run folder {store.folder}: {exc.strerror or exc}; choose a writable --out") from None
-        if store.record_path.exists():
-            try:
-                record = store.record
-            except ConfigError:
-                store.close()
-                raise
-            if record.finished:
-                store.close()
-                raise ConfigError(f"run {store.folder} is finished and is never overwritten; "
-                                  + ("there is nothing to resume (`robofail report` shows it); " if resume else "")
-                                  + "choose another --out")
-            if not resume and store._never_ran():
-                # It stopped before its first episode (a policy this scene cannot run, say), and the lock
-                # says no process is running it: nothing to keep, so a new run takes its place (below).
-                store._discard_record()
-            else:
-                if not resume:
-                    count = store.count()
-                    store.close()
-                    raise ConfigError(f"run {store.folder} exists (unfinished, {count} episode{'s' * (count != 1)}); "
-                                      "continue it with --resume or choose another --out")
-                if record.config_hash != config_hash(config):
-                    store.close()
-                    raise ConfigError(f"run {store.folder} was started with a different config (differs in: "
-                                      f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
-                try:
-                    _check_same_policy(store.folder, record.policy, policy)
-                    _check_same_perturbations(store.folder, record.perturbations, perturbations)
-                    _check_same_versions(store.folder, record.versions)
-                except ConfigError:
-                    store.close()
-                    raise
-                record.resumed.append(_now())
-                record.write(store.record_path)
+        try:  # every refusal below leaves the folder as it was, and unlocked
+            if store.record_path.exists() and store._continue(config, policy, perturbations, resume):
                 return store
-        if resume:
+            store._start(config, policy, perturbations, resume, extend)
+        except ConfigError:
             store.close()
-            raise ConfigError(f"--resume given but {store.folder} holds no run; drop --resume to start it")
+            raise
+        return store
+
+    def _continue(self, config: dict, policy: PolicyRecord, perturbations: dict, resume: bool) -> bool:
+        """True: the unfinished run in this folder is resumed; False: it never ran, and is discarded
+        for the new run. Anything else is refused."""
+        record = self.record
+        if record.finished:
+            raise ConfigError(f"run {self.folder} is finished and is never overwritten; "
+                              + ("there is nothing to resume (`robofail report` shows it); " if resume else "")
+                              + "choose another --out")
+        if not resume:
+            if self._never_ran():
+                # It stopped before its first episode (a policy this scene cannot run, say), and the lock
+                # says no process is running it: nothing to keep, so a new run takes its place.
+                self._discard_record()
+                return False
+            count = self.count()
+            raise ConfigError(f"run {self.folder} exists (unfinished, {count} episode{'s' * (count != 1)}); "
+                              "continue it with --resume or choose another --out")
+        if record.config_hash != config_hash(config):
+            raise ConfigError(f"run {self.folder} was started with a different config (differs in: "
+                              f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
+        _check_same_policy(self.folder, record.policy, policy)
+        _check_same_perturbations(self.folder, record.perturbations, perturbations)
+        _check_same_versions(self.folder, record.versions)
+        record.resumed.append(_now())
+        record.write(self.record_path)
+        return True
+
+    def _start(self, config: dict, policy: PolicyRecord, perturbations: dict, resume: bool, extend) -> None:
+        """Writes a new run's record, after the episodes of the run it extends if any."""
+        if resume:
+            raise ConfigError(f"--resume given but {self.folder} holds no run; drop --resume to start it")
         # A new run starts in a new or empty folder: a stale episodes.sqlite there would be read as
         # this run's episodes, and whatever else is there is not ours to overwrite.
-        others = sorted(p.name for p in store.folder.iterdir() if p.name != ".lock")
+        others = sorted(p.name for p in self.folder.iterdir() if p.name != ".lock")
         if others:
-            store.close()
             listing = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-            raise ConfigError(f"{store.folder} holds no run (no run.json) but is not empty ({listing}); a new run "
+            raise ConfigError(f"{self.folder} holds no run (no run.json) but is not empty ({listing}); a new run "
                               f"needs a new or empty --out")
         record = RunRecord(config, config_hash(config), policy=policy, versions=component_versions(),
                            perturbations=perturbations, seed=config.get("seed"), started=_now())
         if extend is not None:
+            source = RunStore.open(extend)
             try:
-                source = cls.open(extend)
-                try:
-                    record.extends = _check_extendable(source, config, policy, perturbations)
-                    store._copy_episodes(source)  # before run.json: a folder without it is no run yet
-                    record.extends["episodes"] = store.count()
-                finally:
-                    source.close()
+                record.extends = _check_extendable(source, config, policy, perturbations)
+                self._copy_episodes(source)  # before run.json: a folder without it is no run yet
+                record.extends["episodes"] = self.count()
             except ConfigError:
-                store._discard_record()  # what was copied: the folder was empty, and stays so
-                store.close()
+                self._discard_record()  # what was copied: the folder was empty, and stays so
                 raise
-        record.write(store.record_path)
-        return store
+            finally:
+                source.close()
+        record.write(self.record_path)
 
     @classmethod
     def finished_run_of(cls, folder, config: dict, policy: PolicyRecord, perturbations: dict) -> bool:
