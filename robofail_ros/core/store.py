@@ -89,6 +89,14 @@ def _check_same_perturbations(folder, recorded: dict, now: dict) -> None:
                           "catalog it ran, or choose a new --out")
 
 
+def _check_same_outcomes(folder, record: "RunRecord", policy: PolicyRecord, perturbations: dict) -> None:
+    """A run's recorded episodes count for a run now (resumed, kept, extended) only under the same
+    policy checkpoint, perturbation definitions and versions of what decides an outcome."""
+    _check_same_policy(folder, record.policy, policy)
+    _check_same_perturbations(folder, record.perturbations, perturbations)
+    _check_same_versions(folder, record.versions)
+
+
 # What an extension may change: none of these decides an episode's outcome or what the searcher asks for.
 EXTENDABLE = ("budget", "num_workers", "report", "output_dir")
 
@@ -107,9 +115,7 @@ def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, pe
     if config["budget"] <= record.config["budget"]:
         raise ConfigError(f"run {source.folder} had a budget of {record.config['budget']}; an extension needs a larger "
                           f"one (--budget; got {config['budget']})")
-    _check_same_policy(source.folder, record.policy, policy)
-    _check_same_perturbations(source.folder, record.perturbations, perturbations)
-    _check_same_versions(source.folder, record.versions)
+    _check_same_outcomes(source.folder, record, policy, perturbations)
     return {"run": str(source.folder), "started": record.started, "finished": record.finished,
             "config_hash": record.config_hash}
 
@@ -223,9 +229,7 @@ class RunStore:
         if record.config_hash != config_hash(config):
             raise ConfigError(f"run {self.folder} was started with a different config (differs in: "
                               f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
-        _check_same_policy(self.folder, record.policy, policy)
-        _check_same_perturbations(self.folder, record.perturbations, perturbations)
-        _check_same_versions(self.folder, record.versions)
+        _check_same_outcomes(self.folder, record, policy, perturbations)
         record.resumed.append(_now())
         record.write(self.record_path)
         return True
@@ -270,9 +274,7 @@ class RunStore:
         if record.config_hash != config_hash(config):
             raise ConfigError(f"{store.folder} holds a finished run of another config (differs in: "
                               f"{_differences(config, record.config)}), which is never overwritten; choose another --out")
-        _check_same_policy(store.folder, record.policy, policy)
-        _check_same_perturbations(store.folder, record.perturbations, perturbations)
-        _check_same_versions(store.folder, record.versions)
+        _check_same_outcomes(store.folder, record, policy, perturbations)
         return True
 
     @classmethod
