@@ -254,13 +254,12 @@ def score(names, history, rates, intervals, budgets):
         i = index[o.perturbations[0]]
         trials[i] += 1
         failures[i] += not o.success
-        estimate = (failures + 0.5) / (trials + 1)
         if not any(top3_wrong(estimate_top, top, rates, intervals) for estimate_top in estimated_top3s(names, trials, failures)):
             correct_since = correct_since or k
         else:
             correct_since = None
         if k in budgets:
-            mae[k] = float(np.mean(np.abs(estimate - truth)))
+            mae[k] = float(np.mean(np.abs((failures + 0.5) / (trials + 1) - truth)))
         if k == 240:
             enough = bool((trials[hard] >= 6).all())
     return correct_since, mae, enough
