@@ -1,13 +1,14 @@
 """ros2 launch robofail_ros search.launch.py [task:=Lift] [policy:=...] [searcher:=...] [budget:=N]
-   [num_workers:=N] [params_file:=/path/search.yaml] [out:=runs/NAME] [extend:=runs/FINISHED]
-   [exit_when_done:=false] [rviz:=false]
+   [num_workers:=N] [params_file:=/path/search.yaml] [out:=runs/NAME] [resume:=true]
+   [extend:=runs/FINISHED] [exit_when_done:=false] [rviz:=false]
 
 Starts one search_node and num_workers pairs of sim_node + policy_node (namespaces worker_<i>),
 or only the sim nodes with policy:=external (your own policy nodes announce themselves), all
 reading params_file (a ROS 2 parameter file; the package's config/search.yaml by default).
-Arguments left empty keep the file's values; extend:= continues a finished run to a larger
-budget:= in a new out:= (README, run store). `robofail ros-run` starts the same processes on
-machines without ros2 launch (robofail_ros/nodes/bringup.py).
+Arguments left empty keep the file's values; resume:=true continues the interrupted run in out:=,
+and extend:= continues a finished run to a larger budget:= in a new out:= (README, run store).
+`robofail ros-run` starts the same processes on machines without ros2 launch
+(robofail_ros/nodes/bringup.py).
 """
 import os
 
@@ -37,9 +38,9 @@ def _nodes(context):
     overrides = {name: _typed(LaunchConfiguration(name).perform(context)) for name in OVERRIDABLE
                  if LaunchConfiguration(name).perform(context)}
     search_overrides = {"exit_when_done": _typed(LaunchConfiguration("exit_when_done").perform(context))}
-    for name in ("out", "extend"):  # the search node's own parameters, given only when set
+    for name, cast in (("out", str), ("extend", str), ("resume", _typed)):  # the search node's own, only when set
         if LaunchConfiguration(name).perform(context):
-            search_overrides[name] = LaunchConfiguration(name).perform(context)
+            search_overrides[name] = cast(LaunchConfiguration(name).perform(context))
     num_workers = _typed(LaunchConfiguration("num_workers").perform(context))  # node_plan checks it
     plan = node_plan(params_file, num_workers, overrides, search_overrides)
     # A file with a section per node, not a dict: launch_ros writes a dict as a '/**' section,
@@ -59,6 +60,7 @@ def generate_launch_description():
         DeclareLaunchArgument("budget", default_value=""),
         DeclareLaunchArgument("num_workers", default_value="2"),
         DeclareLaunchArgument("out", default_value=""),
+        DeclareLaunchArgument("resume", default_value=""),
         DeclareLaunchArgument("extend", default_value=""),
         DeclareLaunchArgument("exit_when_done", default_value="false"),
         DeclareLaunchArgument("rviz", default_value="false"),

@@ -20,7 +20,7 @@ def test_launch_file_parses_and_declares_the_documented_arguments():
     tree = ast.parse(launch_source())
     declared = {node.args[0].value for node in ast.walk(tree)
                 if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"}
-    assert {"task", "policy", "searcher", "budget", "num_workers", "params_file", "out", "extend"} <= declared
+    assert {"task", "policy", "searcher", "budget", "num_workers", "params_file", "out", "resume", "extend"} <= declared
 
 
 def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_external_policies(tmp_path, monkeypatch):
