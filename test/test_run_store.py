@@ -397,7 +397,8 @@ def test_resume_refuses_other_simulator_versions(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",
-                                    "policy of another version", "policy not a record", "episodes.sqlite garbage"])
+                                    "policy of another version", "policy not a record", "extension not a record",
+                                    "episodes.sqlite garbage"])
 def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, config, tmp_path, damage):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
@@ -411,6 +412,8 @@ def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, con
                                                                         "policy": {"name": "p", "colour": 1}})),
                   "policy not a record": ("run.json", json.dumps({**json.loads((run / "run.json").read_text()),
                                                                   "policy": ["p"]})),
+                  "extension not a record": ("run.json", json.dumps({**json.loads((run / "run.json").read_text()),
+                                                                     "extends": {"run": "elsewhere"}})),
                   "episodes.sqlite garbage": ("episodes.sqlite", "not a database " * 20)}[damage]
     (run / name).write_text(text)
     with pytest.raises(ConfigError, match="nothing in the folder was changed"):

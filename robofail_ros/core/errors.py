@@ -58,6 +58,20 @@ def unknown_keys(cls, data: dict, where: str) -> str | None:
             "which is needed to open it")
 
 
+def record_from_dict(cls, data, where: str, tuples: tuple[str, ...] = ()):
+    """``cls(**data)`` for a dataclass that robofail wrote to a record (run.json) and reads back,
+    with the keys in ``tuples`` read as tuples (JSON has lists); anything else is a clear error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} is not a record robofail writes (not a mapping: {data!r:.80})")
+    problem = unknown_keys(cls, data, where)
+    if problem:
+        raise ConfigError(problem)
+    try:
+        return cls(**{**data, **{key: tuple(data[key]) for key in tuples if key in data}})
+    except TypeError as exc:
+        raise ConfigError(f"{where} is not a record robofail writes ({exc})") from None
+
+
 def strict_fields(cls, values: dict, where: str):
     """``cls(**values)`` for a dataclass of plain settings, refusing unknown keys (with the closest
     known name) and values of the wrong type (lists are taken for tuples)."""

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-from .errors import ConfigError, unknown_keys
+from .errors import ConfigError, record_from_dict
 from .scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
 
 IDENTITY = ("name", "observation_keys", "cameras", "sha256", "version")  # what identifies a policy
@@ -32,16 +32,7 @@ class PolicyRecord:
 
     @classmethod
     def from_dict(cls, data: dict, where: str) -> "PolicyRecord":
-        if not isinstance(data, dict):
-            raise ConfigError(f"{where} is not a policy record robofail writes (not a mapping: {data!r:.80})")
-        problem = unknown_keys(cls, data, where)
-        if problem:
-            raise ConfigError(problem)
-        try:
-            return cls(**{**data, **{key: tuple(data[key]) for key in ("observation_keys", "cameras", "workers")
-                                     if key in data}})
-        except TypeError as exc:
-            raise ConfigError(f"{where} is not a policy record robofail writes ({exc})") from None
+        return record_from_dict(cls, data, where, tuples=("observation_keys", "cameras", "workers"))
 
     def describe(self) -> str:
         extra = ", ".join(f"{label} {value}" for label, value in (("sha256", self.sha256), ("version", self.version))

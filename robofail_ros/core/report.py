@@ -542,8 +542,8 @@ def _metadata_section(runs) -> list[str]:
                 "seed": c.seed, "horizon": c.horizon, "workers": c.num_workers,
                 "catalog": c.catalog or "default", "config hash": r.record.config_hash,
                 "started": r.record.started, "finished": r.record.finished,
-                **({"extends": f"{r.record.extends['run']} ({r.record.extends['episodes']} episodes, finished "
-                               f"{r.record.extends['finished']})"} if r.record.extends else {}),
+                **({"extends": f"{r.record.extends.run} ({r.record.extends.episodes} episodes, finished "
+                               f"{r.record.extends.finished})"} if r.record.extends else {}),
                 "search seconds": r.result.search_seconds,
                 **{f"version: {k}": v for k, v in r.record.versions.items()}}
         parts.append(f"<h3>{e(r.label)}</h3><table>" + "".join(

@@ -108,7 +108,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         searcher.bind(pathlib.Path(out), config.horizon)
         extended = store.record.extends  # also when an extension is resumed: its state may not be copied yet
         if extended:
-            searcher.continue_from(pathlib.Path(extended["run"]))
+            searcher.continue_from(pathlib.Path(extended.run))
         ctx = SearchContext(evaluator, config.budget, config.seed, evaluator.num_workers,
                             evaluator.reference_image() if searcher.needs_reference_image() else None, record,
                             first_episode_id=max(next_id, config.nominal_episodes), spent=len(perturbed),

@@ -26,7 +26,7 @@ import sqlite3
 from .analysis import RunResult
 from .config import SearchConfig
 from .episode import EpisodeOutcome
-from .errors import ConfigError, unknown_keys
+from .errors import ConfigError, record_from_dict, unknown_keys
 from .provenance import PolicyRecord
 from .versions import component_versions
 
@@ -101,9 +101,9 @@ def _check_same_outcomes(folder, record: "RunRecord", policy: PolicyRecord, pert
 EXTENDABLE = ("budget", "num_workers", "report", "output_dir")
 
 
-def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, perturbations: dict) -> dict:
-    """What a run extending ``source`` records of it (``RunRecord.extends``), once ``source`` is known
-    to be a finished run of the same search with a smaller budget, policy, definitions and versions."""
+def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, perturbations: dict) -> None:
+    """Refuses to extend ``source`` unless it is a finished run of the same search with a smaller
+    budget, and the same policy, definitions and versions."""
     record = source.record
     if not record.finished:
         raise ConfigError(f"run {source.folder} is not finished; finish it first (`robofail search --resume --out "
@@ -116,8 +116,6 @@ def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, pe
         raise ConfigError(f"run {source.folder} had a budget of {record.config['budget']}; an extension needs a larger "
                           f"one (--budget; got {config['budget']})")
     _check_same_outcomes(source.folder, record, policy, perturbations)
-    return {"run": str(source.folder), "started": record.started, "finished": record.finished,
-            "config_hash": record.config_hash}
 
 
 def _differing_keys(config: dict, recorded: dict) -> list[str]:
@@ -133,6 +131,16 @@ def _differences(config: dict, recorded: dict) -> str:
 
 
 @dataclasses.dataclass
+class Extension:
+    """What a run records of the finished run whose episodes it started from (``RunRecord.extends``)."""
+    run: str  # that run's folder
+    started: str
+    finished: str
+    config_hash: str
+    episodes: int  # copied from it
+
+
+@dataclasses.dataclass
 class RunRecord:
     """run.json: what a run was started with, and when."""
     config: dict  # the search config as the run used it (SearchConfig.to_dict)
@@ -144,7 +152,7 @@ class RunRecord:
     started: str | None = None
     finished: str | None = None  # set once, when summary.json is written
     resumed: list[str] = dataclasses.field(default_factory=list)
-    extends: dict | None = None  # the finished run whose episodes this one started from (_check_extendable)
+    extends: Extension | None = None
 
     @classmethod
     def read(cls, path: pathlib.Path) -> "RunRecord":
@@ -161,9 +169,12 @@ class RunRecord:
             raise ConfigError(f"{problem}; {_UNTOUCHED}")
         try:
             policy = PolicyRecord.from_dict(data.get("policy"), where=f"{path} (its policy)")
+            extends = data.get("extends")
+            if extends is not None:
+                extends = record_from_dict(Extension, extends, f"{path} (the run it extends)")
         except ConfigError as exc:
             raise ConfigError(f"{exc}; {_UNTOUCHED}") from None
-        return cls(**{**data, "policy": policy})
+        return cls(**{**data, "policy": policy, "extends": extends})
 
     def write(self, path: pathlib.Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
@@ -250,9 +261,10 @@ class RunStore:
         if extend is not None:
             source = RunStore.open(extend)
             try:
-                record.extends = _check_extendable(source, config, policy, perturbations)
+                _check_extendable(source, config, policy, perturbations)
                 self._copy_episodes(source)  # before run.json: a folder without it is no run yet
-                record.extends["episodes"] = self.count()
+                record.extends = Extension(str(source.folder), source.record.started, source.record.finished,
+                                           source.record.config_hash, self.count())
             except ConfigError:
                 self._discard_record()  # what was copied: the folder was empty, and stays so
                 raise
