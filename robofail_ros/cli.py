@@ -141,8 +141,8 @@ def _run_and_print(args, config, out) -> int:
             raise
         progress.close()  # before the message, so the bar's last line does not follow it
         print(f"robofail {args.command}: interrupted; the run in {out} is kept (every finished episode is recorded). "
-              f"Continue it with: robofail {args.command} --out {out} --resume"
-              + (f" --config {args.config}" if args.config else "") + " (and the same options)", file=sys.stderr)
+              f"Continue it with: robofail {args.command} --out {out} --resume (it goes on with the config it recorded)",
+              file=sys.stderr)
         return 130
     finally:
         progress.close()
@@ -150,16 +150,19 @@ def _run_and_print(args, config, out) -> int:
     return 0
 
 
-def cmd_search(args) -> int:
-    import datetime
+def _continued_config(args, continued):
+    """The run's recorded config when a command continues the run in ``continued`` (a resume or an
+    extension) and --config is not given; else None (--config, or config/search.yaml)."""
     import pathlib
     from .core.run import recorded_config
-    # Without --config, a search continues the config its run recorded: the one extended, or the one resumed.
-    continued = args.extend or (args.out if args.resume else None)
     if args.config or not continued or not (pathlib.Path(continued) / "run.json").is_file():
-        config = _config_from_args(args)
-    else:
-        config = _config_from_args(args, base=recorded_config(continued))
+        return None
+    return recorded_config(continued)
+
+
+def cmd_search(args) -> int:
+    import datetime
+    config = _config_from_args(args, base=_continued_config(args, args.extend or (args.out if args.resume else None)))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return _run_and_print(args, config, _out_folder(args, config, f"{config.searcher}-{stamp}"))
 
@@ -170,12 +173,17 @@ def cmd_evaluate(args) -> int:
     from .core.run import resolve_catalog
     from .core.search import EVALUATION_SEARCHER
     from .core.errors import ConfigError
-    if args.episodes < 1:
+    recorded = _continued_config(args, args.out if args.resume else None)
+    # A resume goes on with what the run recorded unless told otherwise (and is refused if told otherwise).
+    episodes = args.episodes if args.episodes is not None else recorded.nominal_episodes if recorded else 20
+    perturbations = tuple(args.perturbations or (recorded.perturbations if recorded else ("all",)))
+    if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1 (each perturbation, and none, is tried that many times), "
-                          f"got {args.episodes}")
-    config = _config_from_args(args).replace(searcher=EVALUATION_SEARCHER, perturbations=tuple(args.perturbations))
+                          f"got {episodes}")
+    config = _config_from_args(args, base=recorded).replace(searcher=EVALUATION_SEARCHER, perturbations=perturbations)
     n = len(resolve_catalog(config))
-    config = config.replace(budget=n * args.episodes, nominal_episodes=args.episodes)
+    # Every mode is tried alike, so the table can rank no more modes than there are.
+    config = config.replace(budget=n * episodes, nominal_episodes=episodes, top_k=min(config.top_k, n))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return _run_and_print(args, config, _out_folder(args, config, f"evaluate-{stamp}"))
 
@@ -306,13 +314,14 @@ def _parser() -> argparse.ArgumentParser:
     for name, func, text in (("search", cmd_search, "search for failure modes (the main job)"),
                              ("evaluate", cmd_evaluate, "Monte Carlo over every perturbation: the ground truth")):
         p = sub.add_parser(name, help=text)
+        continued = "--resume or --extend" if name == "search" else "--resume"
         p.add_argument("--config", help=f"ROS 2 parameter file (default: {DEFAULT_SEARCH_CONFIG}; "
-                                        "with --resume or --extend: the config that run recorded)")
+                                        f"with {continued}: the config that run recorded)")
         p.add_argument("--policy", help="bundled name, checkpoint path, scripted or random")
         p.add_argument("--task")
         p.add_argument("--num-workers", type=int)
         p.add_argument("--seed", type=int)
-        p.add_argument("--out", help="run folder (default: <output_dir>/<searcher>-<time>)")
+        p.add_argument("--out", help=f"run folder (default: <output_dir>/{'<searcher>' if name == 'search' else name}-<time>)")
         p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         if name == "search":
@@ -321,8 +330,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--extend", metavar="RUN", help="continue the finished run RUN to a larger --budget, in a "
                                                            "new --out (RUN's episodes are copied; RUN stays as it is)")
         else:
-            p.add_argument("--perturbations", nargs="+", default=["all"])
-            p.add_argument("--episodes", type=int, default=20, help="episodes per perturbation (and unperturbed)")
+            p.add_argument("--perturbations", nargs="+", help="catalog names (default: all; with --resume: the run's)")
+            p.add_argument("--episodes", type=int,
+                           help="episodes per perturbation and unperturbed (default: 20; with --resume: the run's)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("report", help="HTML report with figures and a failure gallery of finished runs")

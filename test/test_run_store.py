@@ -448,7 +448,8 @@ def test_ctrl_c_stops_a_two_worker_search_promptly_and_the_run_resumes(python, c
                              "--num-workers", "2", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not ((out / "episodes.sqlite").exists() and len(rows(out)) >= 4):
+    while time.monotonic() < deadline and proc.poll() is None and not ((out / "episodes.sqlite").exists()
+                                                                     and len(rows(out)) >= 4):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     stopped_at = time.monotonic()
@@ -457,7 +458,29 @@ def test_ctrl_c_stops_a_two_worker_search_promptly_and_the_run_resumes(python, c
     assert proc.returncode == 130 and "interrupted" in err and "--resume" in err and "Traceback" not in err, err[-2000:]
     assert not json.loads((out / "run.json").read_text())["finished"]
     before = rows(out)
-    resumed = search(python, config, out, "--budget", "40", "--num-workers", "2", "--resume")
+    told = err.split("Continue it with: robofail ")[1].split(" (")[0].split()  # the command the message gives
+    resumed = subprocess.run([python, "-m", "robofail_ros.cli", *told], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = rows(out)
     assert after[:len(before)] == before and len(after) == 42
+
+
+def test_an_interrupted_evaluation_resumes_with_what_it_recorded(python, config, tmp_path):
+    """`robofail evaluate --out X --resume` alone goes on with the run's perturbations and episodes
+    (not the defaults: all perturbations, 20 each), and two perturbations need no top_k below 3."""
+    out = tmp_path / "truth"
+    proc = subprocess.Popen([python, "-m", "robofail_ros.cli", "evaluate", "--config", str(config), "--perturbations",
+                             "shaky_arm", "laggy_arm", "--episodes", "5", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not ((out / "episodes.sqlite").exists()
+                                                                     and len(rows(out)) >= 3):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "robofail evaluate --out" in err, err[-2000:]
+    resumed = subprocess.run([python, "-m", "robofail_ros.cli", "evaluate", "--out", str(out), "--resume"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    tried = [json.loads(row[1]) for row in rows(out)]
+    assert sorted(map(tuple, tried)) == [()] * 5 + [("laggy_arm",)] * 5 + [("shaky_arm",)] * 5
