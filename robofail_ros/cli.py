@@ -377,7 +377,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default: <output_dir>/<searcher>-<time>)")
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--extend", metavar="RUN", help="continue the finished run RUN to a larger --budget, in a new --out")
     p.add_argument("--exit-when-done", action="store_true", help="exit when the search finishes instead of serving on")
     p.add_argument("--wait-for-goals", action="store_true",
