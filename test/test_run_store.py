@@ -121,6 +121,10 @@ def test_finished_runs_are_never_overwritten_and_resume_needs_the_same_config(py
     plain = search(python, config, out, "--budget", "2")
     assert plain.returncode == 2 and "--resume" in plain.stderr
     assert rows(out) == rows_before
+    # How it runs may differ (more workers on a larger machine), and a run kept for a comparison too.
+    elsewhere = search(python, config, out, "--budget", "2", "--resume", "--num-workers", "2")
+    assert elsewhere.returncode == 0, elsewhere.stderr[-2000:]
+    assert rows(out) == rows_before and json.loads((out / "run.json").read_text())["finished"]
 
 
 def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_it_was(python, config, tmp_path):
@@ -239,6 +243,8 @@ def test_a_finished_run_is_kept_only_for_the_config_it_ran(python, config, tmp_p
     assert search(python, config, out, "--budget", "2").returncode == 0
     record = RunStore.open(out).record
     assert RunStore.finished_run_of(out, record.config, record.policy, record.perturbations)
+    assert RunStore.finished_run_of(out, {**record.config, "num_workers": 8, "report": True}, record.policy,
+                                    record.perturbations)
     with pytest.raises(ConfigError, match=r"finished run of another config \(differs in: budget\)"):
         RunStore.finished_run_of(out, {**record.config, "budget": 3}, record.policy, record.perturbations)
     with pytest.raises(ConfigError, match="recorded with policy 'scripted'.*restore that checkpoint"):

@@ -97,8 +97,11 @@ def _check_same_outcomes(folder, record: "RunRecord", policy: PolicyRecord, pert
     _check_same_versions(folder, record.versions)
 
 
-# What an extension may change: none of these decides an episode's outcome or what the searcher asks for.
-EXTENDABLE = ("budget", "num_workers", "report", "output_dir")
+# How a run is carried out, never which episodes it asks for or their outcomes: a resume (on a
+# larger machine, say) and a finished run kept for a comparison may differ in these.
+HOW_IT_RUNS = ("num_workers", "report", "output_dir")
+# What an extension may change besides: the budget, which it must raise.
+EXTENDABLE = ("budget", *HOW_IT_RUNS)
 
 
 def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, perturbations: dict) -> None:
@@ -108,10 +111,8 @@ def _check_extendable(source: "RunStore", config: dict, policy: PolicyRecord, pe
     if not record.finished:
         raise ConfigError(f"run {source.folder} is not finished; finish it first (`robofail search --resume --out "
                           f"{source.folder}`), then extend it")
-    differ = [key for key in _differing_keys(config, record.config) if key not in EXTENDABLE]
-    if differ:
-        raise ConfigError(f"run {source.folder} ran another search (differs in: {', '.join(differ)}); an extension "
-                          f"continues it as it ran, changing only {', '.join(EXTENDABLE)}")
+    _same_search(source.folder, config, record.config, "run {folder} ran another search (differs in: {differ}); an "
+                 "extension continues it as it ran, changing only " + ", ".join(EXTENDABLE), may_differ=EXTENDABLE)
     if config["budget"] <= record.config["budget"]:
         raise ConfigError(f"run {source.folder} had a budget of {record.config['budget']}; an extension needs a larger "
                           f"one (--budget; got {config['budget']})")
@@ -125,9 +126,12 @@ def _differing_keys(config: dict, recorded: dict) -> list[str]:
                   != json.dumps(recorded.get(k), sort_keys=True, default=str))
 
 
-def _differences(config: dict, recorded: dict) -> str:
-    """The keys whose values differ between two configs, for an error message."""
-    return ", ".join(_differing_keys(config, recorded))
+def _same_search(folder, config: dict, recorded: dict, refusal: str, may_differ=HOW_IT_RUNS) -> None:
+    """Refuses ``config`` for the run in ``folder`` (``refusal``, formatted with the folder and the
+    keys) if it differs from the recorded one in more than the keys ``may_differ``."""
+    differ = [key for key in _differing_keys(config, recorded) if key not in may_differ]
+    if differ:
+        raise ConfigError(refusal.format(folder=folder, differ=", ".join(differ)))
 
 
 @dataclasses.dataclass
@@ -237,9 +241,9 @@ class RunStore:
             count = self.count()
             raise ConfigError(f"run {self.folder} exists (unfinished, {count} episode{'s' * (count != 1)}); "
                               "continue it with --resume or choose another --out")
-        if record.config_hash != config_hash(config):
-            raise ConfigError(f"run {self.folder} was started with a different config (differs in: "
-                              f"{_differences(config, record.config)}); resume with the same config, or start a new --out")
+        _same_search(self.folder, config, record.config,
+                     "run {folder} was started with a different config (differs in: {differ}); resume with the same "
+                     "config (only " + ", ".join(HOW_IT_RUNS) + " may differ), or start a new --out")
         _check_same_outcomes(self.folder, record, policy, perturbations)
         record.resumed.append(_now())
         record.write(self.record_path)
@@ -283,9 +287,8 @@ class RunStore:
         record = store.record
         if not record.finished:
             return False
-        if record.config_hash != config_hash(config):
-            raise ConfigError(f"{store.folder} holds a finished run of another config (differs in: "
-                              f"{_differences(config, record.config)}), which is never overwritten; choose another --out")
+        _same_search(store.folder, config, record.config, "{folder} holds a finished run of another config (differs "
+                     "in: {differ}), which is never overwritten; choose another --out")
         _check_same_outcomes(store.folder, record, policy, perturbations)
         return True
 
