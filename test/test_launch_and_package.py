@@ -210,14 +210,15 @@ def test_ros_run_tells_the_search_node_s_teardown_limit_from_a_kill():
 
     from robofail_ros.nodes.bringup import killed_outcome
     from robofail_ros.nodes.common import TEARDOWN_LIMIT_S
-    status, teardown = killed_outcome(signal.SIGALRM, "finished", "search.yaml", "runs/a")
+    status, teardown = killed_outcome(signal.SIGALRM, "finished", "search.yaml", "runs/a", {})
     assert status == 0
     assert f"DDS teardown hung after it had closed its run and was ended {TEARDOWN_LIMIT_S} s on" in teardown
     assert "nothing was lost" in teardown and "its search had finished" in teardown and "--resume" not in teardown
     for state in ("cancelled", "running", None):  # stopped by Ctrl-C, or no status was heard: not a success
-        status, teardown = killed_outcome(signal.SIGALRM, state, "search.yaml", "runs/a")
+        status, teardown = killed_outcome(signal.SIGALRM, state, "search.yaml", "runs/a", {})
         assert status == 1 and "nothing was lost" in teardown and "--resume" not in teardown
-    status, killed = killed_outcome(signal.SIGKILL, "finished", "search.yaml", "runs/a")
+    status, killed = killed_outcome(signal.SIGKILL, "finished", "search.yaml", "runs/a", {"budget": 30, "seed": 2})
     assert status == 1
-    assert "killed by SIGKILL" in killed and "robofail ros-run --params-file search.yaml --out runs/a --resume" in killed
-    assert "--out <its run folder> --resume" in killed_outcome(signal.SIGTERM, None, "search.yaml", None)[1]
+    assert "killed by SIGKILL" in killed  # with the flags the run was started with: a resume needs them again
+    assert "robofail ros-run --params-file search.yaml --budget 30 --seed 2 --out runs/a --resume" in killed
+    assert "--out <its run folder> --resume" in killed_outcome(signal.SIGTERM, None, "search.yaml", None, {})[1]

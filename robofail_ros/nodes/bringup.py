@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shlex
 import signal
 import subprocess
 import sys
@@ -128,17 +129,20 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
     if search.returncode is not None and search.returncode < 0:  # killed by a signal (not by us: we send SIGINT)
-        status, message = killed_outcome(-search.returncode, progress.state, params_file, search_overrides.get("out"))
+        status, message = killed_outcome(-search.returncode, progress.state, params_file, search_overrides.get("out"),
+                                         overrides)
         print(message, file=sys.stderr)
         return status
     return search.returncode if search.returncode is not None else 130
 
 
-def killed_outcome(signum: int, last_state: str | None, params_file: str, out: str | None) -> tuple[int, str]:
+def killed_outcome(signum: int, last_state: str | None, params_file: str, out: str | None,
+                   overrides: dict) -> tuple[int, str]:
     """ros-run's exit status and message when a signal ended the search node (``last_state``: the
-    last state its ~/status told). SIGALRM is the node's own teardown limit (common.run_node): it
-    came after the node had closed its run, so there is nothing to resume, and a search that had
-    finished succeeded (a script waiting on ros-run goes on)."""
+    last state its ~/status told; ``overrides``: ros-run's flags over the parameter file, which a
+    resume needs again). SIGALRM is the node's own teardown limit (common.run_node): it came after
+    the node had closed its run, so there is nothing to resume, and a search that had finished
+    succeeded (a script waiting on ros-run goes on)."""
     if signum == signal.SIGALRM:
         from .common import TEARDOWN_LIMIT_S
         hung = (f"robofail ros-run: the search node's DDS teardown hung after it had closed its run and was ended "
@@ -146,10 +150,11 @@ def killed_outcome(signum: int, last_state: str | None, params_file: str, out: s
         if last_state == "finished":
             return 0, hung + "its search had finished, and its run folder holds the whole run"
         return 1, hung + "its run folder holds every episode, and a run that printed its table is finished"
-    where = f"--out {out}" if out else "--out <its run folder>"
+    flags = "".join(f" --{name} {shlex.quote(str(value))}" for name, value in overrides.items())
+    where = f"--out {shlex.quote(out)}" if out else "--out <its run folder>"
     return 1, (f"robofail ros-run: the search node was killed by {signal.Signals(signum).name}; every finished episode "
-               f"is kept in its run folder. Continue the run with: robofail ros-run --params-file {params_file} {where} "
-               "--resume")
+               f"is kept in its run folder. Continue the run with: robofail ros-run --params-file "
+               f"{shlex.quote(params_file)}{flags} {where} --resume")
 
 
 class StatusBar:
