@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import select
+import shlex
 import sys
 
 from . import interrupts
@@ -109,7 +110,9 @@ def _out_folder(args, config, default_name):
     return pathlib.Path(args.out) if args.out else pathlib.Path(config.output_dir) / default_name
 
 
-def _run_and_print(args, config, out) -> int:
+def _run_and_print(args, config, out, continue_with=None) -> int:
+    """Runs the search and prints its table; on Ctrl-C, says how to go on (``continue_with``: the
+    command that does, by default this command with --resume) and returns 130."""
     from .core.analysis import format_table
     from .core.run import RunObserver, run_search
 
@@ -140,9 +143,10 @@ def _run_and_print(args, config, out) -> int:
         if not interrupts.interrupted(exc):
             raise
         progress.close()  # before the message, so the bar's last line does not follow it
+        continue_with = continue_with or (f"robofail {args.command} --out {shlex.quote(str(out))} --resume (it goes "
+                                          "on with the config it recorded)")
         print(f"robofail {args.command}: interrupted; the run in {out} is kept (every finished episode is recorded). "
-              f"Continue it with: robofail {args.command} --out {out} --resume (it goes on with the config it recorded)",
-              file=sys.stderr)
+              f"Continue it with: {continue_with}", file=sys.stderr)
         return 130
     finally:
         progress.close()
@@ -222,7 +226,10 @@ def cmd_compare(args) -> int:
         print(f"== {spec}: {config.searcher}, {config.budget} episodes -> {folder}", file=sys.stderr)
         if not kept[spec]:  # an interrupted run is resumed
             args.resume = (folder / "run.json").is_file()
-            _run_and_print(args, config, folder)
+            status = _run_and_print(args, config, folder, continue_with="the same `robofail compare` command again "
+                                                                        "(finished runs are kept, this one resumes)")
+            if status:  # interrupted: the comparison stops here, not only this policy's search
+                return status
     index = write_report(list(folders.values()), out / "report", with_gallery=not args.no_gallery)
     print(f"wrote {index}")
     return 0

@@ -471,6 +471,26 @@ def test_ctrl_c_stops_a_two_worker_search_promptly_and_the_run_resumes(python, c
     assert after[:len(before)] == before and len(after) == 42
 
 
+def test_ctrl_c_stops_a_whole_comparison_and_the_same_command_continues_it(python, config, tmp_path):
+    """Ctrl-C in `robofail compare` used to stop only the current policy's search and go on to the next."""
+    out = tmp_path / "cmp"
+    argv = [python, "-m", "robofail_ros.cli", "compare", "--config", str(config), "--policies", "scripted", "random",
+            "--budget", "12", "--no-gallery", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    first = out / "scripted"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not ((first / "episodes.sqlite").exists()
+                                                                     and len(rows(first)) >= 3):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "the same `robofail compare` command again" in err, err[-2000:]
+    assert not (out / "random").exists() and not (out / "report").exists()
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(rows(first)) == len(rows(out / "random")) == 14 and (out / "report" / "index.html").is_file()
+
+
 def test_an_interrupted_evaluation_resumes_with_what_it_recorded(python, config, tmp_path):
     """`robofail evaluate --out X --resume` alone goes on with the run's perturbations and episodes
     (not the defaults: all perturbations, 20 each), and two perturbations need no top_k below 3."""

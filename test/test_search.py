@@ -159,7 +159,7 @@ def test_the_printed_table_points_a_run_that_spent_its_budget_unsettled_to_an_ex
     catalog = Catalog.load().subset(["red_table", "heavy_cube"])
     nominal = [EpisodeOutcome((), 0, True, 40, None)] * 10
 
-    def printed(red, heavy, **result):
+    def printed(red, heavy, nominal=nominal, **result):
         outcomes = (nominal + [EpisodeOutcome(("red_table",), 0, False, 200, None)] * red
                     + [EpisodeOutcome(("heavy_cube",), 0, True, 40, None)] * heavy)
         table = failure_table(outcomes, catalog, goal=Goal(top_k=1))
@@ -169,6 +169,8 @@ def test_the_printed_table_points_a_run_that_spent_its_budget_unsettled_to_an_ex
     assert hint not in printed(2, 2, stop_reason="every mode is classified")  # the searcher is done with it
     assert hint not in printed(2, 2, cancelled=True)  # --resume continues it
     assert hint not in printed(40, 150)  # fails and safe, the top-1 settled
+    failing = [EpisodeOutcome((), 0, False, 200, None)] * 10  # a policy that fails unperturbed: no mode can fail more
+    assert hint not in printed(2, 2, nominal=failing) and "fails unperturbed about as often" in printed(2, 2, nominal=failing)
 
 
 def test_the_verdict_tells_a_settled_order_from_a_settled_set():

@@ -248,7 +248,8 @@ def format_table(result: RunResult) -> str:
                  f"nats; run folder: {result.run}")
     if result.stop_reason:
         lines.append(f"stopped before the budget: {result.stop_reason}")
-    elif not result.cancelled and (not table.top_settled or any(m.status in (UNDECIDED, UNTRIED) for m in table.perturbed)):
+    elif (not result.cancelled and table.threshold < MAX_THRESHOLD  # else no episode count could settle anything
+          and (not table.top_settled or any(m.status in (UNDECIDED, UNTRIED) for m in table.perturbed))):
         lines.append(f"to settle more, give it more episodes: robofail search --extend {result.run} --budget "
                      "<a larger budget> (a new run that starts from this one's episodes; this one stays as it is)")
     if result.report:
