@@ -66,9 +66,14 @@ class Catalog:
             raise ConfigError(f"{path}: expected a mapping with a 'perturbations' list at the top")
         keys = [k.value for k, _ in root.value]
         top = dict(zip(keys, (v for _, v in root.value)))
-        if keys != ["perturbations"] or not isinstance(top["perturbations"], yaml.SequenceNode):
+        if keys != ["perturbations"]:
             raise ConfigError(f"{path}: the file must hold exactly one key, 'perturbations', whose value "
                               f"is a list (found keys: {keys})")
+        listed = top["perturbations"]
+        if not isinstance(listed, yaml.SequenceNode):
+            got = f"{listed.value!r:.60}" if isinstance(listed, yaml.ScalarNode) else "a mapping"
+            raise ConfigError(f"{path}:{listed.start_mark.line + 1}: 'perturbations' must be a list of entries "
+                              f"('- {{name: ..., factor: ..., ...}}'), got {got}")
         constructor = yaml_files.UniqueKeyLoader("")
         entries = []
         for node in top["perturbations"].value:
@@ -144,6 +149,12 @@ def _entry(data, where: str) -> Perturbation:
     if unknown:
         raise ConfigError(f"{where}: perturbation {name!r}: unknown parameter(s) {unknown} for factor "
                           f"{factor_cls.NAME!r}; it takes {sorted(fields)}")
+    required = [f.name for f in dataclasses.fields(factor_cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [key for key in required if key not in params]
+    if missing:
+        raise ConfigError(f"{where}: perturbation {name!r}: factor {factor_cls.NAME!r} needs {', '.join(missing)} "
+                          f"(`robofail perturbations --factors` shows each factor's parameters)")
     try:
         factor = factor_cls(**params)
     except TypeError as exc:
