@@ -14,7 +14,7 @@ import select
 import shlex
 import sys
 
-from . import interrupts
+from .core import interrupts
 from .core.errors import RoboFailError, check_writable
 from .model_commands import add_model_parsers
 from .progress import progress_bar, tick

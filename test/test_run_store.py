@@ -40,6 +40,21 @@ def rows(out):
         return db.execute("SELECT episode_id, perturbations, seed, success, steps FROM episodes ORDER BY episode_id").fetchall()
 
 
+def ctrl_c_after(argv, out, episodes):
+    """Runs ``argv`` and presses Ctrl-C (SIGINT to its process group, as a terminal does) once
+    ``out`` has recorded ``episodes`` episodes; returns the process, its stderr and the seconds it
+    took to stop."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not ((out / "episodes.sqlite").exists()
+                                                                     and len(rows(out)) >= episodes):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    stopped_at = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    return proc, err, time.monotonic() - stopped_at
+
+
 def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(python, config, tmp_path):
     straight = tmp_path / "straight"
     result = search(python, config, straight, "--budget", "12")
@@ -450,17 +465,9 @@ def test_a_simulator_that_rejects_a_catalog_entry_ends_the_search_with_its_own_m
 
 def test_ctrl_c_stops_a_two_worker_search_promptly_and_the_run_resumes(python, config, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--budget", "40",
-                             "--num-workers", "2", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None and not ((out / "episodes.sqlite").exists()
-                                                                     and len(rows(out)) >= 4):
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
-    stopped_at = time.monotonic()
-    _, err = proc.communicate(timeout=60)
-    assert time.monotonic() - stopped_at < 20, "Ctrl-C must stop the search and its workers promptly"
+    proc, err, stopping_s = ctrl_c_after([python, "-m", "robofail_ros.cli", "search", "--config", str(config), "--budget",
+                                          "40", "--num-workers", "2", "--out", str(out)], out, 4)
+    assert stopping_s < 20, "Ctrl-C must stop the search and its workers promptly"
     assert proc.returncode == 130 and "interrupted" in err and "--resume" in err and "Traceback" not in err, err[-2000:]
     assert not json.loads((out / "run.json").read_text())["finished"]
     before = rows(out)
@@ -476,14 +483,8 @@ def test_ctrl_c_stops_a_whole_comparison_and_the_same_command_continues_it(pytho
     out = tmp_path / "cmp"
     argv = [python, "-m", "robofail_ros.cli", "compare", "--config", str(config), "--policies", "scripted", "random",
             "--budget", "12", "--no-gallery", "--out", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     first = out / "scripted"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None and not ((first / "episodes.sqlite").exists()
-                                                                     and len(rows(first)) >= 3):
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc, err, _ = ctrl_c_after(argv, first, 3)
     assert proc.returncode == 130 and "the same `robofail compare` command again" in err, err[-2000:]
     assert not (out / "random").exists() and not (out / "report").exists()
     again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
@@ -495,15 +496,8 @@ def test_an_interrupted_evaluation_resumes_with_what_it_recorded(python, config,
     """`robofail evaluate --out X --resume` alone goes on with the run's perturbations and episodes
     (not the defaults: all perturbations, 20 each), and two perturbations need no top_k below 3."""
     out = tmp_path / "truth"
-    proc = subprocess.Popen([python, "-m", "robofail_ros.cli", "evaluate", "--config", str(config), "--perturbations",
-                             "shaky_arm", "laggy_arm", "--episodes", "5", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None and not ((out / "episodes.sqlite").exists()
-                                                                     and len(rows(out)) >= 3):
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc, err, _ = ctrl_c_after([python, "-m", "robofail_ros.cli", "evaluate", "--config", str(config), "--perturbations",
+                                 "shaky_arm", "laggy_arm", "--episodes", "5", "--out", str(out)], out, 3)
     assert proc.returncode == 130 and "robofail evaluate --out" in err, err[-2000:]
     resumed = subprocess.run([python, "-m", "robofail_ros.cli", "evaluate", "--out", str(out), "--resume"],
                              capture_output=True, text=True, timeout=600)

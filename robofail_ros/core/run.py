@@ -6,6 +6,7 @@ import pathlib
 import sys
 import time
 
+from . import interrupts
 from .analysis import RunResult, failure_table, run_result
 from .config import SearchConfig
 from .perturbations import DEFAULT_CATALOG, Catalog
@@ -141,6 +142,7 @@ def _report(out) -> str | None:
     try:
         return str(write_report([out], pathlib.Path(out) / "report"))
     except Exception as exc:
+        interrupts.reraise(exc)
         print(f"robofail: the run finished, but its report failed ({type(exc).__name__}: {exc}); "
               f"write it with `robofail report {out} --out {out}/report`", file=sys.stderr)
         return None

@@ -18,6 +18,7 @@ import signal
 
 import numpy as np
 
+from . import interrupts
 from .episode import EpisodeOutcome, run_episode
 from .errors import ConfigError, PolicyError, RoboFailError
 from .perturbations import Catalog
@@ -113,6 +114,7 @@ class InProcessTransport:
             try:
                 outcome, error = self.runner.run(request), None
             except Exception as exc:  # reported as the worker's error: the scheduler retries, then fails the run
+                interrupts.reraise(exc)
                 outcome, error = None, _describe(exc)
             self.scheduler.finished(self.runner.worker, request.episode_id, outcome, error)
             self.scheduler.ready(self.runner.worker)

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import interrupts
 from ..errors import PerturbationError, PolicyError, lookup
 from ..perturbations import Catalog, Perturbation
 from .tasks import get_task
@@ -356,6 +357,7 @@ class Scene:
         try:
             obs, _, _, _ = self.env.step(action)
         except Exception as exc:  # MuJoCo raises on unrecoverable states
+            interrupts.reraise(exc)
             self.sim_error = f"{type(exc).__name__}: {exc}"
             obs = {}
         self.steps += 1

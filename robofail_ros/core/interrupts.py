@@ -30,3 +30,11 @@ def install() -> None:
 def interrupted(exc: BaseException) -> bool:
     """True if ``exc`` is, or stands for, a Ctrl-C/SIGINT."""
     return isinstance(exc, KeyboardInterrupt) or _received
+
+
+def reraise(exc: BaseException) -> None:
+    """Raises KeyboardInterrupt if ``exc`` stands for a Ctrl-C. For the places that catch every
+    error of the simulator or a policy (to record it, or to retry the episode): a Ctrl-C that
+    pybind11 turned into a TypeError there would be swallowed, and the search would go on."""
+    if interrupted(exc):
+        raise KeyboardInterrupt from exc
