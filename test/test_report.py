@@ -230,11 +230,12 @@ def test_ctrl_c_while_a_report_is_written_leaves_nothing_half_written(runs, tmp_
 PYBIND_INTERRUPT = r"""
 import os, signal, numpy as np
 from matplotlib import _path
-from robofail_ros import interrupts
+from robofail_ros.core import interrupts
 interrupts.install()
 try:
     _path.affine_transform("not points", np.eye(3))
 except TypeError as exc:
+    interrupts.reraise(exc)  # a genuine error stays what it is
     print("genuine error:", interrupts.interrupted(exc))
 class Points:  # Ctrl-C arrives while pybind11 converts this argument
     def __array__(self, dtype=None, copy=None):
@@ -244,6 +245,10 @@ try:
     _path.affine_transform(Points(), np.eye(3))
 except BaseException as exc:
     print("ctrl-c:", type(exc).__name__, interrupts.interrupted(exc))
+    try:
+        interrupts.reraise(exc)  # where every error of an episode is caught: a Ctrl-C gets through
+    except KeyboardInterrupt:
+        print("raised again as KeyboardInterrupt")
 """
 
 
@@ -251,4 +256,5 @@ def test_a_ctrl_c_that_pybind11_reports_as_a_type_error_is_still_an_interrupt(py
     # The report's Ctrl-C test once exited 1 with a traceback: the interrupt landed in
     # matplotlib's pybind11 transform, which turned it into "incompatible function arguments".
     out = subprocess.run([python, "-c", PYBIND_INTERRUPT], capture_output=True, text=True, timeout=120)
-    assert out.stdout.splitlines() == ["genuine error: False", "ctrl-c: TypeError True"], out.stdout + out.stderr
+    assert out.stdout.splitlines() == ["genuine error: False", "ctrl-c: TypeError True",
+                                       "raised again as KeyboardInterrupt"], out.stdout + out.stderr
