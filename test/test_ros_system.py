@@ -99,6 +99,7 @@ def node_pids(pattern):
 def call(domain, request_fields, timeout=20):
     """The service, called from this test process (not the search node's)."""
     import rclpy
+    from robofail_ros.nodes.common import call_service
     from robofail_ros.srv import GetFailureProbabilities
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(domain))
@@ -106,11 +107,9 @@ def call(domain, request_fields, timeout=20):
         node = rclpy.create_node("test_client", context=context)
         client = node.create_client(GetFailureProbabilities, "/search_node/get_failure_probabilities")
         assert client.wait_for_service(timeout_sec=timeout)
-        future = client.call_async(GetFailureProbabilities.Request(**request_fields))
         executor = rclpy.executors.SingleThreadedExecutor(context=context)
         executor.add_node(node)
-        executor.spin_until_future_complete(future, timeout_sec=timeout)
-        return future.result()
+        return call_service(executor, client, GetFailureProbabilities.Request(**request_fields), timeout)
     finally:
         rclpy.shutdown(context=context)
 

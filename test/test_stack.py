@@ -17,6 +17,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 def test_two_processes_exchange_our_service_and_message_over_dds():
     import rclpy
     from robofail_ros.msg import EpisodeResult
+    from robofail_ros.nodes.common import call_service
     from robofail_ros.srv import GetFailureProbabilities
 
     peer = subprocess.Popen([sys.executable, str(HERE / "ros_echo_peer.py")], stdout=subprocess.PIPE, text=True)
@@ -30,10 +31,10 @@ def test_two_processes_exchange_our_service_and_message_over_dds():
         client = node.create_client(GetFailureProbabilities, "echo_peer/get_failure_probabilities")
         assert client.wait_for_service(timeout_sec=30), "the peer's service never appeared over DDS"
 
-        future = client.call_async(GetFailureProbabilities.Request(run_id="run-Ω-42", method="empirical"))
-        rclpy.spin_until_future_complete(node, future, timeout_sec=10)
-        response = future.result()
-        assert response.success and response.message == "run-Ω-42|empirical"
+        executor = rclpy.executors.SingleThreadedExecutor()
+        executor.add_node(node)
+        response = call_service(executor, client, GetFailureProbabilities.Request(run_id="run-Ω-42", method="empirical"), 30)
+        assert response is not None and response.success and response.message == "run-Ω-42|empirical"
         mode = response.modes[0]
         assert (mode.name, mode.factor, mode.trials, mode.failures, mode.sim_errors) == ("run-Ω-42", "table_color", 40, 10, 1)
         assert (mode.probability, mode.ci_low, mode.ci_high, response.entropy, response.episodes) == (0.25, 0.1, 0.5, 1.5, 41)

@@ -194,9 +194,10 @@ class StatusBar:
 
 
 def query(run_id: str, method: str, service: str, timeout_s: float):
-    """Calls the failure-probability service once; returns the response."""
+    """Calls the failure-probability service; returns the response."""
     import rclpy
     from ..srv import GetFailureProbabilities
+    from .common import call_service
     rclpy.init(args=[])
     try:
         node = rclpy.create_node("robofail_query")
@@ -204,11 +205,13 @@ def query(run_id: str, method: str, service: str, timeout_s: float):
         if not client.wait_for_service(timeout_sec=timeout_s):
             raise TimeoutError(f"service {service} did not appear within {timeout_s:g} s; is the search node running "
                                "(robofail ros-run / ros2 launch robofail_ros search.launch.py) in this ROS_DOMAIN_ID?")
-        future = client.call_async(GetFailureProbabilities.Request(run_id=run_id, method=method))
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
-        if future.result() is None:
+        executor = rclpy.executors.SingleThreadedExecutor()
+        executor.add_node(node)
+        response = call_service(executor, client, GetFailureProbabilities.Request(run_id=run_id, method=method),
+                                timeout_s)
+        if response is None:
             raise TimeoutError(f"service {service} did not answer within {timeout_s:g} s")
-        return future.result()
+        return response
     finally:
         rclpy.try_shutdown()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
@@ -22,6 +23,25 @@ TEARDOWN_LIMIT_S = 15  # after a node's close(): DDS teardown and interpreter ex
 # waits again with nothing left to wake it: an installed policy_node ignored SIGTERM that way in
 # about 1 of 25 runs, in CI too.
 SHUTDOWN_POLL_S = 1.0
+# A service call without an answer after this long is sent again (call_service says why).
+RESEND_S = 5.0
+
+
+def call_service(executor, client, request, timeout_s: float):
+    """``client``'s answer to ``request`` (spinning ``executor``), or None after ``timeout_s``. An
+    unanswered request is sent again every RESEND_S: a server that has not yet discovered a new
+    client's response reader drops the answer (Fast DDS waits 100 ms for it, ros2/rmw_fastrtps#467),
+    so a fresh client's first call on a loaded machine can go unanswered although wait_for_service
+    succeeded. For services that only read, which a request answered twice does not harm."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        future = client.call_async(request)
+        executor.spin_until_future_complete(future, timeout_sec=max(0.0, min(RESEND_S, deadline - time.monotonic())))
+        if future.done() and future.result() is not None:
+            return future.result()
+        client.remove_pending_request(future)
+        if time.monotonic() >= deadline:
+            return None
 
 
 def read_config(node, node_params: dict) -> tuple[SearchConfig, dict]:
