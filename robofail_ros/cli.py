@@ -450,7 +450,8 @@ def main(argv=None) -> int:
     except BaseException as exc:
         if not interrupts.interrupted(exc):
             raise
-        print(f"robofail {args.command}: interrupted", file=sys.stderr)
+        hint = getattr(args, "on_interrupt", None)  # for commands that go on where they stopped
+        print(f"robofail {args.command}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
 
 

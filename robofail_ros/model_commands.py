@@ -129,9 +129,11 @@ def add_model_parsers(sub) -> None:
     p.add_argument("--device", default="cpu", help="where robomimic trains (cpu or cuda)")
     p.add_argument("--jobs", type=int, default=1, help="trainings at once")
     p.add_argument("--no-evaluate", action="store_true", help="skip measuring nominal success (a later build does it)")
-    p.set_defaults(func=cmd_zoo)
+    p.set_defaults(func=cmd_zoo, on_interrupt="run the same command again to go on: built and measured models are "
+                                              "kept, an interrupted training starts again")
 
     p = sub.add_parser("reproduce-paper", help="the paper's model comparison over its tasks: figures and entropy table")
     p.add_argument("--config", default=str(DEFAULT_PAPER_CONFIG), help="which models, which search (config/paper.yaml)")
     p.add_argument("--out", required=True, help="folder for one run per model (runs/) and the report (report/)")
-    p.set_defaults(func=cmd_reproduce_paper)
+    p.set_defaults(func=cmd_reproduce_paper, on_interrupt="run the same command again to go on: finished runs are "
+                                                          "kept, the interrupted one resumes")

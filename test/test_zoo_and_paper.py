@@ -94,6 +94,34 @@ def test_reproduce_paper_runs_every_model_and_writes_per_task_figures_and_the_en
     assert again.returncode == 2 and "never overwritten" in again.stderr
 
 
+def test_ctrl_c_in_reproduce_paper_says_how_to_go_on_and_the_same_command_does(built, python):
+    import os
+    import signal
+    import sqlite3
+    import time
+    folder, _ = built
+    (folder / "paper2.yaml").write_text("searcher: uniform\nbudget: 12\nnominal_episodes: 1\nnum_workers: 1\nzoo: zoo\n"
+                                        "tasks:\n  Reach: [reach_bc_low_dim, reach_hbc_low_dim]\n")
+    argv = [python, "-m", "robofail_ros.cli", "reproduce-paper", "--config", "paper2.yaml", "--out", "paper2"]
+    proc = subprocess.Popen(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    episodes = folder / "paper2" / "runs" / "reach_bc_low_dim" / "episodes.sqlite"
+
+    def recorded():
+        with sqlite3.connect(episodes) as db:
+            return db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not (episodes.exists() and recorded() >= 3):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "run the same command again to go on" in err, err[-2000:]
+    assert recorded() < 13 and not (folder / "paper2" / "report").exists()
+    again = cli(python, *argv[3:], cwd=folder)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert recorded() == 13 and (folder / "paper2" / "report" / "index.html").is_file()
+
+
 @pytest.mark.parametrize("text,message", [
     ("training: {bc: {epochs: 1, epoks: 2}}\nmodels: [{task: Lift, algo: bc}]", "unknown key 'epoks'.*'epochs'"),
     ("models: [{task: Lift, algo: hbc, obs: image}]", "--algo hbc cannot be trained on --obs image"),
