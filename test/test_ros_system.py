@@ -181,6 +181,14 @@ def test_two_workers_end_to_end_service_matches_store_and_in_process_search(ros_
         assert "a mode fails above P(fail)" in empirical.verdict
         pi = call(domain, {"run_id": "ros", "method": "pi"})
         assert pi.success and sum(m.probability for m in pi.modes) == pytest.approx(1.0, abs=1e-6)
+        # `robofail query`, as the README has users run it, gives the same table.
+        printed = subprocess.run([python, "-m", "robofail_ros.cli", "query", "--json", "--timeout", "60"], env=env,
+                                 capture_output=True, text=True, timeout=180)
+        assert printed.returncode == 0, printed.stderr[-2000:]
+        queried = json.loads(printed.stdout)
+        assert queried["episodes"] == 10 and queried["verdict"] == empirical.verdict
+        assert {m["name"]: (m["status"], m["trials"], m["failures"]) for m in queried["modes"]} == \
+            {m.name: (m.status, m.trials, m.failures) for m in empirical.modes}
 
         damaged = tmp_path / "runs" / "damaged"  # a finished run whose summary.json was damaged since
         damaged.mkdir()
