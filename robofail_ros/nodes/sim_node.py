@@ -131,7 +131,10 @@ class SimNode(Node):
                 self.results.publish(result)
                 self.announce()
             except Exception:
-                if not self.context.ok():  # shut down (Ctrl-C, SIGTERM) mid-episode: nobody is listening
+                # Closing or shut down (Ctrl-C, SIGTERM) mid-episode: nobody is listening. close() waits
+                # 5 s for this thread; an episode still waiting for a stopped policy node outlives that,
+                # and its publish then fails on the destroyed node before the context is shut down.
+                if self._stop.is_set() or not self.context.ok():
                     return
                 raise
             finally:
