@@ -178,7 +178,7 @@ def cmd_evaluate(args) -> int:
     from .core.search import EVALUATION_SEARCHER
     from .core.errors import ConfigError
     recorded = _continued_config(args, args.out if args.resume else None)
-    # A resume goes on with what the run recorded unless told otherwise (and is refused if told otherwise).
+    # A resume takes the run's recorded perturbations and episodes; others given are refused as another config.
     episodes = args.episodes if args.episodes is not None else recorded.nominal_episodes if recorded else 20
     perturbations = tuple(args.perturbations or (recorded.perturbations if recorded else ("all",)))
     if episodes < 1:
