@@ -417,9 +417,27 @@ def test_resume_refuses_other_simulator_versions(tmp_path):
         RunStore.finished_run_of(tmp_path / "run", {"x": 1}, policy_record(), {})
 
 
+def test_a_resume_records_how_the_run_ran_from_then_on(tmp_path):
+    """A run started on 1 worker and resumed on 4 says so (run.json, the report's metadata); what
+    it asks for is the config it started with."""
+    from robofail_ros.core.store import RunRecord, RunStore
+    run = tmp_path / "run"
+    RunStore.create(run, {"x": 1, "num_workers": 1, "report": False}, policy_record(), {}).close()
+    RunStore.create(run, {"x": 1, "num_workers": 1, "report": False}, policy_record(), {}, resume=True).close()
+    RunStore.create(run, {"x": 1, "num_workers": 4, "report": True}, policy_record(), {}, resume=True).close()
+    record = RunRecord.read(run / "run.json")
+    assert [r.changed for r in record.resumed] == [{}, {"num_workers": 4, "report": True}]
+    assert str(record.resumed[1]).endswith(", num_workers 4, report True")
+    assert record.config["num_workers"] == 1
+    # A run recorded before resumes said how they ran holds only their times, and still reads.
+    legacy = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**legacy, "resumed": ["2026-01-01T00:00:00+00:00"]}))
+    assert str(RunRecord.read(run / "run.json").resumed[0]) == "2026-01-01T00:00:00+00:00"
+
+
 @pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",
                                     "policy of another version", "policy not a record", "extension not a record",
-                                    "episodes.sqlite garbage"])
+                                    "resumes not a list", "resume not a record", "episodes.sqlite garbage"])
 def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, config, tmp_path, damage):
     from robofail_ros.core.errors import ConfigError
     from robofail_ros.core.store import RunStore
@@ -435,6 +453,10 @@ def test_a_damaged_run_folder_is_a_clear_error_and_is_left_as_it_was(python, con
                                                                   "policy": ["p"]})),
                   "extension not a record": ("run.json", json.dumps({**json.loads((run / "run.json").read_text()),
                                                                      "extends": {"run": "elsewhere"}})),
+                  "resumes not a list": ("run.json", json.dumps({**json.loads((run / "run.json").read_text()),
+                                                                 "resumed": "yesterday"})),
+                  "resume not a record": ("run.json", json.dumps({**json.loads((run / "run.json").read_text()),
+                                                                  "resumed": [{"at": "2026-01-01", "colour": 1}]})),
                   "episodes.sqlite garbage": ("episodes.sqlite", "not a database " * 20)}[damage]
     (run / name).write_text(text)
     with pytest.raises(ConfigError, match="nothing in the folder was changed"):

@@ -542,6 +542,7 @@ def _metadata_section(runs) -> list[str]:
                 "seed": c.seed, "horizon": c.horizon, "workers": c.num_workers,
                 "catalog": c.catalog or "default", "config hash": r.record.config_hash,
                 "started": r.record.started, "finished": r.record.finished,
+                **({"resumed": "; ".join(map(str, r.record.resumed))} if r.record.resumed else {}),
                 **({"extends": f"{r.record.extends.run} ({r.record.extends.episodes} episodes, finished "
                                f"{r.record.extends.finished})"} if r.record.extends else {}),
                 "search seconds": r.result.search_seconds,

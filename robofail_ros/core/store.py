@@ -135,6 +135,18 @@ def _same_search(folder, config: dict, recorded: dict, refusal: str, may_differ=
 
 
 @dataclasses.dataclass
+class Resumption:
+    """A resume of an interrupted run (``RunRecord.resumed``): when, and how it ran from then on
+    where that differs from the run's config (only the keys HOW_IT_RUNS may), so that a run
+    started on 2 workers and finished on 16 says so."""
+    at: str
+    changed: dict = dataclasses.field(default_factory=dict)  # config key -> its value from then on
+
+    def __str__(self) -> str:
+        return self.at + "".join(f", {key} {value}" for key, value in self.changed.items())
+
+
+@dataclasses.dataclass
 class Extension:
     """What a run records of the finished run whose episodes it started from (``RunRecord.extends``)."""
     run: str  # that run's folder
@@ -155,7 +167,7 @@ class RunRecord:
     seed: int | None = None
     started: str | None = None
     finished: str | None = None  # set once, when summary.json is written
-    resumed: list[str] = dataclasses.field(default_factory=list)
+    resumed: list[Resumption] = dataclasses.field(default_factory=list)
     extends: Extension | None = None
 
     @classmethod
@@ -176,9 +188,16 @@ class RunRecord:
             extends = data.get("extends")
             if extends is not None:
                 extends = record_from_dict(Extension, extends, f"{path} (the run it extends)")
+            resumed = data.get("resumed", [])
+            if not isinstance(resumed, list):
+                raise ConfigError(f"{path} (its resumes) is not a list: {resumed!r:.80}")
+            # Runs recorded before session 31 hold only each resume's time.
+            resumed = [Resumption(entry) if isinstance(entry, str)
+                       else record_from_dict(Resumption, entry, f"{path} (resume {number})")
+                       for number, entry in enumerate(resumed, 1)]
         except ConfigError as exc:
             raise ConfigError(f"{exc}; {_UNTOUCHED}") from None
-        return cls(**{**data, "policy": policy, "extends": extends})
+        return cls(**{**data, "policy": policy, "extends": extends, "resumed": resumed})
 
     def write(self, path: pathlib.Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
@@ -245,7 +264,8 @@ class RunStore:
                      "run {folder} was started with a different config (differs in: {differ}); resume with the same "
                      "config (only " + ", ".join(HOW_IT_RUNS) + " may differ), or start a new --out")
         _check_same_outcomes(self.folder, record, policy, perturbations)
-        record.resumed.append(_now())
+        record.resumed.append(Resumption(_now(), {key: config[key] for key in HOW_IT_RUNS
+                                                  if key in config and config[key] != record.config.get(key)}))
         record.write(self.record_path)
         return True
 
