@@ -344,7 +344,9 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         # A past run that did not finish is served from its store, read with the config in its run.json.
         past = call(env["ROS_DOMAIN_ID"], {"run_id": "cancelled", "method": "empirical"})
         assert past.success and past.episodes == len(rows(cancelled_out)), past.message
-        result, _ = send(budget=60, out=str(cancelled_out), resume=True)
+        other, _ = send(out=str(cancelled_out), resume=True, budget=7)  # what a goal gives must match the run
+        assert not other.success and "different config (differs in: budget)" in other.message, other.message
+        result, _ = send(out=str(cancelled_out), resume=True)  # the budget it recorded, 60, not the file's
         assert result.success and [r[0] for r in rows(cancelled_out)] == list(range(62)) and finished(cancelled_out)
         # A past run is served by its id although its folder lies outside output_dir (the node ran it).
         past = call(env["ROS_DOMAIN_ID"], {"run_id": "ppo_goal", "method": "pi"})
@@ -433,13 +435,15 @@ def test_search_node_killed_and_restarted_with_resume_continues_and_the_finished
     assert f"--out {out} --resume" in output and "Traceback" not in output
     before = rows(out)
     assert 4 <= len(before) < 12 and not finished(out)
-    again = ros_run(env, params, out, "--budget", "10", "--exit-when-done", "--resume")
+    # The resume needs no flags again: the search node goes on with the config the run recorded.
+    again = ros_run(env, params, out, "--exit-when-done", "--resume")
     try:
         wait_for(lambda: finished(out), 300, "the resumed run to finish")
         again.wait(timeout=60)
     finally:
         output = stop(again)
     assert again.returncode == 0 and "Traceback" not in output and "RCLError" not in output, output[-2000:]
+    assert "with the config it recorded; the parameters' budget " in output, output[-2000:]
     after = rows(out)
     assert after[:len(before)] == before
     assert [r[0] for r in after] == list(range(12))

@@ -435,6 +435,21 @@ def test_a_resume_records_how_the_run_ran_from_then_on(tmp_path):
     assert str(RunRecord.read(run / "run.json").resumed[0]) == "2026-01-01T00:00:00+00:00"
 
 
+def test_a_continued_run_takes_its_recorded_config_but_for_how_it_runs(tmp_path):
+    """What a ROS search node resumes and extends with: its parameter file cannot tell which values
+    a user gave, so the run's record decides all but the keys a resume (an extension) may change."""
+    from robofail_ros.core.config import SearchConfig
+    from robofail_ros.core.run import continued_config
+    from robofail_ros.core.store import RunStore
+    recorded = SearchConfig(budget=10, seed=3, num_workers=1)
+    RunStore.create(tmp_path / "run", recorded.to_dict(), policy_record(), {}).close()
+    parameters = SearchConfig(budget=40, seed=7, num_workers=4, searcher="uniform")
+    resumed, unused = continued_config(parameters, tmp_path / "run")
+    assert resumed == recorded.replace(num_workers=4) and unused == ["budget", "searcher", "seed"]
+    extended, unused = continued_config(parameters, tmp_path / "run", extend=True)
+    assert extended == recorded.replace(num_workers=4, budget=40) and unused == ["searcher", "seed"]
+
+
 @pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",
                                     "policy of another version", "policy not a record", "extension not a record",
                                     "resumes not a list", "resume not a record", "episodes.sqlite garbage"])

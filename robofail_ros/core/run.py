@@ -16,7 +16,7 @@ from .errors import ConfigError, lookup
 from .search import SEARCHERS, SearchContext, episode_seed, make_searcher
 from .search.base import EpisodeRequest, SearchCancelled, resolve_hyperparameters
 from .stats import Goal
-from .store import RunStore
+from .store import EXTENDABLE, HOW_IT_RUNS, RunStore
 from .workers import WorkerSpec, check_local_workers, make_evaluator
 
 
@@ -155,6 +155,17 @@ def recorded_config(folder) -> SearchConfig:
         return store.record.search_config
     finally:
         store.close()
+
+
+def continued_config(config: SearchConfig, folder, extend: bool = False) -> tuple[SearchConfig, list[str]]:
+    """The config the run in ``folder`` recorded, with the keys a resume (``extend``: an extension)
+    may change taken from ``config``; and the keys whose values in ``config`` go unused. A ROS
+    search node resumes and extends with it: a parameter file cannot tell which of its values a
+    user gave, so the run's record decides the rest, as it does for `robofail search --resume`."""
+    recorded = recorded_config(folder)
+    continued = recorded.replace(**{key: getattr(config, key) for key in (EXTENDABLE if extend else HOW_IT_RUNS)})
+    mine, theirs = config.to_dict(), continued.to_dict()
+    return continued, sorted(key for key in mine if mine[key] != theirs[key])
 
 
 def stored_result(folder) -> RunResult:

@@ -29,7 +29,8 @@ from ..core.analysis import METHODS, RunResult, format_table, verdict_text
 from ..core.config import SEARCH_NODE_PARAMETERS
 from ..core.errors import ConfigError, PolicyError, RoboFailError
 from ..core.provenance import PolicyAnnouncements, PolicyRecord
-from ..core.run import RunObserver, resolve_catalog, result_of, run_search, stored_result, worker_spec
+from ..core.run import (RunObserver, continued_config, resolve_catalog, result_of, run_search, stored_result,
+                        worker_spec)
 from ..core.store import RUN_ID, RUN_ID_RULE, RunStore
 from ..core.workers import EpisodeRunner, Evaluator, scene_terms
 from ..action import RunSearch
@@ -175,8 +176,8 @@ class SearchNode(Node, RunObserver):
                                     cancel_callback=lambda goal: CancelResponse.ACCEPT,
                                     callback_group=ReentrantCallbackGroup())
         if own["start_on_launch"]:
-            threading.Thread(target=self.search, args=(self.config, self.out, own["resume"], False, own["extend"] or None),
-                             daemon=True).start()
+            threading.Thread(target=self.search, args=(self.config, self.out, own["resume"], False, own["extend"] or None,
+                                                       True), daemon=True).start()
 
     @staticmethod
     def _run_folder(out: str, config) -> pathlib.Path:
@@ -184,14 +185,19 @@ class SearchNode(Node, RunObserver):
         return pathlib.Path(out or pathlib.Path(config.output_dir) / f"{config.searcher}-{stamp}")
 
     # -------------------------------------------------------------------------- the run
-    def search(self, config, out, resume, raise_errors=True, extend=None) -> RunResult | None:
+    def search(self, config, out, resume, raise_errors=True, extend=None, from_parameters=False) -> RunResult | None:
         """Runs one search (the one from the parameter file at start-up, or an action goal's);
-        a failure is logged and published on ~/status (and raised, with ``raise_errors``)."""
+        a failure is logged and published on ~/status (and raised, with ``raise_errors``).
+        ``from_parameters``: ``config`` is the parameter file's, and a run resumed or extended
+        goes on with the config it recorded instead (see ``continued``)."""
         if not self._running.acquire(blocking=False):
             raise RoboFailError(f"a search is running (run {self.run_id!r}); cancel it before starting another")
         self.out, self.run_id, self.active = pathlib.Path(out), pathlib.Path(out).name, config
         self.run_folders[self.run_id] = self.out
         try:
+            if from_parameters:
+                config = self.active = self.continued(config, out, resume, extend)
+            self._check_workers_run(config)
             self.publish_status("running")
             self.evaluator.transport.use(worker_spec(config))
             self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self,
@@ -226,12 +232,10 @@ class SearchNode(Node, RunObserver):
             overrides["seed"] = int(goal.seed)
         result = RunSearch.Result()
         try:
-            config = self.config.with_overrides(overrides)
-            for key in ("task", "policy"):  # the workers' scenes and policy nodes were started with these
-                asked, running = getattr(config, key), getattr(self.config, key)
-                if asked != running:
-                    raise RoboFailError(f"the workers run the {key} of the node's parameter file ({running!r}), not "
-                                        f"{asked!r}; start the system with {key}: {asked} to search it")
+            # A goal's resume or extension starts from the run's recorded config, as `robofail search`
+            # does; what the goal gives besides must match it (the run store refuses another search).
+            config = self.continued(self.config, goal.out, goal.resume, goal.extend).with_overrides(overrides)
+            self._check_workers_run(config)
             resolve_catalog(config)  # unknown perturbations fail here, before anything is written
             self._goal = goal_handle
             self.search(config, self._run_folder(goal.out, config), goal.resume, extend=goal.extend or None)
@@ -248,6 +252,31 @@ class SearchNode(Node, RunObserver):
                           if result.cancelled else f"finished: {self.result.episodes} episodes in run {self.run_id!r}")
         goal_handle.canceled() if result.cancelled else goal_handle.succeed()
         return result
+
+    def continued(self, config, out, resume, extend):
+        """``config``, or for a resume of the run in ``out`` (an extension of the run ``extend``) the
+        config that run recorded, with what may change from ``config`` (continued_config)."""
+        folder = out if resume else extend
+        try:
+            recorded = bool(folder) and (pathlib.Path(folder) / "run.json").is_file()
+        except OSError:  # a name the file system refuses (too long, say)
+            recorded = False
+        if not recorded:
+            return config  # the run store says what is wrong
+        continued, unused = continued_config(config, folder, extend=not resume)
+        if unused:
+            self.get_logger().info(f"{'resuming' if resume else 'extending'} run {folder} with the config it recorded; "
+                                   "the parameters' " + ", ".join(f"{key} {getattr(config, key)!r:.60}" for key in unused)
+                                   + " go unused")
+        return continued
+
+    def _check_workers_run(self, config) -> None:
+        """The workers' scenes and policy nodes were started with the parameter file's task and policy."""
+        for key in ("task", "policy"):
+            asked, running = getattr(config, key), getattr(self.config, key)
+            if asked != running:
+                raise RoboFailError(f"the workers run the {key} of the node's parameter file ({running!r}), not "
+                                    f"{asked!r}; start the system with {key}: {asked} to search it")
 
     def should_stop(self) -> bool:
         return self._goal is not None and self._goal.is_cancel_requested
