@@ -68,6 +68,20 @@ def test_wilson_intervals_cover_the_truth_at_about_their_nominal_rate():
         assert 0.91 <= covered / 400 <= 0.99, (p, n, covered / 400)
 
 
+def test_modes_that_fail_equally_often_are_listed_in_rank_order_and_the_unranked_after():
+    """Four modes at 6 of 6, top-3: the table lists ranks 1, 2, 3, then the fourth, whatever their
+    names (the listing had rank 2 above rank 1 where names sort otherwise)."""
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    names = ["very_heavy_cube", "small_table", "huge_cube", "heavy_cube"]
+    catalog = Catalog.load().subset(names)
+    outcomes = [EpisodeOutcome((), 0, True, 40, None)] * 10 + [
+        EpisodeOutcome((name,), 0, False, 200, None) for name in names for _ in range(6)]
+    listed = failure_table(outcomes, catalog).perturbed  # top_k 3
+    assert [m.rank for m in listed] == [1, 2, 3, None]
+    assert sorted(m.name for m in listed) == sorted(names)
+
+
 def test_failure_modes_count_sim_errors_apart_and_rank_by_failure_rate():
     from robofail_ros.core.episode import EpisodeOutcome
     from robofail_ros.core.perturbations import Catalog

@@ -163,7 +163,7 @@ class _Tally:
 
 def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goal = Goal(),
                   pi_p_fail: dict | None = None) -> FailureTable:
-    """Per-perturbation statistics, ranked: highest failure rate first (ties: more trials first).
+    """Per-perturbation statistics, ranked: highest failure rate first (ties: more trials first, then the top-k in rank order).
 
     A mode counts the episodes with exactly its perturbation; episodes with several (PPO's
     sequential setting) are composite modes, counted apart; unperturbed episodes are ``none``.
@@ -194,7 +194,9 @@ def failure_table(outcomes: Iterable, catalog, pi: dict | None = None, goal: Goa
                                  low, high, None if pi is None else float(pi.get(name, 0.0)), severity, status[i],
                                  float(verdict.low[i]), float(verdict.high[i]), ranks.get(i),
                                  None if pi_p_fail is None else float(pi_p_fail[name])))
-    modes.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.name))
+    # Worst first; among equals the ranked ones in rank order (a tie at the top-k's edge is ranked in
+    # the catalog's order, and rank 2 must not be listed above rank 1).
+    modes.sort(key=lambda m: (-(m.p_fail if m.trials else -1), -m.trials, m.rank or len(ranks) + 1, m.name))
     composites = []
     for name in sorted(n for n in tallies if COMPOSITE in n):
         c = tallies[name]
