@@ -6,7 +6,8 @@ Starts one search_node and num_workers pairs of sim_node + policy_node (namespac
 or only the sim nodes with policy:=external (your own policy nodes announce themselves), all
 reading params_file (a ROS 2 parameter file; the package's config/search.yaml by default).
 Arguments left empty keep the file's values; resume:=true continues the interrupted run in out:=,
-and extend:= continues a finished run to a larger budget:= in a new out:= (README, run store).
+and extend:= continues a finished run to a larger budget:= in a new out:= (README, run store):
+both with the config that run recorded, so only the file's task and policy (the workers') must match it.
 `robofail ros-run` starts the same processes on machines without ros2 launch
 (robofail_ros/nodes/bringup.py).
 """

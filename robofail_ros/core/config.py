@@ -23,7 +23,7 @@ DEFAULT_SEARCH_CONFIG = resources.path("config", "search.yaml")
 # Parameters that belong to one node only (put them in that node's section of the file).
 SEARCH_NODE_PARAMETERS = {
     "out": "",  # run folder; empty: <output_dir>/<searcher>-<time>
-    "resume": False,  # continue the unfinished run in `out`
+    "resume": False,  # continue the unfinished run in `out` (with the config it recorded)
     "extend": "",  # a finished run folder to continue to a larger budget in `out` (the same search otherwise)
     "exit_when_done": False,  # shut down when the search finishes (else keep serving)
     "episode_timeout_s": 120.0,  # a worker silent this long has its episode re-queued to another
