@@ -72,6 +72,25 @@ def test_a_finished_search_writes_its_report_and_the_radar_shows_its_numbers(run
     assert data["models"][0]["sha256"] == json.loads((a / "run.json").read_text())["policy"]["sha256"]
 
 
+def test_the_bars_list_modes_that_fail_equally_often_in_the_table_s_rank_order():
+    """Four modes at 6 of 6 (top-3): the bars run rank 1, 2, 3, then the fourth, as the table
+    lists them, whatever the catalog's order."""
+    import pathlib
+
+    from robofail_ros.core.analysis import failure_table, run_result
+    from robofail_ros.core.episode import EpisodeOutcome
+    from robofail_ros.core.perturbations import Catalog
+    from robofail_ros.core.report import RunData, distribution
+    names = ["very_heavy_cube", "small_table", "huge_cube", "heavy_cube", "red_table"]
+    outcomes = [EpisodeOutcome((), 0, True, 40, None)] * 10 + [
+        EpisodeOutcome((name,), 0, name == "red_table", 200, None) for name in names for _ in range(6)]
+    table = failure_table(outcomes, Catalog.load().subset(names))
+    run = RunData(pathlib.Path("run"), "policy", None, None, run_result("run", table, outcomes))
+    catalog_order = sorted(names)  # report.align passes the perturbations in the catalog's order
+    assert distribution([run], catalog_order)[0] == [m.name for m in table.perturbed[:4]] + ["other"]
+    assert [m.rank for m in table.perturbed[:4]] == [1, 2, 3, None]
+
+
 def test_a_comparison_aligns_on_shared_perturbations_and_says_so(runs, tmp_path):
     a, b = runs
     index = write_report([a, b], tmp_path / "cmp", with_gallery=False)

@@ -225,7 +225,10 @@ def distribution(runs: list[RunData], perturbations: list[str]) -> tuple[list[st
         rates = np.array([r.modes[n].p_fail if r.modes[n].trials else 0.0 for n in perturbations])
         shares[r.label] = rates / rates.sum() if rates.sum() > 0 else rates
     mean = np.mean(list(shares.values()), axis=0)
-    top = [perturbations[i] for i in np.argsort(-mean, kind="stable")[:TOP_MODES] if mean[i] > 0]
+    # Equal shares go in the first run's table order (its ranks first), as the table lists them.
+    listed = {m.name: i for i, m in enumerate(runs[0].result.table.perturbed)}
+    ordered = sorted(range(len(perturbations)), key=lambda i: (-mean[i], listed.get(perturbations[i], len(listed))))
+    top = [perturbations[i] for i in ordered[:TOP_MODES] if mean[i] > 0]
     index = [perturbations.index(n) for n in top]
     out = {label: [float(s[i]) for i in index] + [float(s.sum() - s[index].sum())] for label, s in shares.items()}
     return top + ["other"], out
