@@ -178,6 +178,22 @@ def test_more_certain_modes_than_the_top_k_tie_at_its_edge_without_eating_the_bu
     assert "the top-3 are not settled: certain_0, certain_1, certain_2, certain_3 tie at 100%" in ctx.stop_reason
 
 
+def test_a_tie_at_100_percent_across_the_top_k_edge_is_sampled_until_it_is_known():
+    """Two certain modes and four that fail 82-93% of the time, behind them mid modes whose wide
+    bounds take the tightening, and modes near a 7.5% unperturbed rate (Push BC's recorded truth,
+    rounded): modes that failed every episode so far decide which are the top-3, so they are
+    sampled until the tie is known to within the tolerance (~20 episodes each). Four of them had
+    been left at 9 of 9 each after 500 episodes (seed 3)."""
+    rates = {"certain_a": 1.0, "certain_b": 1.0, "near_0": 0.925, "near_1": 0.9, "near_2": 0.9, "near_3": 0.825,
+             **{f"mid_{i}": rate for i, rate in enumerate((0.65, 0.525, 0.475, 0.475, 0.45, 0.425, 0.35, 0.2))},
+             **{f"low_{i:02d}": 0.15 if i < 5 else 0.1 if i < 10 else 0.05 for i in range(43)}}
+    for seed in range(10):
+        ctx, trials, verdict = run(rates, 500, seed, nominal=(3, 40))
+        tied = [name for i, name in enumerate(rates) if verdict.p_hat[i] == 1.0]
+        if len(tied) > 3:
+            assert all(trials[name] >= 19 for name in tied), (seed, {name: trials[name] for name in tied})
+
+
 def test_the_stop_reason_says_when_fewer_modes_fail_than_the_top_k():
     ctx, _, verdict = run({"never_a": 0.0, "never_b": 0.0, "never_c": 0.0}, 3000, 0)
     assert verdict.status == (SAFE, SAFE, SAFE) and "every mode is classified safe" in ctx.stop_reason
