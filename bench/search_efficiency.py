@@ -90,7 +90,8 @@ HELD_OUT = {
     "high_base": [0.95, 0.8, 0.65] + [0.3] * (MODES - 3),
 }
 # (failures, episodes) of the unperturbed episodes a search runs first, where a profile's policy fails without
-# a perturbation too (the threshold of "fails" is their rate + the margin); (0, 0) elsewhere.
+# a perturbation too (the threshold of "fails" is their rate + the margin); (0, 0) elsewhere. A recorded
+# truth's are its own unperturbed episodes.
 UNPERTURBED = {"weak": (2, 20), "high_base": (6, 20)}
 ORACLE_REPEATS = 100  # the oracle's median scatters widely at 20 repeats (its runs are cheap)
 CLEAR_TOP3 = {"recorded", "dominant", "graded", "close_top3", "weak", *HELD_OUT}  # "rare" has no clear top-3
@@ -161,23 +162,26 @@ def export_ground_truth(run, to, command: str) -> None:
     print(f"wrote {len(rows)} episodes to {to}")
 
 
-def load_ground_truth(path) -> dict[str, list[bool]]:
+def load_ground_truth(path) -> tuple[dict[str, list[bool]], tuple[int, int]]:
+    """Each perturbation's recorded successes, and (failures, episodes) of the unperturbed ones: the
+    searchers are told those, as a real search is told its unperturbed episodes' (the threshold of
+    "fails" is their rate + the margin)."""
     path = pathlib.Path(path)
     truth: dict[str, list[bool]] = {}
     if path.is_dir():  # a run folder
         store = RunStore.open(path)
         for o in store.outcomes():
-            if len(o.perturbations) == 1 and o.sim_error is None:
-                truth.setdefault(o.perturbations[0], []).append(o.success)
+            if len(o.perturbations) <= 1 and o.sim_error is None:
+                truth.setdefault(o.perturbations[0] if o.perturbations else "none", []).append(o.success)
         store.close()
     else:
         lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
         for row in csv.DictReader(lines):
-            if row["perturbation"] != "none":
-                truth.setdefault(row["perturbation"], []).append(row["success"] == "1")
+            truth.setdefault(row["perturbation"], []).append(row["success"] == "1")
+    unperturbed = truth.pop("none", [])
     if not truth:
         sys.exit(f"{path} holds no single-perturbation episodes; make one with `robofail evaluate` and --export")
-    return truth
+    return truth, (unperturbed.count(False), len(unperturbed))
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -370,14 +374,14 @@ def _finite(x):
 
 
 def bench_profile(profile, recorded, args, config, pool):
-    rates, intervals, evaluator = truth_of(profile, recorded)
+    rates, intervals, evaluator = truth_of(profile, recorded and recorded[0])
     names = sorted(rates)
     budget = max(args.budgets)
     top = sorted(rates, key=lambda n: -rates[n])
     floor, ceiling = ceilings(rates)
     oracle = _finite(np.median([oracle_episodes_to_top3(evaluator, listed(names, seed), rates, intervals, budget, seed)
                                 for seed in range(ORACLE_REPEATS)]))
-    unperturbed = UNPERTURBED.get(profile, (0, 0))
+    unperturbed = recorded[1] if profile == "recorded" else UNPERTURBED.get(profile, (0, 0))
     print(f"\n## {profile}: {len(rates)} modes; true top-5: " + ", ".join(f"{n} {rates[n]:.2f}" for n in top[:5])
           + (f"; unperturbed: {unperturbed[0]} of {unperturbed[1]} episodes fail" if unperturbed[1] else ""))
     rows = []

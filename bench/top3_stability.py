@@ -56,10 +56,10 @@ def main():
     args = parser.parse_args()
     results = {}
     config = load_search_config()
-    recorded = efficiency.load_ground_truth(efficiency.DEFAULT_TRUTH)
+    recorded, recorded_unperturbed = efficiency.load_ground_truth(efficiency.DEFAULT_TRUTH)
     for profile in args.profiles:
         rates, intervals, evaluator = efficiency.truth_of(profile, recorded)
-        unperturbed = efficiency.UNPERTURBED.get(profile, (0, 0))
+        unperturbed = recorded_unperturbed if profile == "recorded" else efficiency.UNPERTURBED.get(profile, (0, 0))
         print(f"\n## {profile}\n{'searcher':<10} {'first right':>12} {'stays right':>12}  (median episodes; never: inf)")
         for spec in args.searchers:
             firsts, sinces, losses = [], [], collections.Counter()
