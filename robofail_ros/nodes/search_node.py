@@ -195,9 +195,9 @@ class SearchNode(Node, RunObserver):
         self.out, self.run_id, self.active = pathlib.Path(out), pathlib.Path(out).name, config
         self.run_folders[self.run_id] = self.out
         try:
-            if from_parameters:
+            if from_parameters:  # a goal's config was continued and checked in execute()
                 config = self.active = self.continued(config, out, resume, extend)
-            self._check_workers_run(config)
+                self._check_workers_run(config)
             self.publish_status("running")
             self.evaluator.transport.use(worker_spec(config))
             self.result = run_search(config, self.out, resume=resume, evaluator=self.evaluator, observer=self,
