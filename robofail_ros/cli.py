@@ -154,7 +154,7 @@ def _run_and_print(args, config, out, continue_with=None) -> int:
     return 0
 
 
-def _continued_config(args, continued):
+def _recorded_base(args, continued):
     """The run's recorded config when a command continues the run in ``continued`` (a resume or an
     extension) and --config is not given; else None (--config, or config/search.yaml)."""
     import pathlib
@@ -166,7 +166,7 @@ def _continued_config(args, continued):
 
 def cmd_search(args) -> int:
     import datetime
-    config = _config_from_args(args, base=_continued_config(args, args.extend or (args.out if args.resume else None)))
+    config = _config_from_args(args, base=_recorded_base(args, args.extend or (args.out if args.resume else None)))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return _run_and_print(args, config, _out_folder(args, config, f"{config.searcher}-{stamp}"))
 
@@ -177,7 +177,7 @@ def cmd_evaluate(args) -> int:
     from .core.run import resolve_catalog
     from .core.search import EVALUATION_SEARCHER
     from .core.errors import ConfigError
-    recorded = _continued_config(args, args.out if args.resume else None)
+    recorded = _recorded_base(args, args.out if args.resume else None)
     # A resume takes the run's recorded perturbations and episodes; others given are refused as another config.
     episodes = args.episodes if args.episodes is not None else recorded.nominal_episodes if recorded else 20
     perturbations = tuple(args.perturbations or (recorded.perturbations if recorded else ("all",)))

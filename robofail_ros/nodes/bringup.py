@@ -139,8 +139,9 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
 def killed_outcome(signum: int, last_state: str | None, params_file: str, out: str | None,
                    overrides: dict) -> tuple[int, str]:
     """ros-run's exit status and message when a signal ended the search node (``last_state``: the
-    last state its ~/status told; ``overrides``: ros-run's flags over the parameter file, which a
-    resume needs again). SIGALRM is the node's own teardown limit (common.run_node): it came after
+    last state its ~/status told; ``overrides``: ros-run's flags over the parameter file, repeated
+    in the resume command: the workers need theirs again, the search node takes the rest from the
+    run's record). SIGALRM is the node's own teardown limit (common.run_node): it came after
     the node had closed its run, so there is nothing to resume, and a search that had finished
     succeeded (a script waiting on ros-run goes on)."""
     if signum == signal.SIGALRM:
