@@ -9,12 +9,12 @@ sim node must get right (`python ros_stand_in_policy.py KIND`):
 import json
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
 from robofail_ros.msg import Action, Observation
+from robofail_ros.nodes.common import run_node
 
 
 def six_dof(obs: Observation) -> Action:
@@ -36,20 +36,22 @@ KINDS = {  # answer, announcement
 }
 
 
+class StandInPolicy(Node):
+    def __init__(self, kind: str):
+        super().__init__("policy_node", namespace="worker_0")
+        answer, announcement = KINDS[kind]
+        actions = self.create_publisher(Action, "action", 10)
+        self.create_subscription(Observation, "observation", lambda obs: actions.publish(answer(obs)), 10)
+        self.info = self.create_publisher(String, "policy_info",
+                                          QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self.info.publish(String(data=json.dumps(announcement)))
+
+
 def main():
-    answer, announcement = KINDS[sys.argv[1]]
-    rclpy.init()
-    node = rclpy.create_node("policy_node", namespace="worker_0")
-    actions = node.create_publisher(Action, "action", 10)
-    node.create_subscription(Observation, "observation", lambda obs: actions.publish(answer(obs)), 10)
-    info = node.create_publisher(String, "policy_info", QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-    info.publish(String(data=json.dumps(announcement)))
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        rclpy.try_shutdown()
+    # run_node, as robofail's own nodes: its teardown is bounded (a Fast DDS teardown that hung
+    # once kept this helper alive past the 30 s the tests wait for it after Ctrl-C).
+    kind = sys.argv[1]
+    raise SystemExit(run_node(lambda: StandInPolicy(kind), f"stand_in_{kind}"))
 
 
 if __name__ == "__main__":
