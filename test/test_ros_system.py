@@ -86,9 +86,19 @@ def run_to_end(proc, out, what, timeout=300):
 
 
 def interrupt(procs):
+    """Ctrl-C to every process, then waits for each: one still running 30 s on fails the test, and
+    is killed first, so that no node outlives it (a hung one had kept the next one from its Ctrl-C)."""
     for p in procs:
         p.send_signal(signal.SIGINT)
-        p.wait(timeout=30)
+    stuck = []
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            stuck.append(p.args)
+    assert not stuck, f"still running 30 s after Ctrl-C (killed): {stuck}"
 
 
 def node_pids(pattern):
