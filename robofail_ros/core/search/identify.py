@@ -23,8 +23,9 @@ proportions of their shares among the jobs that have work left:
    certain modes took 40 of 240 episodes each proving their tie. A tie at 1 across the top-k's
    edge decides which modes are the top-k, though: it is sampled until an equivalence test at
    the goal's confidence finds the two within the tolerance (``_tied``: ~33 episodes each, by
-   which a 0.9 mode has shown a success in 97% of runs), and no further (five certain modes for a
-   top-3 had taken 33 of 300 each unchecked). On Push BC's recorded truth, where modes failing 90%
+   which a 0.9 mode has shown a success in 97% of runs), and no further (chased with no stop, five
+   certain modes for a top-3 had taken 33 of the first 300 episodes each, leaving never-failing
+   modes at 4; now 24 each, and 6). On Push BC's recorded truth, where modes failing 90%
    of the time sat at 13 of 13 level with two certain ones while mid modes took the tightening,
    the top-3 came in 149 of 150 repeats instead of 118. (A member not known to
    fail, at 0 of n, is no such tie with the modes waiting at 0 of 4: they are sampled.) Ordering
