@@ -1,18 +1,21 @@
 """A second ROS process for the tests: serves GetFailureProbabilities (echoing the request into
 the response) and republishes every EpisodeResult it receives on `results_in` to `results_out`."""
-import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
 
 from robofail_ros.msg import EpisodeResult, FailureMode
+from robofail_ros.nodes.common import run_node
 from robofail_ros.srv import GetFailureProbabilities
 
 
-def main():
-    rclpy.init()
-    node = rclpy.create_node("echo_peer")
-    out = node.create_publisher(EpisodeResult, "results_out", 10)
-    node.create_subscription(EpisodeResult, "results_in", out.publish, 10)
+class EchoPeer(Node):
+    def __init__(self):
+        super().__init__("echo_peer")
+        out = self.create_publisher(EpisodeResult, "results_out", 10)
+        self.create_subscription(EpisodeResult, "results_in", out.publish, 10)
+        self.create_service(GetFailureProbabilities, "echo_peer/get_failure_probabilities", self.serve)
+        print("ready", flush=True)
 
+    @staticmethod
     def serve(request, response):
         response.success = True
         response.message = f"{request.run_id}|{request.method}"
@@ -22,15 +25,10 @@ def main():
         response.episodes = 41
         return response
 
-    node.create_service(GetFailureProbabilities, "echo_peer/get_failure_probabilities", serve)
-    print("ready", flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+
+def main():
+    # run_node, as robofail's own nodes: its DDS teardown is bounded (test/ros_stand_in_policy.py says why).
+    raise SystemExit(run_node(EchoPeer, "echo_peer"))
 
 
 if __name__ == "__main__":
