@@ -59,6 +59,7 @@ import io
 import json
 import multiprocessing
 import pathlib
+import re
 import sys
 import time
 
@@ -66,6 +67,7 @@ import numpy as np
 
 from robofail_ros.core.config import load_search_config
 from robofail_ros.core.episode import EpisodeOutcome
+from robofail_ros.core.perturbations import Catalog, definitions_digest
 from robofail_ros.core.scheduler import SynchronousEvaluator
 from robofail_ros.core.search import SEARCHERS, SearchContext, make_searcher
 from robofail_ros.core.stats import confidence_sequence, wilson_bounds, wilson_interval
@@ -153,6 +155,7 @@ def export_ground_truth(run, to, command: str) -> None:
     buffer = io.StringIO()
     buffer.write(f"# ground truth: one row per recorded episode (simulator errors left out)\n"
                  f"# made with: {command}\n# policy: {record.policy.name} sha256 {record.policy.sha256}\n"
+                 f"# catalog: {record.config['task']} {definitions_digest(record.perturbations)}\n"
                  f"# versions: {json.dumps(record.versions, sort_keys=True)}\n")
     writer = csv.writer(buffer)
     writer.writerow(["perturbation", "seed", "success"])
@@ -173,11 +176,19 @@ def load_ground_truth(path) -> tuple[dict[str, list[bool]], tuple[int, int]]:
         for o in store.outcomes():
             if len(o.perturbations) <= 1 and o.sim_error is None:
                 truth.setdefault(o.perturbations[0] if o.perturbations else "none", []).append(o.success)
+        catalog = (store.record.config["task"], definitions_digest(store.record.perturbations))
         store.close()
     else:
-        lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+        text = path.read_text()
+        lines = [line for line in text.splitlines() if not line.startswith("#")]
         for row in csv.DictReader(lines):
             truth.setdefault(row["perturbation"], []).append(row["success"] == "1")
+        catalog = re.search(r"^# catalog: (\S+) ([0-9a-f]+)$", text, re.M)
+        catalog = catalog and catalog.groups()
+    if catalog and catalog[1] != Catalog.load().for_task(catalog[0]).digest():
+        print(f"note: {path} was recorded with other {catalog[0]} perturbation definitions than the default catalog "
+              f"holds now (digest {catalog[1]}): if the catalog was edited since, its rates describe the old "
+              f"perturbations; make it again with the command in its header", file=sys.stderr)
     unperturbed = truth.pop("none", [])
     if not truth:
         sys.exit(f"{path} holds no single-perturbation episodes; make one with `robofail evaluate` and --export")

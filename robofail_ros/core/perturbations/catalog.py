@@ -120,7 +120,12 @@ class Catalog:
                                      default=str))
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.definitions(), sort_keys=True).encode()).hexdigest()[:16]
+        return definitions_digest(self.definitions())
+
+
+def definitions_digest(definitions: dict[str, dict]) -> str:
+    """A short fingerprint of perturbation definitions (Catalog.definitions, or a run record's)."""
+    return hashlib.sha256(json.dumps(definitions, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # Names that mean something else already: a perturbation under them would be mixed with it.
