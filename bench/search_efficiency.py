@@ -6,7 +6,7 @@ anytime-valid bounds cover the truth as often as they claim.
         [--profiles recorded dominant graded close_top3 rare weak] [--repeats 150] [--coverage-runs 500]
         [--processes N] [--json out.json]
 
-Profiles (57 modes each, as many as the Lift catalog):
+Profiles (57 modes each, as many as the Lift catalog; ``--modes N`` gives the synthetic ones N, the added ones at their rest rate):
 - ``recorded``: a real ground truth (``robofail evaluate``, every perturbation tried N times),
   committed as a CSV (one row per episode). When a searcher asks for perturbation a it gets one
   of a's recorded real outcomes, drawn with replacement by the episode's seed: real robosuite
@@ -199,15 +199,29 @@ def load_ground_truth(path) -> tuple[dict[str, list[bool]], tuple[int, int]]:
 
 
 # ---------------------------------------------------------------------------- scoring
-def truth_of(profile, recorded):
-    """(rates, intervals, evaluator) of a profile; intervals say how well the truth itself is known."""
+def truth_of(profile, recorded, modes=MODES):
+    """(rates, intervals, evaluator) of a profile (a synthetic one over ``modes`` modes); intervals
+    say how well the truth itself is known."""
     if profile == "recorded":
         rates = {n: 1 - float(np.mean(s)) for n, s in recorded.items()}
         intervals = {n: wilson_interval(int(round(rates[n] * len(s))), len(s)) for n, s in recorded.items()}
         return rates, intervals, RecordedEvaluator(recorded)
-    rates = {f"mode_{i:02d}": float(r) for i, r in enumerate({**SYNTHETIC, **HELD_OUT}[profile])}
+    listed_rates = synthetic_rates(profile, modes)
+    width = max(2, len(str(len(listed_rates) - 1)))
+    rates = {f"mode_{i:0{width}d}": float(r) for i, r in enumerate(listed_rates)}
     intervals = {n: (r - 0.03, r + 0.03) for n, r in rates.items()}
     return rates, intervals, RateEvaluator(rates)
+
+
+def synthetic_rates(profile, modes=MODES) -> list[float]:
+    """A synthetic profile's rates over a catalog of ``modes``: its modes as listed above, then as
+    many more of its last rate (the rate of "the rest") as make up the number."""
+    rates = {**SYNTHETIC, **HELD_OUT}[profile]
+    rest = rates[-1]
+    own = len(rates) - next(i for i, r in enumerate(reversed(rates)) if r != rest)
+    if modes <= own:
+        sys.exit(f"--modes {modes}: the {profile} profile lists {own} modes before its rest at {rest}; give more than {own}")
+    return rates[:own] + [rest] * (modes - own)
 
 
 def top3_wrong(estimate_top, top, rates, intervals) -> str | None:
@@ -388,7 +402,7 @@ def _finite(x):
 
 
 def bench_profile(profile, recorded, args, config, pool):
-    rates, intervals, evaluator = truth_of(profile, recorded and recorded[0])
+    rates, intervals, evaluator = truth_of(profile, recorded and recorded[0], args.modes)
     names = sorted(rates)
     budget = max(args.budgets)
     top = sorted(rates, key=lambda n: -rates[n])
@@ -442,6 +456,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ground-truth", default=str(DEFAULT_TRUTH), help="a ground-truth CSV or a `robofail evaluate` run")
     parser.add_argument("--profiles", nargs="+", default=["recorded", *SYNTHETIC], choices=["recorded", *SYNTHETIC, *HELD_OUT])
+    parser.add_argument("--modes", type=int, default=MODES,
+                        help=f"catalog size of the synthetic profiles (default {MODES}; more: more modes at their rest rate)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[100, 240, 1000])
     parser.add_argument("--repeats", type=int, default=150,
                         help="fewer move the medians by up to 30%% and gave optimistic reached counts (20/20 that were 46-47/50)")
