@@ -66,12 +66,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=30, help="runs per searcher and profile")
     parser.add_argument("--searchers", nargs="+", default=["uniform", "identify", "lucb"])
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--config", default=None, help="search config (default: config/search.yaml)")
     parser.add_argument("--json")
     args = parser.parse_args()
     for name in ("draws", "repeats", "processes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    config = load_search_config()
+    config = load_search_config(args.config) if args.config else load_search_config()
     rows = []
     with (multiprocessing.get_context("spawn").Pool(args.processes) if args.processes > 1
           else efficiency.InProcessPool()) as pool:

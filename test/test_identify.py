@@ -57,9 +57,10 @@ def test_never_failing_modes_wait_while_the_modes_competing_for_the_top_k_are_ra
         assert verdict.status[0] == FAILS and verdict.top[0] == 0
     # A failing mode that happens not to fail its first 4 episodes (1 in 16 for the 0.5 mode, 1 in 4
     # for the 0.3 one) cannot be told from the never-failing ones and waits with them; otherwise the
-    # three modes competing for the last two places get the ranking episodes, ~110-160 each.
+    # three modes competing for the last two places get the ranking episodes, ~75-160 each (the
+    # pair whose bounds overlap most gets the most), five times what a never-failing mode gets.
     competing = [min(trials[n] for n in ("half", "forty", "hidden")) for _, trials, _ in runs]
-    assert sum(episodes >= 100 for episodes in competing) >= 9, competing
+    assert sum(episodes >= 70 for episodes in competing) >= 9, competing
 
 
 def test_modes_that_never_failed_are_revisited_as_the_search_goes_on_however_long_ranking_takes():
@@ -167,10 +168,11 @@ def test_it_settles_the_order_of_the_top_k_too_and_a_tie_does_not_eat_the_budget
 def test_more_certain_modes_than_the_top_k_tie_at_its_edge_without_eating_the_budget():
     rates = {**{f"certain_{i}": 1.0 for i in range(5)}, **{f"never_{i:02d}": 0.0 for i in range(30)}}
     ctx, trials, verdict = run(rates, 300, 0)
-    # No number of episodes tells five modes that fail every time apart: 25 each tighten their
-    # bounds (33 each, and 4 for some never-failing modes, when the ranking job chased the tie).
+    # No number of episodes tells five modes that fail every time apart: they are sampled until the
+    # equivalence test calls them tied, 33 episodes each at most (24-28 by 300 here), and no further
+    # (chased with no stop, the tie had taken 40 each and left never-failing modes at 4).
     assert not verdict.top_settled and {verdict.status[i] for i in range(5)} == {FAILS}
-    assert all(trials[f"certain_{i}"] <= 25 for i in range(5)), trials
+    assert all(trials[f"certain_{i}"] <= 33 for i in range(5)), trials
     assert min(trials[f"never_{i:02d}"] for i in range(30)) >= 5, trials
     # Once everything else is settled the search stops and names the tie.
     rates = {**{f"certain_{i}": 1.0 for i in range(4)}, "never_a": 0.0, "never_b": 0.0}
@@ -179,23 +181,22 @@ def test_more_certain_modes_than_the_top_k_tie_at_its_edge_without_eating_the_bu
     assert "the top-3 are not settled: certain_0, certain_1, certain_2, certain_3 tie at 100%" in ctx.stop_reason
 
 
-def test_a_tie_at_100_percent_across_the_top_k_edge_is_sampled_until_it_is_known():
+def test_modes_failing_every_episode_so_far_cannot_push_a_certain_mode_out_of_the_top_k():
     """Two certain modes and four that fail 82-93% of the time, behind them mid modes whose wide
     bounds take the tightening, and modes near a 7.5% unperturbed rate (Push BC's recorded truth,
-    rounded): modes that failed every episode so far decide which are the top-3, so they are
-    sampled until an equivalence test at 95% finds the tie within the tolerance (32-33 episodes
-    each). Four of them had been left at 9 of 9 each after 500 episodes (seed 3)."""
+    rounded): a near-certain mode that has failed every episode so far is level with the certain
+    ones, so it is sampled until it shows a success or an equivalence test at 95% finds the tie
+    within the tolerance (32-33 episodes each). Four of them had been left at 9 of 9 each after
+    500 episodes (seed 3), where the top-3 could hold three of the four."""
     rates = {"certain_a": 1.0, "certain_b": 1.0, "near_0": 0.925, "near_1": 0.9, "near_2": 0.9, "near_3": 0.825,
              **{f"mid_{i}": rate for i, rate in enumerate((0.65, 0.525, 0.475, 0.475, 0.45, 0.425, 0.35, 0.2))},
              **{f"low_{i:02d}": 0.15 if i < 5 else 0.1 if i < 10 else 0.05 for i in range(43)}}
-    ties = 0
-    for seed in range(10):
-        ctx, trials, verdict = run(rates, 1000, seed, nominal=(3, 40))
-        tied = [name for i, name in enumerate(rates) if verdict.p_hat[i] == 1.0]
-        if len(tied) > 3:
-            ties += 1
-            assert all(trials[name] >= 32 for name in tied), (seed, {name: trials[name] for name in tied})
-    assert ties, "no seed left a tie at 100% across the edge: the test checks nothing"
+    for budget in (500, 1000):
+        for seed in range(10):
+            ctx, trials, verdict = run(rates, budget, seed, nominal=(3, 40))
+            assert {0, 1} <= set(verdict.top), (budget, seed, verdict.top, trials)
+            tied = [name for i, name in enumerate(rates) if verdict.p_hat[i] == 1.0]
+            assert len(tied) <= 3 or all(trials[name] >= 32 for name in tied), (budget, seed, trials)
 
 
 def test_the_stop_reason_says_when_fewer_modes_fail_than_the_top_k():
