@@ -25,7 +25,7 @@ proportions of their shares among the jobs that have work left:
    the goal's confidence finds the two within the tolerance (``_tied``: ~33 episodes each, by
    which a 0.9 mode has shown a success in 97% of runs), and no further (chased with no stop, five
    certain modes for a top-3 had taken 33 of the first 300 episodes each, leaving never-failing
-   modes at 4; now 24 each, and 6). On Push BC's recorded truth, where modes failing 90%
+   modes at 4; now 24-28 each, and 5). On Push BC's recorded truth, where modes failing 90%
    of the time sat at 13 of 13 level with two certain ones while mid modes took the tightening,
    the top-3 came in 149 of 150 repeats instead of 118. (A member not known to
    fail, at 0 of n, is no such tie with the modes waiting at 0 of 4: they are sampled.) Ordering
