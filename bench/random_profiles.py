@@ -20,7 +20,6 @@ search_efficiency.py (reached: the three highest estimates stay the true top-3 f
 """
 import argparse
 import json
-import multiprocessing
 import pathlib
 import sys
 
@@ -74,14 +73,13 @@ def main():
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     config = load_search_config(args.config) if args.config else load_search_config()
     rows = []
-    with (multiprocessing.get_context("spawn").Pool(args.processes) if args.processes > 1
-          else efficiency.InProcessPool()) as pool:
+    with efficiency.worker_pool(args.processes) as pool:
         for number in range(args.draws):
             shape, rates, base = draw_profile(number)
             if not clear_top3(rates, base, config.goal.margin):
                 continue
             names, evaluator = sorted(rates), efficiency.RateEvaluator(rates)
-            intervals = {n: (r - 0.03, r + 0.03) for n, r in rates.items()}
+            intervals = efficiency.synthetic_intervals(rates)
             unperturbed = (int(round(base * UNPERTURBED_EPISODES)), UNPERTURBED_EPISODES) if base else (0, 0)
             row = {"draw": number, "shape": shape, "modes": len(rates), "unperturbed_rate": base,
                    "top_6": sorted(rates.values(), reverse=True)[:6], "searchers": {}}

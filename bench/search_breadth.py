@@ -14,12 +14,11 @@ search_efficiency.py's synthetic profiles. Each repeat lists the modes in a seed
 """
 import argparse
 import json
-import multiprocessing
 import pathlib
 import time
 
 import numpy as np
-from search_efficiency import SYNTHETIC, InProcessPool, RateEvaluator, listed, run_one
+from search_efficiency import SYNTHETIC, RateEvaluator, listed, run_one, worker_pool
 
 from robofail_ros.core.config import load_search_config
 
@@ -65,7 +64,7 @@ def main():
     rows = []
     print(f"{'profile':<11} {'searcher':<9} {'episodes':>8} {'never-failing: fewest':>22} {'mean':>6} "
           f"{f'all P>={FOUND} found':>17}")
-    with (multiprocessing.get_context("spawn").Pool(args.processes) if args.processes > 1 else InProcessPool()) as pool:
+    with worker_pool(args.processes) as pool:
         for profile in args.profiles:
             rates = {f"mode_{i:02d}": float(r) for i, r in enumerate(PROFILES[profile])}
             for searcher in args.searchers:

@@ -147,6 +147,12 @@ class InProcessPool:
         return [function(*task) for task in tasks]
 
 
+def worker_pool(processes: int):
+    """The benches' pool: ``processes`` spawned worker processes (PPO's torch must not be forked
+    mid-flight), or this process alone for 1."""
+    return multiprocessing.get_context("spawn").Pool(processes) if processes > 1 else InProcessPool()
+
+
 # ------------------------------------------------------------------------ ground truth
 def export_ground_truth(run, to, command: str) -> None:
     """Writes a run's single-perturbation episodes as the CSV this bench reads."""
@@ -209,8 +215,12 @@ def truth_of(profile, recorded, modes=MODES):
     listed_rates = synthetic_rates(profile, modes)
     width = max(2, len(str(len(listed_rates) - 1)))
     rates = {f"mode_{i:0{width}d}": float(r) for i, r in enumerate(listed_rates)}
-    intervals = {n: (r - 0.03, r + 0.03) for n, r in rates.items()}
-    return rates, intervals, RateEvaluator(rates)
+    return rates, synthetic_intervals(rates), RateEvaluator(rates)
+
+
+def synthetic_intervals(rates: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """A synthetic truth is known exactly; modes within 0.03 of each other count as tied in scoring."""
+    return {n: (r - 0.03, r + 0.03) for n, r in rates.items()}
 
 
 def synthetic_rates(profile, modes=MODES) -> list[float]:
@@ -481,8 +491,7 @@ def main():
     config = load_search_config(args.config) if args.config else load_search_config()
     recorded = load_ground_truth(args.ground_truth) if "recorded" in args.profiles else None
     print(f"default searcher {config.searcher}; goal {config.goal}; ground truth {args.ground_truth}")
-    # spawn: PPO's torch must not be forked mid-flight; a pool of 1 keeps everything in this process.
-    with (multiprocessing.get_context("spawn").Pool(args.processes) if args.processes > 1 else InProcessPool()) as pool:
+    with worker_pool(args.processes) as pool:
         results = [bench_profile(p, recorded, args, config, pool) for p in args.profiles]
         cover = None
         if args.coverage_runs:
