@@ -44,7 +44,12 @@ certain mode had 6-14 while 30 never-failing modes had 2 each, and on the record
 fixed, not relative: it must confirm the modes that fail from their first episodes on (held to
 twice the least-tried mode, 2-4 episodes early on, the top-3 came ~35% later on the recorded
 truth), and without it confirming the 0.3-0.6 modes took the episodes that would have given the
-waiting ones their fourth (BENCHMARKS.md 4 measures both caps).
+waiting ones their fourth (BENCHMARKS.md 4 measures both caps). Ranking or tightening held back by
+the cap spends its share on lifting it: the least-tried waiting modes get those episodes. They had
+gone to classification, which confirms the modes that may be worst first: on Push BC's recorded
+truth, with eight modes at 0.35-0.65, one run left 45 modes at 1 episode from episode 60 to 160
+while classification took every episode, and ranking got 8 of the first 300 (the top-3 came at a
+median of 320 episodes over 150 runs, now 274; on Stack BC's truth at 456, now 310).
 
 **Revisiting** (forced exploration, as in the D-tracking of Garivier & Kaufmann, 2016, "Optimal
 best arm identification with fixed confidence", which keeps every arm above ~sqrt(t) samples): a
@@ -186,8 +191,11 @@ class IdentifySearcher(AskTellSearcher):
         waiting = [seen[i] for i in classify if not self.counts.failures[i] and seen[i] < self.hp.discover_trials]
         if waiting:  # breadth first
             cap = self.hp.breadth_cap * min(waiting)
-            rank = [i for i in rank if seen[i] < cap]
-            tighten = [i for i in tighten if seen[i] < cap]
+            # A job the cap leaves nothing to do spends its share on what holds it back: the
+            # least-tried waiting modes (equal bounds, so the warm-up order picks among them).
+            least = [i for i in classify if not self.counts.failures[i] and seen[i] == min(waiting)]
+            rank = [i for i in rank if seen[i] < cap] or (least if rank else [])
+            tighten = [i for i in tighten if seen[i] < cap] or (least if tighten else [])
             # A fixed cap, not relative: the modes that fail at once must be confirmed.
             classify = [i for i in classify if seen[i] < self.hp.breadth_cap * self.hp.discover_trials]
         return classify, rank, tighten
