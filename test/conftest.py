@@ -63,3 +63,11 @@ def lift_lowdim():
 @pytest.fixture(scope="session")
 def python():
     return sys.executable
+
+
+@pytest.fixture
+def efficiency_bench(monkeypatch):
+    """bench/search_efficiency.py as a module (the benches are scripts, not part of the package)."""
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    import search_efficiency
+    return search_efficiency

@@ -42,12 +42,10 @@ def test_a_recorded_truth_is_of_a_shipped_checkpoint_and_covers_its_task_catalog
 
 
 def test_a_truth_exported_from_a_run_records_its_catalog_and_is_flagged_once_the_catalog_differs(tmp_path, capsys,
-                                                                                                  monkeypatch):
+                                                                                                  efficiency_bench):
     """`bench/search_efficiency.py --export` writes the run's catalog digest into the header, and
     the bench says so when it loads a truth (CSV or run folder) recorded under other perturbation definitions."""
-    monkeypatch.syspath_prepend(str(TRUTHS[0].parents[1]))
-    import search_efficiency as bench
-
+    bench = efficiency_bench
     from robofail_ros.core.episode import EpisodeOutcome
     from robofail_ros.core.provenance import PolicyRecord
     from robofail_ros.core.store import RunStore

@@ -1,21 +1,11 @@
 """The synthetic failure profiles of the search-efficiency benchmark: widening one to a larger
 catalog (`--modes`) keeps its own modes and adds more at its rest rate, and a catalog too small
 for its own modes is refused."""
-import pathlib
-
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
 
-
-@pytest.fixture
-def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))
-    import search_efficiency
-    return search_efficiency
-
-
-def test_a_widened_profile_keeps_its_modes_and_adds_more_at_its_rest_rate(bench):
+def test_a_widened_profile_keeps_its_modes_and_adds_more_at_its_rest_rate(efficiency_bench):
+    bench = efficiency_bench
     for name, rates in {**bench.SYNTHETIC, **bench.HELD_OUT}.items():
         assert bench.synthetic_rates(name) == rates  # the default size is the profile as listed
         wide = bench.synthetic_rates(name, 200)
@@ -26,6 +16,6 @@ def test_a_widened_profile_keeps_its_modes_and_adds_more_at_its_rest_rate(bench)
     assert intervals["mode_199"] == pytest.approx((0.07, 0.13))
 
 
-def test_a_catalog_too_small_for_a_profile_s_own_modes_is_refused(bench):
+def test_a_catalog_too_small_for_a_profile_s_own_modes_is_refused(efficiency_bench):
     with pytest.raises(SystemExit, match="lists 13 modes before its rest at 0.0; give more than 13"):
-        bench.synthetic_rates("many_mid", 13)
+        efficiency_bench.synthetic_rates("many_mid", 13)

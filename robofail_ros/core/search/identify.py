@@ -188,12 +188,13 @@ class IdentifySearcher(AskTellSearcher):
         # ranking or tightening have work, until the search has spent enough to look again (revisiting).
         revisit = max(self.hp.discover_trials, np.sqrt(self.hp.discover_trials * seen.sum() / len(self.names)))
         classify = [i for i in classify if self.counts.failures[i] or seen[i] < revisit]
-        waiting = [seen[i] for i in classify if not self.counts.failures[i] and seen[i] < self.hp.discover_trials]
+        waiting = [i for i in classify if not self.counts.failures[i] and seen[i] < self.hp.discover_trials]
         if waiting:  # breadth first
-            cap = self.hp.breadth_cap * min(waiting)
+            fewest = min(seen[i] for i in waiting)
+            cap = self.hp.breadth_cap * fewest
             # A job the cap leaves nothing to do spends its share on what holds it back: the
             # least-tried waiting modes (equal bounds, so the warm-up order picks among them).
-            least = [i for i in classify if not self.counts.failures[i] and seen[i] == min(waiting)]
+            least = [i for i in waiting if seen[i] == fewest]
             rank = [i for i in rank if seen[i] < cap] or (least if rank else [])
             tighten = [i for i in tighten if seen[i] < cap] or (least if tighten else [])
             # A fixed cap, not relative: the modes that fail at once must be confirmed.
