@@ -403,7 +403,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
     p.add_argument("--extend", metavar="RUN", help="continue the finished run RUN to a larger --budget, in a new --out")
     p.add_argument("--action", default="/search_node/run_search")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the search node")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for the search node to appear, and for one that left mid-run to return")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("query", help="call the failure-probability service and print its table")

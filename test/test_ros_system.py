@@ -318,6 +318,7 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         result, feedback = send(budget=6, out=str(out))
         assert result.success and result.episodes == 8 and result.run_id == "goal", result.message
         assert len(feedback) >= 8 and feedback[-1].episodes == 8 and feedback[-1].budget == 8
+        assert {f.out for f in feedback} == {str(out)}
         assert [r[0] for r in rows(out)] == list(range(8)) and finished(out)
         assert {m.name for m in result.modes} == {"shaky_arm", "laggy_arm", "very_heavy_cube"} and result.verdict
         more = tmp_path / "runs" / "goal_more"
@@ -465,6 +466,33 @@ def test_search_node_killed_and_restarted_with_resume_continues_and_the_finished
     assert rows(extended)[:12] == after and [r[0] for r in rows(extended)] == list(range(16))
     assert json.loads((extended / "run.json").read_text())["extends"]["episodes"] == 12
     assert rows(out) == after
+
+
+def test_robofail_run_whose_search_node_dies_mid_run_exits_naming_the_run_to_resume(ros_env, tmp_path):
+    """`robofail run` used to wait for ever for the result of a search node that was killed; now it
+    says so once the node has been gone for --timeout, and names the folder the node chose."""
+    env, params = ros_env
+    proc = ros_run(env, params, tmp_path / "runs" / "unused", "--wait-for-goals")
+    client = subprocess.Popen([sys.executable, "-m", "robofail_ros.cli", "run", "--budget", "200", "--timeout", "60"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def recorded():
+            return [f.parent for f in (tmp_path / "runs").glob("*/episodes.sqlite") if len(rows(f.parent)) >= 3]
+        wait_for(recorded, 240, "3 episodes of the goal's run")
+        [out] = recorded()
+        killed = [pid for pid in node_pids("robofail_ros.nodes.search_node")
+                  if str(params) in open(f"/proc/{pid}/cmdline").read().replace("\0", " ")]
+        assert killed
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        output = client.communicate(timeout=240)[0]
+    finally:
+        if client.poll() is None:
+            client.kill()
+        stop(proc)
+    assert client.returncode == 2, output[-2000:]
+    assert "left mid-run (gone for 60 s)" in output and f"robofail run --out {out} --resume" in output, output[-2000:]
+    assert "Traceback" not in output and 3 <= len(rows(out)) < 202 and not finished(out)
 
 
 def start_external_policies(env, count, logs=None):

@@ -220,7 +220,8 @@ def query(run_id: str, method: str, service: str, timeout_s: float):
 def run_goal(fields: dict, action: str, on_feedback, timeout_s: float):
     """Sends a RunSearch goal and waits for its result, passing every feedback to
     ``on_feedback``; Ctrl-C cancels the goal (the run stays resumable) and still waits for the
-    result."""
+    result. A search node that leaves the graph for ``timeout_s`` mid-run (killed, its machine
+    gone) raises TimeoutError naming the run folder to resume, instead of waiting for ever."""
     import rclpy
     from rclpy.action import ActionClient
 
@@ -232,18 +233,38 @@ def run_goal(fields: dict, action: str, on_feedback, timeout_s: float):
         if not client.wait_for_server(timeout_sec=timeout_s):
             raise TimeoutError(f"action {action} did not appear within {timeout_s:g} s; is the search node running "
                                "(robofail ros-run / ros2 launch robofail_ros search.launch.py) in this ROS_DOMAIN_ID?")
-        sent = client.send_goal_async(RunSearch.Goal(**fields), feedback_callback=lambda msg: on_feedback(msg.feedback))
+        folder = fields["out"]
+
+        def feedback(msg):
+            nonlocal folder
+            folder = msg.feedback.out or folder
+            on_feedback(msg.feedback)
+        sent = client.send_goal_async(RunSearch.Goal(**fields), feedback_callback=feedback)
         rclpy.spin_until_future_complete(node, sent, timeout_sec=timeout_s)
         handle = sent.result()
         if handle is None or not handle.accepted:
             raise TimeoutError(f"the search node did not accept the goal on {action}")
         done = handle.get_result_async()
+
+        def wait_for_result():
+            gone_since = None
+            while not done.done():
+                rclpy.spin_until_future_complete(node, done, timeout_sec=1.0)
+                if client.server_is_ready():
+                    gone_since = None
+                elif gone_since is None:
+                    gone_since = time.monotonic()
+                elif time.monotonic() - gone_since > timeout_s:
+                    run = shlex.quote(folder) if folder else "<its run folder>"
+                    raise TimeoutError(f"the search node serving {action} left mid-run (gone for {timeout_s:g} s); "
+                                       "the episodes it recorded are kept: start it again and continue with "
+                                       f"`robofail run --out {run} --resume`")
         try:
-            rclpy.spin_until_future_complete(node, done)
+            wait_for_result()
         except KeyboardInterrupt:
             print("robofail run: cancelling (the run is kept and can be resumed) ...", file=sys.stderr)
             handle.cancel_goal_async()
-            rclpy.spin_until_future_complete(node, done)
+            wait_for_result()
         return done.result().result
     finally:
         rclpy.try_shutdown()

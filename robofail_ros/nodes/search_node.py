@@ -294,7 +294,7 @@ class SearchNode(Node, RunObserver):
             for k in range(len(outcomes), 0, -1):
                 self._goal.publish_feedback(RunSearch.Feedback(
                     episodes=result.episodes - k + 1, budget=self.active.budget + self.active.nominal_episodes,
-                    failures=result.failures, top_modes=worst))
+                    failures=result.failures, top_modes=worst, out=str(self.out)))
 
     def publish_status(self, state, message="", result=None):
         if result is None and self.live is not None and (self.out / "run.json").exists():
