@@ -197,6 +197,9 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
      "perturbations lists 'shaky_arm' more than once"),
     ([], CONFIG.replace("[shaky_arm, laggy_arm, very_heavy_cube]", "[all, shaky_arm]"), "'all' (the task's whole catalog) stands alone"),
     ([], CONFIG.replace("searcher: uniform", "searchr: uniform"), "unknown parameter 'searchr'. Did you mean 'searcher'"),
+    # run.json's shape, copied into a parameter file: the sections belong directly under ros__parameters
+    ([], CONFIG + "    searchers: {identify: {discover_trials: 3}}\n",
+     "'searchers' is no parameter: each searcher's section goes directly under ros__parameters"),
     ([], CONFIG.replace("shaky_arm,", "shaky_arms,"), "unknown perturbation 'shaky_arms'. Did you mean 'shaky_arm'"),
     (["--policy", "/nonexistent/model.pth"], CONFIG, "policy checkpoint /nonexistent/model.pth does not exist"),
     ([], "search_node:\n  parameters: {}\n", "must hold 'ros__parameters:'"),

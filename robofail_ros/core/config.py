@@ -229,10 +229,15 @@ def config_from_params(params: dict, where: str = "parameters") -> SearchConfig:
             searchers[key] = value
         elif key in fields and key != "searchers":
             plain[key] = value
+        elif key == "searchers":  # as run.json records them
+            raise ConfigError(f"{where}: 'searchers' is no parameter: each searcher's section goes directly under "
+                              f"ros__parameters (e.g. identify: {{discover_trials: 4}}), one per searcher "
+                              f"({', '.join(sorted(SEARCHERS))})")
         else:
-            close = difflib.get_close_matches(key, sorted(fields | set(SEARCHERS)), n=2)
+            known = sorted(fields - {"searchers"})
+            close = difflib.get_close_matches(key, known + sorted(SEARCHERS), n=2)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise ConfigError(f"{where}: unknown parameter {key!r}.{hint} Known: {', '.join(sorted(fields - {'searchers'}))} "
+            raise ConfigError(f"{where}: unknown parameter {key!r}.{hint} Known: {', '.join(known)} "
                               f"and one section per searcher ({', '.join(sorted(SEARCHERS))})")
     try:
         return SearchConfig(**plain, searchers=searchers)
