@@ -1,7 +1,7 @@
 """The ROS 2 system with real node processes over DDS (own domain, localhost discovery):
 a search end to end with 2 workers, the service from another process, a killed worker, a
-killed and resumed search node, hostile requests, a malformed policy announcement, and a
-policy that answers with the wrong size."""
+killed and resumed search node, one killed under `robofail run`, hostile requests, a malformed
+policy announcement, and a policy that answers with the wrong size."""
 import json
 import os
 import signal

@@ -227,12 +227,12 @@ def config_from_params(params: dict, where: str = "parameters") -> SearchConfig:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: {key!r} must be a mapping of that searcher's hyperparameters")
             searchers[key] = value
-        elif key in fields and key != "searchers":
-            plain[key] = value
         elif key == "searchers":  # as run.json records them
             raise ConfigError(f"{where}: 'searchers' is no parameter: each searcher's section goes directly under "
                               f"ros__parameters (e.g. identify: {{discover_trials: 4}}), one per searcher "
                               f"({', '.join(sorted(SEARCHERS))})")
+        elif key in fields:
+            plain[key] = value
         else:
             known = sorted(fields - {"searchers"})
             close = difflib.get_close_matches(key, known + sorted(SEARCHERS), n=2)
