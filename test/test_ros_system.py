@@ -470,11 +470,15 @@ def test_search_node_killed_and_restarted_with_resume_continues_and_the_finished
 
 def test_robofail_run_whose_search_node_dies_mid_run_exits_naming_the_run_to_resume(ros_env, tmp_path):
     """`robofail run` used to wait for ever for the result of a search node that was killed; now it
-    says so once the node has been gone for --timeout, and names the folder the node chose."""
+    says so once the node has been gone for --timeout, and names the folder the node chose, and the
+    command it gives continues the run on a restarted node."""
     env, params = ros_env
+
+    def robofail_run(*argv):
+        return subprocess.Popen([sys.executable, "-m", "robofail_ros.cli", "run", "--timeout", "60", *argv], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     proc = ros_run(env, params, tmp_path / "runs" / "unused", "--wait-for-goals")
-    client = subprocess.Popen([sys.executable, "-m", "robofail_ros.cli", "run", "--budget", "200", "--timeout", "60"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = robofail_run("--budget", "60")
     try:
         def recorded():
             return [f.parent for f in (tmp_path / "runs").glob("*/episodes.sqlite") if len(rows(f.parent)) >= 3]
@@ -491,8 +495,21 @@ def test_robofail_run_whose_search_node_dies_mid_run_exits_naming_the_run_to_res
             client.kill()
         stop(proc)
     assert client.returncode == 2, output[-2000:]
-    assert "left mid-run (gone for 60 s)" in output and f"robofail run --out {out} --resume" in output, output[-2000:]
-    assert "Traceback" not in output and 3 <= len(rows(out)) < 202 and not finished(out)
+    advice = f"robofail run --out {out} --resume"
+    assert "left mid-run (gone for 60 s)" in output and advice in output, output[-2000:]
+    before = rows(out)
+    assert "Traceback" not in output and 3 <= len(before) < 62 and not finished(out)
+
+    proc = ros_run(env, params, tmp_path / "runs" / "unused", "--wait-for-goals")
+    client = robofail_run(*advice.split()[2:])
+    try:
+        output = client.communicate(timeout=300)[0]
+    finally:
+        if client.poll() is None:
+            client.kill()
+        stop(proc)
+    assert client.returncode == 0 and "finished: 62 episodes" in output, output[-2000:]
+    assert rows(out)[:len(before)] == before and [r[0] for r in rows(out)] == list(range(62)) and finished(out)
 
 
 def start_external_policies(env, count, logs=None):
