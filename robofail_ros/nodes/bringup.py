@@ -177,20 +177,28 @@ class StatusBar:
         status = json.loads(msg.data)
         self.state = status["state"]
         if self._bar is None or self._bar.total != status["budget"]:
-            if self._bar is not None:
-                self._bar.close()
+            self._close_bar()
             self._bar = progress_bar(status["budget"], "search")
         worst = status.get("worst")
         self._bar.set_postfix(state=status["state"], failures=status["failures"],
                               worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}", refresh=False)
         self._bar.update(status["episodes"] - self._bar.n)
+        if self.state != "running":
+            # The search ended: its last line now, once (left open, a redraw at this status and
+            # another when ros-run exits printed it twice, with two different rates); a next
+            # goal's status opens a new bar.
+            self._close_bar()
 
     def spin(self, seconds: float) -> None:
         self._executor.spin_once(timeout_sec=seconds)
 
-    def close(self) -> None:
+    def _close_bar(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
+
+    def close(self) -> None:
+        self._close_bar()
         self._rclpy.try_shutdown(context=self._context)
 
 
