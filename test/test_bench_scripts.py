@@ -1,12 +1,38 @@
-"""The benchmark scripts that `robofail bench` runs and no other test starts, run on a small
-workload: a script that no longer runs against the package is found here, not by a user."""
+"""The benchmark scripts that `robofail bench` runs and no other test starts whole, run on a small
+workload: a script that no longer runs against the package is found here, not by a user. (The
+simulator-bound ones, 20-40 s each even small, run in `robofail bench --quick`.)"""
 import json
 import pathlib
 import subprocess
 
+import pytest
+
 from robofail_ros.core.policies.bundled import bundled_policies
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+SYNTHETIC = {  # script: (small arguments, what its JSON must hold)
+    "search_efficiency.py": (["--profiles", "dominant", "--searchers", "uniform", "identify", "--repeats", "1",
+                              "--coverage-runs", "2"],
+                             lambda r: [row["searcher"] for row in r["profiles"][0]["rows"]] == ["uniform", "identify"]
+                             and r["coverage"]["runs"] == 2),
+    "top3_stability.py": (["--profiles", "dominant", "--searchers", "identify", "--repeats", "1"],
+                          lambda r: list(r["profiles"]) == ["dominant"] and list(r["profiles"]["dominant"]) == ["identify"]),
+    "search_breadth.py": (["--profiles", "dominant", "--searchers", "identify", "--repeats", "1"],
+                          lambda r: {(row["profile"], row["searcher"]) for row in r["rows"]} == {("dominant", "identify")}),
+    "random_profiles.py": (["--draws", "2", "--repeats", "1", "--searchers", "identify"],
+                           lambda r: r["draws"] == 2 and r["profiles"] and all(set(p["searchers"]) == {"identify"} for p in r["profiles"])),
+}
+
+
+@pytest.mark.parametrize("script", SYNTHETIC)
+def test_a_search_benchmark_runs_and_writes_its_rows(script, python, tmp_path):
+    argv, holds = SYNTHETIC[script]
+    out = tmp_path / "result.json"
+    done = subprocess.run([python, REPO / "bench" / script, *argv, "--json", out], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert holds(json.loads(out.read_text())), out.read_text()[:3000]
 
 
 def test_the_lift_comparison_runs_its_models_and_reports_them(python, tmp_path):
