@@ -223,29 +223,3 @@ def test_ros_run_tells_the_search_node_s_teardown_limit_from_a_kill():
     assert "robofail ros-run --params-file search.yaml --budget 30 --seed 2 --out runs/a --resume" in killed
     assert "--out <its run folder> --resume" in killed_outcome(signal.SIGTERM, None, "search.yaml", None, {})[1]
 
-
-def test_ros_run_s_progress_bar_prints_its_last_line_once_as_the_search_ends(capsys):
-    """The search's last bar line comes when its status says it ended, once: left open, a redraw
-    there and another as ros-run exited printed it twice, with two different rates. A next goal's
-    status starts a bar of its own."""
-    from std_msgs.msg import String
-
-    from robofail_ros.nodes.bringup import StatusBar
-
-    def status(state, episodes):
-        return String(data=json.dumps({"state": state, "run_id": "r", "episodes": episodes, "budget": 10,
-                                       "failures": 1, "worst": {"name": "small_table", "p_fail": 1.0}, "message": ""}))
-
-    bar = StatusBar()
-    try:
-        for state, episodes in (("running", 4), ("running", 10), ("finished", 10)):
-            bar._update(status(state, episodes))
-        ended = capsys.readouterr().err
-        bar._update(status("running", 2))  # the next goal on the same node
-        bar._update(status("cancelled", 3))
-        cancelled = capsys.readouterr().err
-    finally:
-        bar.close()
-    assert ended.count("state=finished") == 1 and "10/10" in ended, ended
-    assert "state=finished" not in cancelled and cancelled.count("state=cancelled") == 1 and "3/10" in cancelled, cancelled
-    assert capsys.readouterr().err == ""  # closing ros-run adds no line

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from ..progress import progress_bar
+from ..progress import progress_bar, tick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,9 +180,8 @@ class StatusBar:
             self._close_bar()
             self._bar = progress_bar(status["budget"], "search")
         worst = status.get("worst")
-        self._bar.set_postfix(state=status["state"], failures=status["failures"],
-                              worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}", refresh=False)
-        self._bar.update(status["episodes"] - self._bar.n)
+        tick(self._bar, status["episodes"] - self._bar.n, state=status["state"], failures=status["failures"],
+             worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
         if self.state != "running":
             # The search ended: its last line now, once (left open, a redraw at this status and
             # another when ros-run exits printed it twice, with two different rates); a next

@@ -7,7 +7,7 @@ import math
 import sys
 
 from ..core.errors import RoboFailError
-from ..progress import progress_bar
+from ..progress import progress_bar, tick
 
 
 def _check_timeout(seconds: float) -> None:
@@ -51,9 +51,8 @@ def run_command(args) -> int:
         if bar is None:
             bar = progress_bar(feedback.budget, "run_search")
         worst = feedback.top_modes[0] if feedback.top_modes else None
-        bar.set_postfix(failures=feedback.failures, worst="-" if worst is None else
-                        f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]", refresh=False)
-        bar.update(feedback.episodes - bar.n)
+        tick(bar, feedback.episodes - bar.n, failures=feedback.failures, worst="-" if worst is None else
+             f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
     try:
         result = run_goal(fields, args.action, progress, args.timeout)
     except TimeoutError as exc:

@@ -1,0 +1,51 @@
+"""The command line's progress bars into a log file (stderr captured: no terminal), where every
+redraw is appended: the last line comes once, when the work ends. Redraws are allowed at every
+step here (``LOG_REDRAW_S`` 0), as in a search whose episodes come slower than the redraw interval."""
+import json
+
+import pytest
+
+from robofail_ros import progress
+from robofail_ros.progress import progress_bar, tick
+
+
+@pytest.fixture(autouse=True)
+def redraw_at_every_step(monkeypatch):
+    monkeypatch.setattr(progress, "LOG_REDRAW_S", 0)
+
+
+def test_a_search_s_bar_prints_its_last_line_once(capsys):
+    bar = progress_bar(3, "identify")
+    for failures in (0, 1, 1):
+        tick(bar, failures=failures)
+    bar.close()
+    log = capsys.readouterr().err
+    assert "2/3" in log and log.count("3/3") == 1, log  # a redraw at the total and close()'s gave it twice
+    assert log.endswith("\n")  # what is printed next starts a line of its own
+
+
+def test_ros_run_s_bar_prints_its_last_line_once_as_the_search_ends_and_a_next_goal_gets_its_own(capsys):
+    """ros-run follows the search node's ~/status: the "finished" status closes the bar (closed only
+    as ros-run exited, the last line came twice, once at that status and once at exit)."""
+    from std_msgs.msg import String
+
+    from robofail_ros.nodes.bringup import StatusBar
+
+    def status(state, episodes):
+        return String(data=json.dumps({"state": state, "run_id": "r", "episodes": episodes, "budget": 10,
+                                       "failures": 1, "worst": {"name": "small_table", "p_fail": 1.0}, "message": ""}))
+
+    bar = StatusBar()
+    try:
+        for state, episodes in (("running", 4), ("running", 10), ("finished", 10)):
+            bar._update(status(state, episodes))
+        ended = capsys.readouterr().err
+        bar._update(status("running", 2))  # the next goal on the same node
+        bar._update(status("cancelled", 3))
+        cancelled = capsys.readouterr().err
+    finally:
+        bar.close()
+    assert "4/10" in ended and ended.count("10/10") == 1 and "state=finished" in ended, ended
+    assert "2/10" in cancelled and cancelled.count("3/10") == 1 and "state=cancelled" in cancelled, cancelled
+    assert "state=finished" not in cancelled
+    assert capsys.readouterr().err == ""  # closing ros-run adds no line
