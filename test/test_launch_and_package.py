@@ -109,6 +109,15 @@ def test_package_xml_is_format_3_ament_cmake_with_interfaces():
         assert f'"{path.parent.name}/{path.name}"' in cmake, f"{path.name} is not generated"
 
 
+def test_package_xml_setup_py_and_the_module_give_one_version():
+    """The module's __version__ is what a run records where no installed metadata says it (a checkout on
+    PYTHONPATH); it must be the version colcon and pip install."""
+    import robofail_ros
+    xml = ET.parse(REPO / "package.xml").getroot().findtext("version")
+    setup = re.search(r'version="([^"]+)"', (REPO / "setup.py").read_text()).group(1)
+    assert xml == setup == robofail_ros.__version__
+
+
 def test_the_readme_shows_the_external_policy_node_the_tests_run():
     example = (REPO / "test" / "ros_external_policy.py").read_text()
     assert f"```python\n{example}```" in (REPO / "README.md").read_text()

@@ -2,6 +2,8 @@
 import dataclasses
 import json
 import os
+import pathlib
+import re
 import shutil
 import signal
 import sqlite3
@@ -11,6 +13,8 @@ import time
 import pytest
 
 pytestmark = [pytest.mark.slow]
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 CONFIG = ("/**:\n  ros__parameters:\n    policy: scripted\n    searcher: uniform\n    nominal_episodes: 2\n"
           "    num_workers: 1\n    perturbations: [shaky_arm, laggy_arm, very_heavy_cube]\n    report: false\n")
@@ -418,6 +422,37 @@ def test_resume_refuses_other_simulator_versions(tmp_path):
                                                            "finished": "2026-01-01T00:00:00+00:00"}))
     with pytest.raises(ConfigError, match=r"recorded under other versions \(mujoco 2.3.0"):  # compare keeps no such run
         RunStore.finished_run_of(tmp_path / "run", {"x": 1}, policy_record(), {})
+
+
+def test_a_run_from_a_source_checkout_records_the_versions_of_packages_it_has_no_metadata_of(tmp_path, python):
+    """robofail_ros from a checkout on PYTHONPATH and a copy of robosuite without its dist-info (as
+    the GPU machine's trimmed stack runs them) are recorded with their versions, not as absent:
+    an absent version on both sides let a resume under another robosuite pass."""
+    import sysconfig
+
+    from robofail_ros.core.versions import component_versions
+    site = pathlib.Path(sysconfig.get_paths()["purelib"])
+    bare = tmp_path / "site"  # every installed package, with no metadata of robosuite's or ours
+    bare.mkdir()
+    for entry in site.iterdir():
+        if not re.match(r"(robosuite|robofail_ros)[-_.].*(dist-info|egg-info|egg-link|pth)$|__editable__.*robofail|"
+                        r"robofail_ros$", entry.name):
+            (bare / entry.name).symlink_to(entry)
+    probe = ("import importlib.metadata as m, json\n"
+             "from robofail_ros.core.versions import component_versions\n"
+             "hidden = []\n"
+             "for d in ('robosuite', 'robofail_ros'):\n"
+             "    try: m.version(d)\n"
+             "    except m.PackageNotFoundError: hidden.append(d)\n"
+             "print(json.dumps([hidden, component_versions()]))")
+    done = subprocess.run([python, "-S", "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{bare}"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    hidden, versions = json.loads(done.stdout.strip().splitlines()[-1])
+    assert hidden == ["robosuite", "robofail_ros"]  # the metadata really is out of reach
+    installed = component_versions()
+    assert (versions["robosuite"], versions["robofail_ros"]) == (installed["robosuite"], installed["robofail_ros"])
+    assert versions["robosuite"] is not None and versions["mujoco"] == installed["mujoco"]
 
 
 def test_a_resume_records_how_the_run_ran_from_then_on(tmp_path):
