@@ -43,5 +43,8 @@ def module_version(name: str | None) -> str | None:
     as absent, or a resume under another version of it would pass unnoticed."""
     if name is None or importlib.util.find_spec(name) is None:
         return None
-    version = getattr(importlib.import_module(name), "__version__", None)
-    return str(version) if version is not None else None
+    try:
+        version = importlib.import_module(name).__version__
+    except (ImportError, AttributeError):  # there but unusable, or it states no version
+        return None
+    return str(version)
