@@ -2,6 +2,7 @@
 redraw is appended: the last line comes once, when the work ends. Redraws are allowed at every
 step here (``LOG_REDRAW_S`` 0), as in a search whose episodes come slower than the redraw interval."""
 import json
+import subprocess
 
 import pytest
 
@@ -49,3 +50,26 @@ def test_ros_run_s_bar_prints_its_last_line_once_as_the_search_ends_and_a_next_g
     assert "2/10" in cancelled and cancelled.count("3/10") == 1 and "state=cancelled" in cancelled, cancelled
     assert "state=finished" not in cancelled
     assert capsys.readouterr().err == ""  # closing ros-run adds no line
+
+
+def test_a_completed_bar_waiting_for_its_close_is_not_redrawn_by_tqdm_s_monitor(python, tmp_path):
+    """ros-run's bar reaches its total at the last "running" status and closes at "finished", after
+    the report: meanwhile tqdm's monitor thread redrew it (260/260 ... state=running, then again
+    at close). Its intervals are shortened here in a process of its own, where the monitor starts."""
+    script = tmp_path / "waiting_bar.py"
+    script.write_text(
+        "import time, tqdm\n"
+        "tqdm.tqdm.monitor_interval = 0.05\n"
+        "from robofail_ros import progress\n"
+        "progress.LOG_REDRAW_S = 0.2\n"
+        "bar = progress.progress_bar(100, 'search')\n"
+        "bar.maxinterval = 0.5\n"
+        "for _ in range(100):\n"
+        "    progress.tick(bar, state='running')\n"
+        "    time.sleep(0.005)\n"
+        "time.sleep(1.5)  # the report is written\n"
+        "progress.tick(bar, 0, state='finished')\n"
+        "bar.close()\n")
+    done = subprocess.run([python, script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("100/100") == 1 and "state=finished" in done.stderr, done.stderr

@@ -180,12 +180,12 @@ class StatusBar:
             self._close_bar()
             self._bar = progress_bar(status["budget"], "search")
         worst = status.get("worst")
-        tick(self._bar, status["episodes"] - self._bar.n, state=status["state"], failures=status["failures"],
-             worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
-        if self.state != "running":
-            # The search ended: its last line now, once (left open, a redraw at this status and
-            # another when ros-run exits printed it twice, with two different rates); a next
-            # goal's status opens a new bar.
+        # A status other than "running" ends the search: its last line now, once (left open, a redraw
+        # at this status and another as ros-run exited printed it twice); a next goal opens a new bar.
+        ended = self.state != "running"
+        tick(self._bar, status["episodes"] - self._bar.n, last=ended, state=status["state"],
+             failures=status["failures"], worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
+        if ended:
             self._close_bar()
 
     def spin(self, seconds: float) -> None:
