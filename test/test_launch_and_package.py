@@ -231,4 +231,3 @@ def test_ros_run_tells_the_search_node_s_teardown_limit_from_a_kill():
     assert "killed by SIGKILL" in killed  # with the flags the run was started with: a resume needs them again
     assert "robofail ros-run --params-file search.yaml --budget 30 --seed 2 --out runs/a --resume" in killed
     assert "--out <its run folder> --resume" in killed_outcome(signal.SIGTERM, None, "search.yaml", None, {})[1]
-
