@@ -17,7 +17,7 @@ import sys
 from .core import interrupts
 from .core.errors import RoboFailError, check_writable
 from .model_commands import add_model_parsers
-from .progress import progress_bar, tick
+from .progress import ProgressBar, tick
 
 
 # ------------------------------------------------------------------------------- doctor
@@ -122,7 +122,7 @@ def _run_and_print(args, config, out, continue_with=None) -> int:
         failures, bar = 0, None
 
         def started(self, searcher, catalog, store):
-            self.bar = progress_bar(config.budget + config.nominal_episodes, config.searcher)
+            self.bar = ProgressBar(config.budget + config.nominal_episodes, config.searcher)
             done = store.outcomes()
             self.failures = sum(o.failure for o in done)
             tick(self.bar, len(done), failures=self.failures)

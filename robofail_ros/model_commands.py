@@ -9,7 +9,7 @@ from .core.paper import DEFAULT_PAPER_CONFIG
 from .core.policies.training import ALGO_OBS, OBS_MODALITIES
 from .core.scenes.scene import IMAGE_SIZE
 from .core.zoo import DEFAULT_ROSTER as DEFAULT_ZOO_ROSTER
-from .progress import progress_bar, tick
+from .progress import ProgressBar, tick
 
 
 def cmd_demos(args) -> int:
@@ -22,7 +22,7 @@ def cmd_demos(args) -> int:
     check_image_size(args.image_size, "--image-size")
     scene = Scene(args.task, catalog=Catalog.load(), cameras=tuple(args.cameras), image_size=args.image_size,
                   horizon=args.horizon)
-    bar = progress_bar(args.episodes, "demos")
+    bar = ProgressBar(args.episodes, "demos")
     report = write_demos(scene, load_policy("scripted", task=args.task), args.episodes, args.out, seed=args.seed,
                          exclude_next_obs=args.exclude_next_obs, progress=lambda done, kept: tick(bar, kept=kept))
     bar.close()
@@ -75,7 +75,7 @@ def cmd_reproduce_paper(args) -> int:
 
     class Progress(RunObserver):  # one bar per model's search
         def started(self, searcher, catalog, store):
-            self.bar = progress_bar(paper.settings.budget + paper.settings.nominal_episodes, store.folder.name)
+            self.bar = ProgressBar(paper.settings.budget + paper.settings.nominal_episodes, store.folder.name)
             tick(self.bar, store.count())
 
         def recorded(self, outcomes, store):

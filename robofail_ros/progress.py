@@ -1,28 +1,44 @@
 """Progress bars of the command line (on stderr, so that stdout stays the result)."""
 import sys
 
+from tqdm import tqdm
+
 LOG_REDRAW_S = 10  # into a log file (not a terminal), at most one redraw per this many seconds
 
 
-def progress_bar(total, desc):
-    """A tqdm bar on stderr, counting episodes. Into a log file it is redrawn at most every
-    ``LOG_REDRAW_S``: each redraw is appended there, and a redraw per episode buried the result."""
-    from tqdm import tqdm
-    into_log = not sys.stderr.isatty()
-    # Into a log, a redraw only at an update (miniters 1): tqdm's monitor thread redraws a bar whose
-    # adaptive miniters grew and that waits, and drew the completed one before close() drew it again.
-    bar = tqdm(total=total, desc=desc, unit="ep", file=sys.stderr, dynamic_ncols=True,
-               mininterval=LOG_REDRAW_S if into_log else 0.5, miniters=1 if into_log else None)
-    bar.into_log = into_log
-    return bar
+class ProgressBar(tqdm):
+    """A tqdm bar on stderr, counting episodes. Into a log file, where every redraw is appended,
+    it is redrawn at most every ``LOG_REDRAW_S`` (a redraw per episode buried the result), and
+    its last line comes once: close() draws it only if the last redraw showed something else."""
+
+    def __init__(self, total, desc):
+        self.into_log = not sys.stderr.isatty()
+        self._drawn = None  # (count, postfix) of the last line drawn
+        self._closing = False
+        # Into a log, a redraw only at an update (miniters 1): tqdm's monitor thread redraws a bar whose
+        # adaptive miniters grew and that waits, and drew the completed one before close() drew it again.
+        super().__init__(total=total, desc=desc, unit="ep", file=sys.stderr, dynamic_ncols=True,
+                         mininterval=LOG_REDRAW_S if self.into_log else 0.5,
+                         miniters=1 if self.into_log else None)
+
+    def display(self, msg=None, pos=None):
+        shown = (self.n, self.postfix)
+        if self._closing and self.into_log and shown == self._drawn:
+            return True  # already the last line: close() adds only its newline
+        self._drawn = shown
+        return super().display(msg, pos)
+
+    def close(self):
+        self._closing = True
+        super().close()
 
 
-def tick(bar, n=1, last=False, **postfix):
-    """Counts ``n`` more episodes. The ``last`` count, and into a log file the one that completes
-    the bar, is drawn by close() alone: a redraw there and close()'s own gave the last line twice."""
+def tick(bar, n=1, **postfix):
+    """Counts ``n`` more episodes. Into a log file, the count that completes the bar is drawn by
+    close() alone: a bar completed at a "running" status closes at the next ("finished")."""
     if postfix:
         bar.set_postfix(postfix, refresh=False)  # drawn by the update, within the bar's interval
-    if last or (bar.into_log and bar.total and bar.n + n >= bar.total):
+    if bar.into_log and bar.total and bar.n + n >= bar.total:
         bar.n += n
     else:
         bar.update(n)

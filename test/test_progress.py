@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from robofail_ros import progress
-from robofail_ros.progress import progress_bar, tick
+from robofail_ros.progress import ProgressBar, tick
 
 
 @pytest.fixture(autouse=True)
@@ -16,13 +16,30 @@ def redraw_at_every_step(monkeypatch):
 
 
 def test_a_search_s_bar_prints_its_last_line_once(capsys):
-    bar = progress_bar(3, "identify")
+    bar = ProgressBar(3, "identify")
     for failures in (0, 1, 1):
         tick(bar, failures=failures)
     bar.close()
     log = capsys.readouterr().err
     assert "2/3" in log and log.count("3/3") == 1, log  # a redraw at the total and close()'s gave it twice
     assert log.endswith("\n")  # what is printed next starts a line of its own
+
+
+def test_a_search_that_stops_before_its_budget_prints_its_last_line_once(capsys):
+    """identify may stop early: the bar never reaches its total, and the redraw at the last episode
+    and close()'s gave "6/10" twice; a status that changes at the same count is drawn."""
+    bar = ProgressBar(10, "identify")
+    for _ in range(6):
+        tick(bar, failures=1)
+    bar.close()
+    stopped = capsys.readouterr().err
+    bar = ProgressBar(10, "search")
+    tick(bar, 4, state="running")
+    tick(bar, 0, state="cancelled")
+    bar.close()
+    cancelled = capsys.readouterr().err
+    assert "5/10" in stopped and stopped.count("6/10") == 1 and stopped.endswith("\n"), stopped
+    assert cancelled.count("4/10") == 2 and cancelled.count("state=cancelled") == 1, cancelled
 
 
 def test_ros_run_s_bar_prints_its_last_line_once_as_the_search_ends_and_a_next_goal_gets_its_own(capsys):
@@ -62,7 +79,7 @@ def test_a_completed_bar_waiting_for_its_close_is_not_redrawn_by_tqdm_s_monitor(
         "tqdm.tqdm.monitor_interval = 0.05\n"
         "from robofail_ros import progress\n"
         "progress.LOG_REDRAW_S = 0.2\n"
-        "bar = progress.progress_bar(100, 'search')\n"
+        "bar = progress.ProgressBar(100, 'search')\n"
         "bar.maxinterval = 0.5\n"
         "for _ in range(100):\n"
         "    progress.tick(bar, state='running')\n"

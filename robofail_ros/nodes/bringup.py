@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from ..progress import progress_bar, tick
+from ..progress import ProgressBar, tick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,14 +178,13 @@ class StatusBar:
         self.state = status["state"]
         if self._bar is None or self._bar.total != status["budget"]:
             self._close_bar()
-            self._bar = progress_bar(status["budget"], "search")
+            self._bar = ProgressBar(status["budget"], "search")
         worst = status.get("worst")
         # A status other than "running" ends the search: its last line now, once (left open, a redraw
         # at this status and another as ros-run exited printed it twice); a next goal opens a new bar.
-        ended = self.state != "running"
-        tick(self._bar, status["episodes"] - self._bar.n, last=ended, state=status["state"],
+        tick(self._bar, status["episodes"] - self._bar.n, state=status["state"],
              failures=status["failures"], worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
-        if ended:
+        if self.state != "running":
             self._close_bar()
 
     def spin(self, seconds: float) -> None:

@@ -7,7 +7,7 @@ import math
 import sys
 
 from ..core.errors import RoboFailError
-from ..progress import progress_bar, tick
+from ..progress import ProgressBar, tick
 
 
 def _check_timeout(seconds: float) -> None:
@@ -49,7 +49,7 @@ def run_command(args) -> int:
     def progress(feedback):
         nonlocal bar
         if bar is None:
-            bar = progress_bar(feedback.budget, "run_search")
+            bar = ProgressBar(feedback.budget, "run_search")
         worst = feedback.top_modes[0] if feedback.top_modes else None
         tick(bar, feedback.episodes - bar.n, failures=feedback.failures, worst="-" if worst is None else
              f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
