@@ -18,6 +18,7 @@ rate + the margin) by 0.1. Each is run ``--repeats`` times per searcher, scored 
 search_efficiency.py (reached: the three highest estimates stay the true top-3 from some budget
 <= 1000 on; modes within 0.03 of the truth's may swap).
 """
+import dataclasses
 import argparse
 import json
 import pathlib
@@ -102,8 +103,8 @@ def main():
         by_size = " ".join(f"{reached[sizes == m].mean():>9.3f}" if (sizes == m).any() else f"{'-':>9}" for m in SIZES)
         print(f"{name:<10} {reached.mean():>12.3f} {int((reached >= 0.95).sum()):>6}/{len(rows):<6} {by_size}")
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"draws": args.draws, "repeats": args.repeats, "goal": str(config.goal),
-                                                       "profiles": rows}, indent=2))
+        pathlib.Path(args.json).write_text(json.dumps({"draws": args.draws, "repeats": args.repeats,
+                                                       "goal": dataclasses.asdict(config.goal), "profiles": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ identify run measured it on the GPU machine (BENCHMARKS.md 4: small_table 0.95 a
 object_left 0.48, robot_start_noise 0.40, huge_cube 0.23, the rest never fail); the others are
 search_efficiency.py's synthetic profiles. Each repeat lists the modes in a seeded order of its own.
 """
+import dataclasses
 import argparse
 import json
 import pathlib
@@ -84,7 +85,7 @@ def main():
                               f"{row['never_failing_mean']:>6.1f} {row['all_found']:>17.2f}"
                               + (f"  ({len(at)} of {args.repeats} runs got this far)" if len(at) < args.repeats else ""))
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"goal": str(config.goal), "repeats": args.repeats,
+        pathlib.Path(args.json).write_text(json.dumps({"goal": dataclasses.asdict(config.goal), "repeats": args.repeats,
                                                        "found_at": FOUND, "rows": rows}, indent=2))
 
 

@@ -56,6 +56,7 @@ Metrics, each over ``--repeats`` seeds:
   anytime-valid bounds held its true rate at every check (each 10 episodes), beside the same for
   per-mode 95% Wilson intervals.
 """
+import dataclasses
 import argparse
 import csv
 import io
@@ -505,7 +506,7 @@ def main():
                   f"episodes, checked every 10): anytime-valid bounds held every mode's truth throughout in {cs:.3f} of runs "
                   f"(nominal {config.goal.confidence}); per-mode 95% Wilson intervals in {wilson:.3f}")
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"ground_truth": str(args.ground_truth), "goal": str(config.goal),
+        pathlib.Path(args.json).write_text(json.dumps({"ground_truth": str(args.ground_truth), "goal": dataclasses.asdict(config.goal),
                                                        "profiles": results, "coverage": cover}, indent=2))
 
 

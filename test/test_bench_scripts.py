@@ -1,6 +1,7 @@
 """The benchmark scripts that `robofail bench` runs and no other test starts whole, run on a small
 workload: a script that no longer runs against the package is found here, not by a user. (The
 simulator-bound ones, 20-40 s each even small, run in `robofail bench --quick`.)"""
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -8,6 +9,7 @@ import subprocess
 import pytest
 
 from robofail_ros.core.policies.bundled import bundled_policies
+from robofail_ros.core.stats import Goal
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -23,6 +25,7 @@ SYNTHETIC = {  # script: (small arguments, what its JSON must hold)
     "random_profiles.py": (["--draws", "2", "--repeats", "1", "--searchers", "identify"],
                            lambda r: r["draws"] == 2 and r["profiles"] and all(set(p["searchers"]) == {"identify"} for p in r["profiles"])),
 }
+RECORD_THE_GOAL = {"search_efficiency.py", "search_breadth.py", "random_profiles.py"}
 
 
 @pytest.mark.parametrize("script", SYNTHETIC)
@@ -32,7 +35,10 @@ def test_a_search_benchmark_runs_and_writes_its_rows(script, python, tmp_path):
     done = subprocess.run([python, REPO / "bench" / script, *argv, "--json", out], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert holds(json.loads(out.read_text())), out.read_text()[:3000]
+    result = json.loads(out.read_text())
+    assert holds(result), out.read_text()[:3000]
+    # the goal as a mapping a reader can load (it was its repr, "Goal(top_k=3, ...)")
+    assert result.get("goal") == (dataclasses.asdict(Goal()) if script in RECORD_THE_GOAL else None)
 
 
 def test_the_lift_comparison_runs_its_models_and_reports_them(python, tmp_path):
