@@ -180,11 +180,12 @@ def cmd_evaluate(args) -> int:
     recorded = _recorded_base(args, args.out if args.resume else None)
     # A resume takes the run's recorded perturbations and episodes; others given are refused as another config.
     episodes = args.episodes if args.episodes is not None else recorded.nominal_episodes if recorded else 20
-    perturbations = tuple(args.perturbations or (recorded.perturbations if recorded else ("all",)))
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1 (each perturbation, and none, is tried that many times), "
                           f"got {episodes}")
-    config = _config_from_args(args, base=recorded).replace(searcher=EVALUATION_SEARCHER, perturbations=perturbations)
+    # the config's perturbations (config/search.yaml's: all) unless the command line names others
+    config = _config_from_args(args, base=recorded).replace(
+        searcher=EVALUATION_SEARCHER, perturbations=tuple(args.perturbations) if args.perturbations else None)
     n = len(resolve_catalog(config))
     # Every mode is tried alike, so the table can rank no more modes than there are.
     config = config.replace(budget=n * episodes, nominal_episodes=episodes, top_k=min(config.top_k, n))
@@ -337,7 +338,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--extend", metavar="RUN", help="continue the finished run RUN to a larger --budget, in a "
                                                            "new --out (RUN's episodes are copied; RUN stays as it is)")
         else:
-            p.add_argument("--perturbations", nargs="+", help="catalog names (default: all; with --resume: the run's)")
+            p.add_argument("--perturbations", nargs="+",
+                           help="catalog names (default: the config's, all in config/search.yaml; with --resume: the run's)")
             p.add_argument("--episodes", type=int,
                            help="episodes per perturbation and unperturbed (default: 20; with --resume: the run's)")
         p.set_defaults(func=func)

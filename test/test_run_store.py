@@ -567,6 +567,16 @@ def test_ctrl_c_stops_a_whole_comparison_and_the_same_command_continues_it(pytho
     assert len(rows(first)) == len(rows(out / "random")) == 14 and (out / "report" / "index.html").is_file()
 
 
+def test_an_evaluation_tries_the_perturbations_its_config_lists(python, config, tmp_path):
+    """evaluate took every catalog perturbation whatever --config listed (57 x --episodes)."""
+    out = tmp_path / "truth"
+    done = subprocess.run([python, "-m", "robofail_ros.cli", "evaluate", "--config", str(config), "--episodes", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tried = sorted(tuple(json.loads(row[1])) for row in rows(out))
+    assert tried == [(), ("laggy_arm",), ("shaky_arm",), ("very_heavy_cube",)]
+
+
 def test_an_interrupted_evaluation_resumes_with_what_it_recorded(python, config, tmp_path):
     """`robofail evaluate --out X --resume` alone goes on with the run's perturbations and episodes
     (not the defaults: all perturbations, 20 each), and two perturbations need no top_k below 3."""
