@@ -18,8 +18,8 @@ rate + the margin) by 0.1. Each is run ``--repeats`` times per searcher, scored 
 search_efficiency.py (reached: the three highest estimates stay the true top-3 from some budget
 <= 1000 on; modes within 0.03 of the truth's may swap).
 """
-import dataclasses
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys

@@ -52,6 +52,8 @@ def main():
                                                                 3 if quick else 150, "--json", out / "top3_stability.json"])
     failed += step("breadth of long searches", [py, HERE / "search_breadth.py", "--repeats", 5 if quick else 150,
                                                 "--processes", os.cpu_count() or 1, "--json", out / "search_breadth.json"])
+    failed += step("classification within a budget", [py, HERE / "classification.py", "--repeats", 5 if quick else 50,
+                                                      "--processes", os.cpu_count() or 1, "--json", out / "classification.json"])
     failed += step("random failure profiles", [py, HERE / "random_profiles.py", "--draws", 10 if quick else 150,
                                                "--repeats", 3 if quick else 30, "--processes", os.cpu_count() or 1,
                                                "--json", out / "random_profiles.json"])

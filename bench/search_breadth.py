@@ -12,8 +12,8 @@ identify run measured it on the GPU machine (BENCHMARKS.md 4: small_table 0.95 a
 object_left 0.48, robot_start_noise 0.40, huge_cube 0.23, the rest never fail); the others are
 search_efficiency.py's synthetic profiles. Each repeat lists the modes in a seeded order of its own.
 """
-import dataclasses
 import argparse
+import dataclasses
 import json
 import pathlib
 import time

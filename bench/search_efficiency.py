@@ -56,8 +56,8 @@ Metrics, each over ``--repeats`` seeds:
   anytime-valid bounds held its true rate at every check (each 10 episodes), beside the same for
   per-mode 95% Wilson intervals.
 """
-import dataclasses
 import argparse
+import dataclasses
 import csv
 import io
 import json

@@ -22,10 +22,13 @@ SYNTHETIC = {  # script: (small arguments, what its JSON must hold)
                           lambda r: list(r["profiles"]) == ["dominant"] and list(r["profiles"]["dominant"]) == ["identify"]),
     "search_breadth.py": (["--profiles", "dominant", "--searchers", "identify", "--repeats", "1"],
                           lambda r: {(row["profile"], row["searcher"]) for row in r["rows"]} == {("dominant", "identify")}),
+    "classification.py": (["--profiles", "brittle", "--searchers", "identify", "--budgets", "240", "--repeats", "1"],
+                          lambda r: [(row["profile"], row["episodes"], row["failing_modes"]) for row in r["rows"]]
+                          == [("brittle", 240, 30)] and r["rows"][0]["classified_share"] == 1.0),
     "random_profiles.py": (["--draws", "2", "--repeats", "1", "--searchers", "identify"],
                            lambda r: r["draws"] == 2 and r["profiles"] and all(set(p["searchers"]) == {"identify"} for p in r["profiles"])),
 }
-RECORD_THE_GOAL = {"search_efficiency.py", "search_breadth.py", "random_profiles.py"}
+RECORD_THE_GOAL = {"search_efficiency.py", "search_breadth.py", "classification.py", "random_profiles.py"}
 
 
 @pytest.mark.parametrize("script", SYNTHETIC)

@@ -45,6 +45,16 @@ def test_several_certain_modes_do_not_eat_the_budget_proving_their_tie():
         assert min(trials[f"never_{i:02d}"] for i in range(30)) >= never, trials
 
 
+def test_a_brittle_policy_s_many_certain_modes_are_all_classified():
+    """30 modes fail every episode: the top-3 among them is a tie that no budget settles. Chasing it
+    pair by pair, certain modes leapfrogged each other to 13 episodes, and by 240 only 8 of the 30
+    were classified as failing, where uniform sampling classifies all 30 at 4-5 episodes each."""
+    rates = {**{f"certain_{i:02d}": 1.0 for i in range(30)}, **{f"never_{i:02d}": 0.0 for i in range(27)}}
+    ctx, trials, verdict = run(rates, 240, 0)
+    assert [verdict.status[i] for i in range(30)] == [FAILS] * 30, trials
+    assert max(trials.values()) <= 8 and min(trials.values()) >= 4, trials
+
+
 def test_never_failing_modes_wait_while_the_modes_competing_for_the_top_k_are_ranked():
     rates = {"certain": 1.0, "half": 0.5, "forty": 0.4, "hidden": 0.3, **{f"never_{i:02d}": 0.0 for i in range(20)}}
     runs = [run(rates, 600, seed) for seed in range(10)]
