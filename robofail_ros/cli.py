@@ -17,7 +17,7 @@ import sys
 from .core import interrupts
 from .core.errors import RoboFailError, check_writable
 from .model_commands import add_model_parsers
-from .progress import ProgressBar, tick
+from .progress import ProgressBar
 
 
 # ------------------------------------------------------------------------------- doctor
@@ -125,11 +125,11 @@ def _run_and_print(args, config, out, continue_with=None) -> int:
             self.bar = ProgressBar(config.budget + config.nominal_episodes, config.searcher)
             done = store.outcomes()
             self.failures = sum(o.failure for o in done)
-            tick(self.bar, len(done), failures=self.failures)
+            self.bar.tick(len(done), failures=self.failures)
 
         def recorded(self, outcomes, store):
             self.failures += sum(o.failure for o in outcomes)
-            tick(self.bar, len(outcomes), failures=self.failures)
+            self.bar.tick(len(outcomes), failures=self.failures)
 
         def close(self):
             if self.bar is not None:

@@ -9,7 +9,7 @@ from .core.paper import DEFAULT_PAPER_CONFIG
 from .core.policies.training import ALGO_OBS, OBS_MODALITIES
 from .core.scenes.scene import IMAGE_SIZE
 from .core.zoo import DEFAULT_ROSTER as DEFAULT_ZOO_ROSTER
-from .progress import ProgressBar, tick
+from .progress import ProgressBar
 
 
 def cmd_demos(args) -> int:
@@ -24,7 +24,7 @@ def cmd_demos(args) -> int:
                   horizon=args.horizon)
     bar = ProgressBar(args.episodes, "demos")
     report = write_demos(scene, load_policy("scripted", task=args.task), args.episodes, args.out, seed=args.seed,
-                         exclude_next_obs=args.exclude_next_obs, progress=lambda done, kept: tick(bar, kept=kept))
+                         exclude_next_obs=args.exclude_next_obs, progress=lambda done, kept: bar.tick(kept=kept))
     bar.close()
     print(f"wrote {report.kept} demonstrations ({report.samples} samples) to {report.path}; "
           f"expert success rate {report.expert_success_rate:.1%} over {report.attempted} episodes")
@@ -76,10 +76,10 @@ def cmd_reproduce_paper(args) -> int:
     class Progress(RunObserver):  # one bar per model's search
         def started(self, searcher, catalog, store):
             self.bar = ProgressBar(paper.settings.budget + paper.settings.nominal_episodes, store.folder.name)
-            tick(self.bar, store.count())
+            self.bar.tick(store.count())
 
         def recorded(self, outcomes, store):
-            tick(self.bar, len(outcomes))
+            self.bar.tick(len(outcomes))
 
     index = reproduce(paper, args.out, observer=Progress,
                       say=lambda text: print(text, file=sys.stderr, flush=True))

@@ -32,13 +32,12 @@ class ProgressBar(tqdm):
         self._closing = True
         super().close()
 
-
-def tick(bar, n=1, **postfix):
-    """Counts ``n`` more episodes. Into a log file, the count that completes the bar is drawn by
-    close() alone: a bar completed at a "running" status closes at the next ("finished")."""
-    if postfix:
-        bar.set_postfix(postfix, refresh=False)  # drawn by the update, within the bar's interval
-    if bar.into_log and bar.total and bar.n + n >= bar.total:
-        bar.n += n
-    else:
-        bar.update(n)
+    def tick(self, n=1, **postfix):
+        """Counts ``n`` more episodes. Into a log file, the count that completes the bar is drawn by
+        close() alone: a bar completed at a "running" status closes at the next ("finished")."""
+        if postfix:
+            self.set_postfix(postfix, refresh=False)  # drawn by the update, within the bar's interval
+        if self.into_log and self.total and self.n + n >= self.total:
+            self.n += n
+        else:
+            self.update(n)

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from robofail_ros import progress
-from robofail_ros.progress import ProgressBar, tick
+from robofail_ros.progress import ProgressBar
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,7 @@ def redraw_at_every_step(monkeypatch):
 def test_a_search_s_bar_prints_its_last_line_once(capsys):
     bar = ProgressBar(3, "identify")
     for failures in (0, 1, 1):
-        tick(bar, failures=failures)
+        bar.tick(failures=failures)
     bar.close()
     log = capsys.readouterr().err
     assert "2/3" in log and log.count("3/3") == 1, log  # a redraw at the total and close()'s gave it twice
@@ -30,12 +30,12 @@ def test_a_search_that_stops_before_its_budget_prints_its_last_line_once(capsys)
     and close()'s gave "6/10" twice; a status that changes at the same count is drawn."""
     bar = ProgressBar(10, "identify")
     for _ in range(6):
-        tick(bar, failures=1)
+        bar.tick(failures=1)
     bar.close()
     stopped = capsys.readouterr().err
     bar = ProgressBar(10, "search")
-    tick(bar, 4, state="running")
-    tick(bar, 0, state="cancelled")
+    bar.tick(4, state="running")
+    bar.tick(0, state="cancelled")
     bar.close()
     cancelled = capsys.readouterr().err
     assert "5/10" in stopped and stopped.count("6/10") == 1 and stopped.endswith("\n"), stopped
@@ -82,10 +82,10 @@ def test_a_completed_bar_waiting_for_its_close_is_not_redrawn_by_tqdm_s_monitor(
         "bar = progress.ProgressBar(100, 'search')\n"
         "bar.maxinterval = 0.5\n"
         "for _ in range(100):\n"
-        "    progress.tick(bar, state='running')\n"
+        "    bar.tick(state='running')\n"
         "    time.sleep(0.005)\n"
         "time.sleep(1.5)  # the report is written\n"
-        "progress.tick(bar, 0, state='finished')\n"
+        "bar.tick(0, state='finished')\n"
         "bar.close()\n")
     done = subprocess.run([python, script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -7,7 +7,7 @@ import math
 import sys
 
 from ..core.errors import RoboFailError
-from ..progress import ProgressBar, tick
+from ..progress import ProgressBar
 
 
 def _check_timeout(seconds: float) -> None:
@@ -51,7 +51,7 @@ def run_command(args) -> int:
         if bar is None:
             bar = ProgressBar(feedback.budget, "run_search")
         worst = feedback.top_modes[0] if feedback.top_modes else None
-        tick(bar, feedback.episodes - bar.n, failures=feedback.failures, worst="-" if worst is None else
+        bar.tick(feedback.episodes - bar.n, failures=feedback.failures, worst="-" if worst is None else
              f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
     try:
         result = run_goal(fields, args.action, progress, args.timeout)
