@@ -41,6 +41,7 @@ def classify_once(searcher, rates, budgets, seed, config):
     index = {name: i for i, name in enumerate(names)}
     failing = np.array([rates[n] >= config.goal.margin + CLEAR for n in names])
     not_failing = np.array([rates[n] <= config.goal.margin for n in names])
+
     def classified():
         fails = np.array(assess(failures, trials, config.goal).status) == FAILS
         return int((fails & failing).sum()), int((fails & not_failing).sum())
