@@ -28,8 +28,8 @@ proportions of their shares among the jobs that have work left:
    modes at 4; now 24-28 each, and 5). On Push BC's recorded truth, where modes failing 90%
    of the time sat at 13 of 13 level with two certain ones while mid modes took the tightening,
    the top-3 came in 149 of 150 repeats instead of 118. Of the outsiders at 1, one not known to
-   fail yet is taken first: a brittle policy's 30 certain modes had otherwise leapfrogged each other
-   through the top-k, leaving 22 of them unclassified at 240 episodes. (A member not known to
+   fail yet is taken first: otherwise, of a brittle policy's 30 certain modes, four leapfrogged each
+   other through the top-k to 13 episodes, and 22 were left unclassified at 240. (A member not known to
    fail, at 0 of n, is no such tie with the modes waiting at 0 of 4: they are sampled.) Ordering
    while the set is open matters: a run that stops at its budget reports an order, settled or not.
 3. **Tighten**: the failing mode with the widest bounds, until every failing mode's bounds are
@@ -233,7 +233,7 @@ class IdentifySearcher(AskTellSearcher):
         member = min(verdict.top, key=lambda i: (low[i], self._position[i]), default=None)
         # Of outsiders level at the top (modes at n of n), one not known to fail yet: at a tie at 1 the
         # one known to fail has just been pushed out by another's episodes (the top-k are ordered by
-        # trials then); chasing it let 30 certain modes leapfrog each other to 13 episodes.
+        # trials then); chasing it, four of 30 certain modes leapfrogged each other to 13 episodes.
         outsider = max(verdict.rest, key=lambda i: (high[i], verdict.status[i] != FAILS, -self._position[i]), default=None)
         if member is not None and outsider is not None:
             if order_to_find(member, outsider) or verdict.status[member] != FAILS \
