@@ -182,8 +182,8 @@ class StatusBar:
         worst = status.get("worst")
         # A status other than "running" ends the search: its last line now, once (left open, a redraw
         # at this status and another as ros-run exited printed it twice); a next goal opens a new bar.
-        self._bar.tick(status["episodes"] - self._bar.n, state=status["state"],
-             failures=status["failures"], worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
+        self._bar.tick(status["episodes"] - self._bar.n, state=status["state"], failures=status["failures"],
+                       worst="-" if not worst else f"{worst['name']} {worst['p_fail']:.2f}")
         if self.state != "running":
             self._close_bar()
 

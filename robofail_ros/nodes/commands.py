@@ -52,7 +52,7 @@ def run_command(args) -> int:
             bar = ProgressBar(feedback.budget, "run_search")
         worst = feedback.top_modes[0] if feedback.top_modes else None
         bar.tick(feedback.episodes - bar.n, failures=feedback.failures, worst="-" if worst is None else
-             f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
+                 f"{worst.name} {worst.probability:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]")
     try:
         result = run_goal(fields, args.action, progress, args.timeout)
     except TimeoutError as exc:
