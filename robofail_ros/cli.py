@@ -90,7 +90,7 @@ def cmd_policies(args) -> int:
         return 0
     print(f"{'name':<26} {'task':<12} {'algo':<7} {'obs':<14} {'nominal success':<22} sha256")
     for r in rows:
-        nominal = f"{r.nominal_success:.0%} of {r.nominal_episodes}"
+        nominal = f"{r.nominal_success:.0%} of {r.nominal_episodes}, {r.nominal_horizon} steps"
         print(f"{r.name:<26} {r.task:<12} {r.algo:<7} {r.obs:<14} {nominal:<22} {r.sha256[:16]}")
     return 0
 

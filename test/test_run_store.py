@@ -94,6 +94,7 @@ def test_run_records_config_versions_seed_and_policy(python, config, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     meta = json.loads((out / "run.json").read_text())
     assert meta["seed"] == 0 and meta["config"]["budget"] == 3 and meta["policy"]["spec"] == "scripted"
+    assert meta["config"]["horizon"] == 200  # the config leaves it to the task: Lift's own
     assert meta["versions"]["robosuite"] == "1.5.2" and meta["versions"]["mujoco"].startswith("3.")
     assert meta["perturbations"] == {"shaky_arm": {"factor": "actuation_noise", "std": 0.3},
                                      "laggy_arm": {"factor": "actuation_latency", "steps": 3},
@@ -101,13 +102,14 @@ def test_run_records_config_versions_seed_and_policy(python, config, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 5 == json.loads(result.stdout)["episodes"]
     # The record gives back the config the run used, as a SearchConfig (replay, report and the
-    # search node's service read it so).
+    # search node's service read it so), with the horizon its episodes had (the config's 0: Lift's 200).
     from robofail_ros.core.config import load_search_config
     from robofail_ros.core.store import RunStore
     store = RunStore.open(out)
     used = store.record.search_config
     store.close()
-    assert used == load_search_config(config).replace(budget=3, perturbations=("shaky_arm", "laggy_arm", "very_heavy_cube"))
+    assert used == load_search_config(config).replace(budget=3, perturbations=("shaky_arm", "laggy_arm", "very_heavy_cube"),
+                                                      horizon=200)
 
 
 def test_a_run_record_whose_config_this_version_refuses_is_a_clear_error():
@@ -219,7 +221,7 @@ def test_a_finished_run_extends_to_a_larger_budget_in_a_new_folder_and_stays_as_
     ([], CONFIG.replace("/**:", "/**:\n  ros__parameters: {}\nserach_node:", 1), "unknown section 'serach_node'"),
     ([], "task: Lift\nbudget: 3\n", "'task' is a parameter, not a section: a ROS 2 parameter file nests parameters"),
     (["--num-workers", "0"], CONFIG, "num_workers must be >= 1 (episodes at once), got 0"),
-    ([], CONFIG + "    horizon: 0\n", "horizon must be >= 1 (control steps per episode), got 0"),
+    ([], CONFIG + "    horizon: -1\n", "horizon must be >= 0 (control steps per episode; 0: the task's own), got -1"),
     ([], CONFIG + "    ppo: {n_env: 8}\n", "searcher 'ppo' has no hyperparameter(s) ['n_env']"),  # not the chosen searcher
     ([], CONFIG + "    thompson: {prior_failures: -1.0}\n", "thompson: prior_failures must be > 0, got -1.0"),
     (["--num-workers", "10000"], CONFIG, "num_workers is 10000, more than this machine can run"),
@@ -483,9 +485,10 @@ def test_a_continued_run_takes_its_recorded_config_but_for_how_it_runs(tmp_path)
     RunStore.create(tmp_path / "run", recorded.to_dict(), policy_record(), {}).close()
     parameters = SearchConfig(budget=40, seed=7, num_workers=4, searcher="uniform")
     resumed, unused = continued_config(parameters, tmp_path / "run")
-    assert resumed == recorded.replace(num_workers=4) and unused == ["budget", "searcher", "seed"]
+    # (compared as recorded: the record holds the horizon the task's 0 stands for)
+    assert resumed.to_dict() == recorded.replace(num_workers=4).to_dict() and unused == ["budget", "searcher", "seed"]
     extended, unused = continued_config(parameters, tmp_path / "run", extend=True)
-    assert extended == recorded.replace(num_workers=4, budget=40) and unused == ["searcher", "seed"]
+    assert extended.to_dict() == recorded.replace(num_workers=4, budget=40).to_dict() and unused == ["searcher", "seed"]
 
 
 @pytest.mark.parametrize("damage", ["run.json truncated", "run.json of something else", "run.json of another version",

@@ -8,6 +8,7 @@ each of them: test_every_perturbation.py.)
 import numpy as np
 import pytest
 
+from robofail_ros.core.config import SearchConfig
 from robofail_ros.core.episode import run_episode
 from robofail_ros.core.errors import PolicyError
 from robofail_ros.core.policies import load_policy
@@ -44,6 +45,37 @@ def test_the_scripted_expert_succeeds_in_at_least_9_of_10_seeded_episodes(task_s
 def test_a_policy_that_does_nothing_fails_so_success_means_the_task_was_done(task_scene):
     outcome = run_episode(task_scene.__class__(task_scene.task.name, horizon=30), StandStill(), seed=0)
     assert not outcome.success and outcome.steps == 30
+
+
+class LateExpert(StandStill):
+    """The scripted expert after 150 steps of standing still: a slow policy that still succeeds."""
+
+    def __init__(self, task):
+        self.expert, self.steps = load_policy("scripted", task=task), 0
+
+    def start_episode(self, seed):
+        self.steps = 0
+        self.expert.start_episode(seed)
+
+    def act(self, obs):
+        self.steps += 1
+        return super().act(obs) if self.steps <= 150 else self.expert.act(obs)
+
+
+def test_a_slow_success_counts_within_the_task_s_own_horizon_and_the_config_can_shorten_it():
+    """Stack's expert needs ~95 steps, so its horizon is robomimic's 400, not Lift's 200: a policy
+    that succeeds at ~250 steps is not blamed for a failure it did not have."""
+    assert SearchConfig(task="Stack").episode_horizon == 400 and SearchConfig(task="Lift").episode_horizon == 200
+    assert SearchConfig(task="Stack", horizon=200).episode_horizon == 200
+    slow = LateExpert("Stack")
+    for horizon, succeeds in ((SearchConfig(task="Stack").episode_horizon, True), (200, False)):
+        scene = Scene("Stack", horizon=None if succeeds else horizon)
+        try:
+            outcome = run_episode(scene, slow, seed=0)
+        finally:
+            scene.close()
+        assert scene.horizon == horizon and outcome.success is succeeds, (horizon, outcome)
+        assert outcome.steps > 200 if succeeds else outcome.steps == 200
 
 
 @pytest.mark.parametrize("task", ["Reach", "Push"])

@@ -47,6 +47,7 @@ def test_zoo_build_trains_records_and_evaluates_every_model_of_the_task(built):
         assert entry["command"].startswith("robofail train-policy --dataset zoo/datasets/reach_low_dim_3.hdf5")
         assert f"--algo {entry['algo']}" in entry["command"] and entry["nominal_episodes"] == 2
         assert 0.0 <= entry["nominal_success"] <= 1.0 and entry["nominal_seeds"] == "0-1"
+        assert entry["nominal_horizon"] == 200  # Reach's own horizon
     assert "nominal success" in result.stdout and "reach_bc_low_dim: bundled, kept" in result.stdout
 
 

@@ -63,7 +63,7 @@ class SearchConfig:
     nominal_episodes: int = 20  # unperturbed episodes first: the baseline for severity
     num_workers: int = 1  # episodes run at once (worker processes or ROS worker pairs)
     seed: int = 0  # fixes every episode's scene and every searcher's choices
-    horizon: int = 200  # control steps before an episode counts as a failure
+    horizon: int = 0  # control steps before an episode counts as a failure; 0: the task's own (episode_horizon)
     catalog: str = ""  # perturbation catalog YAML; empty: config/perturbations/default.yaml
     perturbations: tuple = ("all",)  # catalog names to search over; ["all"]: the task's whole catalog
     render_quality: str = "default"  # "default" or "fast" (no shadows/reflections)
@@ -87,7 +87,7 @@ class SearchConfig:
             raise ConfigError(f"budget must be a positive number of episodes, got {self.budget!r}")
         for name, value, least, what in (("nominal_episodes", self.nominal_episodes, 0, "unperturbed episodes"),
                                           ("num_workers", self.num_workers, 1, "episodes at once"),
-                                          ("horizon", self.horizon, 1, "control steps per episode")):
+                                          ("horizon", self.horizon, 0, "control steps per episode; 0: the task's own")):
             if value < least:
                 raise ConfigError(f"{name} must be >= {least} ({what}), got {value}")
         if not 0 <= self.seed < 2**32:  # PPO's seeding (numpy's legacy seed) takes 32 bits, SeedSequence no negatives
@@ -113,6 +113,12 @@ class SearchConfig:
             resolve_hyperparameters(name, section)      # in one that a later --searcher picks must not wait until then
 
     @property
+    def episode_horizon(self) -> int:
+        """The control steps an episode gets: ``horizon``, or the task's own when it is 0."""
+        from .scenes.tasks import get_task
+        return self.horizon or get_task(self.task).horizon
+
+    @property
     def goal(self) -> Goal:
         return Goal(self.top_k, self.margin, self.confidence, self.tolerance)
 
@@ -135,8 +141,11 @@ class SearchConfig:
             raise ConfigError(str(exc)) from None
 
     def to_dict(self) -> dict:
+        """The config as a run records it, with the horizon its episodes have (0 resolved to the
+        task's): a run recorded before a task's default changed still resumes only with its own."""
         d = dataclasses.asdict(self)
         d["perturbations"] = list(self.perturbations)
+        d["horizon"] = self.episode_horizon
         return d
 
     @classmethod

@@ -80,7 +80,7 @@ class Replayer:
         if differences:  # the episode would run another scene than the one recorded
             raise ConfigError(f"run {run_folder}'s perturbations are defined otherwise now ({differences}); restore the "
                               f"catalog it ran ({catalog.path}) to replay its episodes")
-        self.scene = Scene.for_policy(config.task, self.policy, catalog=catalog, horizon=config.horizon,
+        self.scene = Scene.for_policy(config.task, self.policy, catalog=catalog, horizon=config.episode_horizon,
                                       render_quality=config.render_quality)
 
     def replay(self, episode_id: int, frame_size: int = 256, frame_every: int = 4) -> Replay:

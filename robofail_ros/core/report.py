@@ -542,7 +542,7 @@ def _metadata_section(runs) -> list[str]:
                 "policy version": p.version, "checkpoint": p.path,
                 "checkpoint sha256": p.sha256, "algorithm": p.algo, "task": c.task,
                 "searcher": c.searcher, "budget": c.budget, "nominal episodes": c.nominal_episodes,
-                "seed": c.seed, "horizon": c.horizon, "workers": c.num_workers,
+                "seed": c.seed, "horizon": c.episode_horizon, "workers": c.num_workers,
                 "catalog": c.catalog or "default", "config hash": r.record.config_hash,
                 "started": r.record.started, "finished": r.record.finished,
                 **({"resumed": "; ".join(map(str, r.record.resumed))} if r.record.resumed else {}),

@@ -46,7 +46,7 @@ def worker_spec(config: SearchConfig, sha256: str | None = None) -> WorkerSpec:
     searcher = lookup(SEARCHERS, "searcher", config.searcher)
     hp = resolve_hyperparameters(config.searcher, config.searchers.get(config.searcher))
     catalog = str(config.catalog or DEFAULT_CATALOG)
-    return WorkerSpec(task=config.task, policy=config.policy, catalog=catalog, horizon=config.horizon,
+    return WorkerSpec(task=config.task, policy=config.policy, catalog=catalog, horizon=config.episode_horizon,
                       render_quality=config.render_quality, device=config.device, images=searcher.episode_images(hp),
                       sha256=sha256, catalog_digest=Catalog.load(catalog).for_task(config.task).digest())
 
@@ -106,7 +106,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
         perturbed = [o for o in outcomes if o.perturbations]
         baseline = [o for o in outcomes if not o.perturbations and not o.sim_error]
         searcher.restore(perturbed)
-        searcher.bind(pathlib.Path(out), config.horizon)
+        searcher.bind(pathlib.Path(out), config.episode_horizon)
         extended = store.record.extends  # also when an extension is resumed: its state may not be copied yet
         if extended:
             searcher.continue_from(pathlib.Path(extended.run))

@@ -132,6 +132,7 @@ class ZooEntry:
     nominal_success: float | None = None
     nominal_episodes: int = 0
     nominal_seeds: str = ""
+    nominal_horizon: int = 0  # control steps each evaluation episode had (the task's horizon)
 
 
 class Zoo:
@@ -276,5 +277,6 @@ def _evaluate(entry: ZooEntry, zoo: Zoo, roster: Roster, say) -> None:
         scene.close()
     entry.nominal_success = wins / len(seeds)
     entry.nominal_episodes, entry.nominal_seeds = len(seeds), f"{seeds[0]}-{seeds[-1]}"
+    entry.nominal_horizon = scene.horizon
     zoo.save(entry)
     say(f"{entry.name}: nominal success {wins}/{len(seeds)}")

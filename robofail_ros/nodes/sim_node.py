@@ -117,7 +117,7 @@ class SimNode(Node):
                 self.remote = RemotePolicy(self, self.info, self.action_timeout_s)
                 keep_no_decoded_assets()
                 self.scene = Scene.for_policy(self.config.task, self.remote, catalog=self.catalog,
-                                              horizon=self.config.horizon, render_quality=self.config.render_quality)
+                                              horizon=self.config.episode_horizon, render_quality=self.config.render_quality)
                 self.get_logger().info(f"{self.worker} ready ({self.config.task}, cameras {list(self.remote.cameras)})")
                 self.announce()
             try:

@@ -26,6 +26,7 @@ class BundledPolicy:
     nominal_success: float  # share of unperturbed episodes (seeds nominal_seeds) succeeded
     nominal_episodes: int
     nominal_seeds: str
+    nominal_horizon: int  # control steps each of those episodes had (the task's horizon)
     command: str  # the commands that made it
     trained_on: str
     cameras: tuple[str, ...] = ()  # an image policy's cameras (the checkpoint says them too)

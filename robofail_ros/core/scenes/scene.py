@@ -102,7 +102,7 @@ class Scene:
         cameras: cameras rendered into every observation (``<camera>_image``); empty for
             low-dim policies, which makes stepping several times faster.
         image_size: side of the square camera images, in pixels.
-        horizon: control steps after which an episode ends unsuccessfully.
+        horizon: control steps after which an episode ends unsuccessfully (default: the task's own).
         stop_at_success: end the episode at the first successful step (the default for search).
         render_quality: "default", or "fast" (no shadows or reflections: about 2x the renders/s).
         control_freq: control steps per simulated second.
@@ -114,12 +114,13 @@ class Scene:
         return cls(task, cameras=policy.cameras, image_size=getattr(policy, "image_size", None) or IMAGE_SIZE, **kwargs)
 
     def __init__(self, task: str, catalog: Catalog | None = None, cameras: Sequence[str] = (),
-                 image_size: int = IMAGE_SIZE, horizon: int = 200, stop_at_success: bool = True,
+                 image_size: int = IMAGE_SIZE, horizon: int | None = None, stop_at_success: bool = True,
                  render_quality: str = "default", control_freq: int = CONTROL_FREQ):
         self.task = get_task(task)
         self.catalog = (catalog or Catalog.load()).for_task(self.task.name)
         if render_quality not in ("default", "fast"):
             raise PerturbationError(f"render_quality must be 'default' or 'fast', got {render_quality!r}")
+        horizon = self.task.horizon if horizon is None else horizon
         if horizon <= 0:
             raise PerturbationError(f"horizon must be positive, got {horizon}")
         if image_size not in IMAGE_SIZES:

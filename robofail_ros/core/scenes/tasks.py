@@ -18,6 +18,9 @@ class Task:
     # robosuite constructor arguments a perturbation may change (each needs a new model).
     rebuildable: frozenset = frozenset()
     env_kwargs: dict = dataclasses.field(default_factory=dict)
+    # Control steps (20 Hz) an episode gets unless the config names a horizon: robomimic's rollout
+    # horizon, 400, where the scripted expert needs 60 steps or more; 200 where it needs under 45.
+    horizon: int = 400
 
 
 _COMMON_ROLES = {
@@ -41,11 +44,11 @@ def register_task(task: Task) -> Task:
 
 
 register_task(Task("Lift", "Lift", lambda env: env.cube, "cube",
-                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
+                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"}), horizon=200))
 register_task(Task("Stack", "Stack", lambda env: env.cubeA, "cubeA",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 register_task(Task("Reach", "Reach", lambda env: env.cube, "cube",
-                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
+                   {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"}), horizon=200))
 register_task(Task("Push", "Push", lambda env: env.cube, "cube",
                    {**_COMMON_ROLES, "table": r"^table_visual$"}, frozenset({"table_full_size"})))
 register_task(Task("PickPlaceCan", "PickPlaceCanTarget", _in_use(lambda env: env.objects), "Can",
