@@ -178,7 +178,7 @@ def test_the_printed_table_points_a_run_that_spent_its_budget_unsettled_to_an_ex
                     + [EpisodeOutcome(("heavy_cube",), 0, True, 40, None)] * heavy)
         table = failure_table(outcomes, catalog, goal=Goal(top_k=1))
         return format_table(RunResult("runs/a", table, len(outcomes), red, 0, None, None, **result))
-    hint = "give it more episodes: robofail search --extend runs/a --budget <a larger budget>"
+    hint = "give it more episodes: robofail search --extend runs/a --budget 8 (twice this run's"  # 4 searched
     assert hint in printed(2, 2)  # both undecided
     assert hint not in printed(2, 2, stop_reason="every mode is classified")  # the searcher is done with it
     assert hint not in printed(2, 2, cancelled=True)  # --resume continues it

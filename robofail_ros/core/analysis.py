@@ -252,8 +252,11 @@ def format_table(result: RunResult) -> str:
         lines.append(f"stopped before the budget: {result.stop_reason}")
     elif (not result.cancelled and table.threshold < MAX_THRESHOLD  # else no episode count could settle anything
           and (not table.top_settled or any(m.status in (UNDECIDED, UNTRIED) for m in table.perturbed))):
+        nominal = table.mode(NOMINAL)
+        searched = result.episodes - (nominal.trials + nominal.sim_errors if nominal else 0)
         lines.append(f"to settle more, give it more episodes: robofail search --extend {result.run} --budget "
-                     "<a larger budget> (a new run that starts from this one's episodes; this one stays as it is)")
+                     f"{2 * searched} (twice this run's; a new run that starts from this one's episodes, and this one "
+                     "stays as it is)")
     if result.report:
         lines.append(f"report: {result.report}")
     return "\n".join(lines)
