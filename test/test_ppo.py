@@ -143,3 +143,22 @@ def test_an_extended_ppo_search_goes_on_from_the_weights_of_the_run_it_extends(t
     (tmp_path / "resumed" / "ppo" / "latest.zip").unlink()
     assert run_search(extended, tmp_path / "resumed", evaluator=KnownPolicy(rates), resume=True).episodes == 64
     assert PPO.load(tmp_path / "resumed" / "ppo" / "latest.zip").num_timesteps == 64
+
+
+@pytest.mark.slow
+def test_a_ppo_search_asks_for_the_same_episodes_on_one_worker_as_on_two(tmp_path):
+    """With one worker the episodes run in the searcher's own process, where the robomimic policy
+    seeds torch's generator at every episode; PPO samples its perturbations from that generator.
+    An episode must leave it as it found it, or the search would depend on the worker count."""
+    from robofail_ros.core.config import load_search_config
+    from robofail_ros.core.run import run_search
+    from robofail_ros.core.store import RunStore
+    config = load_search_config().replace(searcher="ppo", policy="lift_bc_low_dim", budget=24, nominal_episodes=0,
+                                          report=False)
+    asked = {}
+    for workers in (1, 2):
+        run_search(config.replace(num_workers=workers), tmp_path / f"w{workers}")
+        store = RunStore.open(tmp_path / f"w{workers}")
+        asked[workers] = [(o.episode_id, o.perturbations, o.seed) for o in store.outcomes()]
+        store.close()
+    assert len(asked[1]) == 24 and asked[1] == asked[2]

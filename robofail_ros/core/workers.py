@@ -10,11 +10,14 @@ The ROS system (robofail_ros.nodes) brings a transport over DDS to the same Eval
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
 import os
+import random
 import signal
+import sys
 
 import numpy as np
 
@@ -94,8 +97,26 @@ def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, RoboFailError) else f"{type(exc).__name__}: {exc}"
 
 
+@contextlib.contextmanager
+def global_random_state_kept():
+    """Leaves the process's global generators (Python's, numpy's, torch's on the CPU and any GPU it
+    has started) as it found them. An episode run in the searcher's own process needs it: the
+    robomimic policy seeds torch's generator at every episode, and PPO (through SB3) samples its
+    perturbations from that generator, so the search would otherwise depend on the worker count."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    torch = sys.modules.get("torch")  # not imported: nothing of it to keep
+    gpus = list(range(torch.cuda.device_count())) if torch is not None and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=gpus) if torch is not None else contextlib.nullcontext():
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
 class InProcessTransport:
-    """One worker: the episode runs in this process when the scheduler polls."""
+    """One worker: the episode runs in this process when the scheduler polls, leaving the process's
+    global random state as it was (as an episode in a worker process does)."""
 
     def __init__(self, spec: WorkerSpec):
         self.runner = EpisodeRunner(spec)
@@ -112,7 +133,8 @@ class InProcessTransport:
         while self._started:
             request = self._started.pop(0)
             try:
-                outcome, error = self.runner.run(request), None
+                with global_random_state_kept():
+                    outcome, error = self.runner.run(request), None
             except Exception as exc:  # reported as the worker's error: the scheduler retries, then fails the run
                 interrupts.reraise(exc)
                 outcome, error = None, _describe(exc)
