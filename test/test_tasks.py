@@ -13,6 +13,7 @@ from robofail_ros.core.episode import run_episode
 from robofail_ros.core.errors import PolicyError
 from robofail_ros.core.policies import load_policy
 from robofail_ros.core.scenes import Scene
+from robofail_ros.core.workers import WorkerSpec
 
 pytestmark = [pytest.mark.render, pytest.mark.slow]
 NEW_TASKS = ("Stack", "Reach", "Push", "PickPlaceCan")
@@ -67,6 +68,7 @@ def test_a_slow_success_counts_within_the_task_s_own_horizon_and_the_config_can_
     that succeeds at ~250 steps is not blamed for a failure it did not have."""
     assert SearchConfig(task="Stack").episode_horizon == 400 and SearchConfig(task="Lift").episode_horizon == 200
     assert SearchConfig(task="Stack", horizon=200).episode_horizon == 200
+    assert WorkerSpec("Stack", "scripted", "catalog.yaml").horizon == 400  # a spec made by hand, as the scene
     slow = LateExpert("Stack")
     for horizon, succeeds in ((SearchConfig(task="Stack").episode_horizon, True), (200, False)):
         scene = Scene("Stack", horizon=None if succeeds else horizon)

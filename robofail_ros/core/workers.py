@@ -27,6 +27,7 @@ from .errors import ConfigError, PolicyError, RoboFailError
 from .perturbations import Catalog
 from .policies import load_policy
 from .scenes import Scene, keep_no_decoded_assets
+from .scenes.tasks import get_task
 from .scheduler import Scheduler
 
 SEARCH_IMAGE_SIZE = 84  # the searcher's observation (the paper's 84x84 RGB)
@@ -39,12 +40,16 @@ class WorkerSpec:
     task: str
     policy: str
     catalog: str
-    horizon: int = 200
+    horizon: int | None = None  # control steps per episode; None: the task's own
     render_quality: str = "default"
     device: str = "cpu"
     images: bool = False  # attach the perturbed scene image to every outcome (PPO on images, accumulating)
     sha256: str | None = None  # the checkpoint the run records; a worker that loads another one refuses to run
     catalog_digest: str | None = None  # Catalog.digest() of the task's entries; likewise
+
+    def __post_init__(self):
+        if self.horizon is None:  # resolved here, so that every worker's scene terms name the number
+            object.__setattr__(self, "horizon", get_task(self.task).horizon)
 
 
 def scene_terms(spec: WorkerSpec) -> dict:
