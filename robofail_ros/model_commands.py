@@ -57,9 +57,11 @@ def cmd_zoo(args) -> int:
         for m in roster.models:
             entry = built.entries.get(m.name)
             state = "bundled" if m.name in bundled else "built" if entry else "not built"
-            rate = bundled[m.name].nominal_success if m.name in bundled else entry.nominal_success if entry else None
+            measured = bundled.get(m.name) or entry
+            rate = measured.nominal_success if measured else None
+            steps = f" at {measured.nominal_horizon} steps" if rate is not None and measured.nominal_horizon else ""
             print(f"{m.name:34s} {m.task:6s} {m.algo:7s} {m.obs:14s} {state:10s} "
-                  + (f"nominal success {rate:.0%}" if rate is not None else ""))
+                  + (f"nominal success {rate:.0%}{steps}" if rate is not None else ""))
         return 0
     if not args.task:
         raise RoboFailError("`robofail zoo build` needs a task, e.g. `robofail zoo build Push`")

@@ -38,7 +38,7 @@ def built(tmp_path_factory, python):
     return folder, result
 
 
-def test_zoo_build_trains_records_and_evaluates_every_model_of_the_task(built):
+def test_zoo_build_trains_records_and_evaluates_every_model_of_the_task(built, python):
     folder, result = built
     index = {e["name"]: e for e in yaml.safe_load((folder / "zoo" / "index.yaml").read_text())}
     assert set(index) == {"reach_bc_rnn_low_dim", "reach_hbc_low_dim"}  # reach_bc_low_dim is bundled: kept
@@ -49,6 +49,10 @@ def test_zoo_build_trains_records_and_evaluates_every_model_of_the_task(built):
         assert 0.0 <= entry["nominal_success"] <= 1.0 and entry["nominal_seeds"] == "0-1"
         assert entry["nominal_horizon"] == 200  # Reach's own horizon
     assert "nominal success" in result.stdout and "reach_bc_low_dim: bundled, kept" in result.stdout
+    listed = {line.split()[0]: line for line in cli(python, "zoo", "list", "--roster", "roster.yaml", "--zoo", "zoo",
+                                                    cwd=folder).stdout.splitlines()}
+    assert " built " in listed["reach_hbc_low_dim"] and listed["reach_hbc_low_dim"].endswith("at 200 steps")
+    assert " bundled " in listed["reach_bc_low_dim"] and listed["reach_bc_low_dim"].endswith("100% at 200 steps")
 
 
 def test_a_second_build_keeps_what_is_built_and_a_changed_checkpoint_is_refused(built, python):
