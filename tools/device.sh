@@ -7,7 +7,8 @@
 #   bash tools/device.sh stage    # there (carry the robosuite archive): keep it in /tmp for the next calls
 #   bash tools/device.sh run      # there (carry .device/whl, .device/gl): install to /tmp, run the benches, JSON to $OUT
 #   bash tools/device.sh search   # there (carry .device/whl, .device/gl): the main job's search on process workers
-#   bash tools/device.sh zoo      # there (carry .device/whl, .device/gl): demos + the low-dim roster
+#   bash tools/device.sh zoo      # there (carry .device/whl, .device/gl): demos + roster models (OBS: low_dim)
+#   bash tools/device.sh zoo-wait # there, in the next call while the machine is warm: the same builds, waited for
 #   bash tools/device.sh ros      # there (carry .device/whl, .device/gl, .device/ros312.tar.xz and the
 #                                 # robosuite archive): ROS 2 in a Python 3.12 venv, our interfaces, bench/scaling.py
 #
@@ -110,10 +111,15 @@ link_share() {
 }
 
 install_there() {
-  for f in "$DEV"/gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEV"/whl/*.whl
-  tar -xJf "$(robosuite_archive)" -C /tmp/site
+  # Once per machine: a second call on a warm machine must not rewrite files that a build still
+  # running from the first call (zoo) imports from.
+  if [[ ! -f /tmp/site/.robofail-installed ]]; then
+    for f in "$DEV"/gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEV"/whl/*.whl
+    tar -xJf "$(robosuite_archive)" -C /tmp/site
+    touch /tmp/site/.robofail-installed
+  fi
   link_share "$(python3 -c 'import sys; print(sys.prefix)')"
   export PYTHONPATH="/tmp/site:$ROOT" MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
 }
@@ -181,30 +187,52 @@ case "${1:-}" in
     python3 -m robofail_ros.cli search --config config/search.yaml --num-workers "${SEARCH_WORKERS:-16}" \
       --budget "${SEARCH_BUDGET:-2000}" --out "$out/run"
     ;;
-  zoo)
-    # Writes the demos and trains the low-dim roster of TASKS (default: all four) on the GPU, one
-    # `robofail zoo build` per task at once. Checkpoints, index.yaml and logs land in $OUT/zoo as
-    # each finishes (the datasets stay there); `robofail zoo build TASK --zoo <that folder>` here
-    # then measures their nominal success.
+  zoo | zoo-wait)
+    # zoo: writes the demos and trains the roster models of TASKS (default: Lift Stack Push Reach)
+    # whose observations are OBS (default low_dim; e.g. OBS=image ONLY=reach_bc_rnn_image), one
+    # `robofail zoo build` per task at once, on the GPU. The builds run detached in /tmp/zoo, which
+    # outlives a call while the machine stays warm, and the call waits up to ZOO_SECONDS for them.
+    # zoo-wait, called before the machine goes back (it is warm for 30 s), starts nothing and waits
+    # for the same builds again: an image model's 200 epochs (~16 min on an H100) outlast one call.
+    # $OUT gets zoo.tar (index.yaml, .train.json, log tails) and each checkpoint apart (a call returns
+    # at most 8 files of 16 MiB): every finished one, and of a training still running its newest
+    # epoch checkpoint. `robofail zoo build TASK --zoo <a folder of them>` here measures their
+    # nominal success.
     install_there
     cd "$ROOT"
-    # The zoo lives in /tmp/zoo, which outlives a call while the machine stays warm: a second call
-    # resumes it (`zoo build` keeps what is built). $OUT gets one tar (a call returns few files).
-    out=/tmp/zoo
-    mkdir -p "$out"
+    out=/tmp/zoo results="${OUT:-$DEV/results}"
+    mkdir -p "$out" "$results"
     export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
     nvidia-smi --query-gpu=name --format=csv,noheader || true
-    for task in ${TASKS:-Lift Stack Push Reach}; do
-      # ONLY names models of every task: each build gets its own task's (<task>_...)
-      only=()
-      for name in ${ONLY:-}; do [[ "$name" == "${task,,}_"* ]] && only+=("$name"); done
-      [[ -n "${ONLY:-}" && ${#only[@]} -eq 0 ]] && continue
-      timeout "${ZOO_SECONDS:-520}" python3 -m robofail_ros.cli zoo build "$task" --obs low_dim --device cuda \
-        --jobs 4 --no-evaluate --zoo "$out" ${only[@]:+--only "${only[@]}"} > "$out/build_$task.log" 2>&1 &
+    building() { pgrep -f "robofail_ros.cli zoo build" >/dev/null; }
+    if [[ "$1" == zoo ]]; then
+      building && { echo "builds of an earlier call are still running: zoo-wait waits for them" >&2; exit 2; }
+      for task in ${TASKS:-Lift Stack Push Reach}; do
+        # ONLY names models of every task: each build gets its own task's (<task>_...)
+        only=()
+        for name in ${ONLY:-}; do [[ "$name" == "${task,,}_"* ]] && only+=("$name"); done
+        [[ -n "${ONLY:-}" && ${#only[@]} -eq 0 ]] && continue
+        # shellcheck disable=SC2086
+        setsid python3 -m robofail_ros.cli zoo build "$task" --obs ${OBS:-low_dim} --device cuda --jobs 4 \
+          --no-evaluate --zoo "$out" ${only[@]:+--only "${only[@]}"} > "$out/build_$task.log" 2>&1 < /dev/null &
+      done
+      sleep 5
+    fi
+    deadline=$((SECONDS + ${ZOO_SECONDS:-520}))
+    while building && ((SECONDS < deadline)); do sleep 10; done
+    tail -n 4 "$out"/build_*.log || true
+    for work in "$out"/*.training; do  # a training not finished: how far it got, and its newest checkpoint
+      [[ -d "$work" ]] || continue
+      name="$(basename "$work" .training)"
+      tail -n 30 "$work/train.log" > "$out/$name.train_tail.log"
+      grep "^Train Epoch" "$work/train.log" | tail -n 1 | sed "s/^/$name: /"
+      newest="$(find "$work" -name 'model_epoch_*.pth' | sort -V | tail -n 1)"
+      [[ -z "$newest" || -f "$out/$name.pth" ]] || cp "$newest" "$results/${name}_$(basename "$newest")"
     done
-    wait || true
-    tail -n 4 "$out"/build_*.log
-    tar -C /tmp -cf "${OUT:-$DEV/results}/zoo.tar" --exclude=zoo/datasets --exclude='*.training' --exclude='*.log' zoo
+    cp "$out"/*.pth "$results"/ 2>/dev/null || true
+    tar -C /tmp -cf "$results/zoo.tar" --exclude=zoo/datasets --exclude='*.training' --exclude='*.pth' zoo
+    ls -la "$results"
+    (($(find "$results" -maxdepth 1 -type f | wc -l) <= 8)) || echo "more than the 8 files a call returns: build fewer models a call (ONLY)" >&2
     ;;
-  *) echo "usage: bash tools/device.sh pack | stage | run | search | zoo | ros" >&2; exit 2 ;;
+  *) echo "usage: bash tools/device.sh pack | stage | run | search | zoo | zoo-wait | ros" >&2; exit 2 ;;
 esac
