@@ -1,6 +1,7 @@
 """The model zoo (robofail zoo build) and the paper's comparison (robofail reproduce-paper), on a
 roster small enough to train here in seconds: real demos, real robomimic training, real searches."""
 import json
+import pathlib
 import subprocess
 
 import pytest
@@ -11,6 +12,7 @@ from robofail_ros.core.paper import PaperConfig
 from robofail_ros.core.zoo import Roster, Zoo
 
 pytestmark = [pytest.mark.slow]
+REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = """
 demos: {episodes: 3, seed: 1000}
 evaluation: {episodes: 2, seed: 0}
@@ -145,6 +147,22 @@ def test_a_damaged_zoo_index_is_refused_with_what_to_do(tmp_path, content):
     (tmp_path / "index.yaml").write_bytes(content)
     with pytest.raises(ConfigError, match="(?s)is not a zoo index.*move it away and rebuild"):
         Zoo(tmp_path)
+
+
+def test_the_committed_comparison_is_of_the_committed_paper_config():
+    """docs/paper is what `robofail reproduce-paper` writes for config/paper.yaml: its models in
+    that order, each searched with that budget, and per task the four figures of exactly those
+    models (a model swapped in the config and not run again fails here)."""
+    paper, docs = PaperConfig.load(), REPO / "docs" / "paper"
+    committed = json.loads((docs / "figures.json").read_text())["models"]
+    assert [(m["task"], m["model"]) for m in committed] == [(t, m) for t, names in paper.tasks.items() for m in names]
+    assert {m["episodes"] for m in committed} == {paper.settings.budget + paper.settings.nominal_episodes}
+    for task, names in paper.tasks.items():
+        figures = {p.name for p in (docs / task / "figures").iterdir()}
+        comparisons = {"stacked_failure_modes.png", "heatmap.png"} if len(names) > 1 else set()  # of several models
+        assert {p for p in figures if not p.startswith("radar_")} == {"grouped_bars.png", *comparisons}, task
+        assert {p for p in figures if p.startswith("radar_")} == {f"radar_{name}.png" for name in names}, task
+        assert [m["model"] for m in json.loads((docs / task / "figures.json").read_text())["models"]] == names
 
 
 def test_the_bundled_configs_load_and_the_paper_compares_at_least_8_models_over_3_tasks(tmp_path):
