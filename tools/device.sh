@@ -224,8 +224,8 @@ case "${1:-}" in
     for work in "$out"/*.training; do  # a training not finished: how far it got, and its newest checkpoint
       [[ -d "$work" ]] || continue
       name="$(basename "$work" .training)"
-      tail -n 30 "$work/train.log" > "$out/$name.train_tail.log"
-      grep "^Train Epoch" "$work/train.log" | tail -n 1 | sed "s/^/$name: /"
+      tail -n 30 "$work/train.log" > "$out/$name.train_tail.log" 2>/dev/null || true
+      { grep "^Train Epoch" "$work/train.log" 2>/dev/null || true; } | tail -n 1 | sed "s/^/$name: /"
       newest="$(find "$work" -name 'model_epoch_*.pth' | sort -V | tail -n 1)"
       [[ -z "$newest" || -f "$out/$name.pth" ]] || cp "$newest" "$results/${name}_$(basename "$newest")"
     done
