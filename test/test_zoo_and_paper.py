@@ -151,8 +151,9 @@ def test_a_damaged_zoo_index_is_refused_with_what_to_do(tmp_path, content):
 
 def test_the_committed_comparison_is_of_the_committed_paper_config():
     """docs/paper is what `robofail reproduce-paper` writes for config/paper.yaml: its models in
-    that order, each searched with that budget, and per task the four figures of exactly those
-    models (a model swapped in the config and not run again fails here)."""
+    that order, each searched with that budget, and per task a radar of each of them and the
+    figures the report draws for that many models (a model swapped in the config and not run
+    again fails here)."""
     paper, docs = PaperConfig.load(), REPO / "docs" / "paper"
     committed = json.loads((docs / "figures.json").read_text())["models"]
     assert [(m["task"], m["model"]) for m in committed] == [(t, m) for t, names in paper.tasks.items() for m in names]
