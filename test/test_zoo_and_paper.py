@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from robofail_ros.core.errors import ConfigError, RoboFailError, UnknownNameError
-from robofail_ros.core.paper import PaperConfig
+from robofail_ros.core.paper import EntropyRow, PaperConfig, point_labels
 from robofail_ros.core.zoo import Roster, Zoo
 
 pytestmark = [pytest.mark.slow]
@@ -181,3 +181,18 @@ def test_the_bundled_configs_load_and_the_paper_compares_at_least_8_models_over_
     bad.write_text("tasks: {Lift: [lift_bc_low_dim, lift_bc_rnn_low_dim, lift_bc_low_dim]}\n")
     with pytest.raises(ConfigError, match="tasks.Lift lists 'lift_bc_low_dim' more than once"):
         PaperConfig.load(bad)
+
+
+def test_models_at_one_point_of_the_entropy_figure_share_one_label():
+    """Reach's BC and BCQ never fail (0 nats, mean 0): one label names both, not two drawn over each other;
+    a model of another task at the same point keeps its task in the name."""
+    def row(model, task, entropy, mean):
+        return EntropyRow(model=model, sha256=None, searcher="ppo", episodes=170, failures=0, sim_errors=0,
+                          nominal_success=1.0, nominal_trials=10, pi_entropy=4.0, p_fail_entropy=entropy,
+                          mean_severity=mean, worst_mode=None, worst_p_fail=None, task=task, algo=None, obs=None,
+                          mean_p_fail=mean, failing_modes=0)
+    rows = [row("reach_bc_low_dim", "Reach", 0.0, 0.0), row("reach_bcq_low_dim", "Reach", 0.0, 0.0),
+            row("lift_bc_low_dim", "Lift", 1.142, 0.034), row("push_bc_low_dim", "Push", None, None)]
+    assert point_labels(rows) == [(0.0, 0.0, "bc_low_dim, bcq_low_dim"), (1.142, 0.034, "bc_low_dim")]
+    rows.append(row("stack_bc_low_dim", "Stack", 0.0, 0.0))
+    assert point_labels(rows)[0] == (0.0, 0.0, "reach_bc_low_dim, reach_bcq_low_dim, stack_bc_low_dim")

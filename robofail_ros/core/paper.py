@@ -148,6 +148,18 @@ def _spearman(x, y) -> float | None:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def point_labels(rows) -> list[tuple[float, float, str]]:
+    """One label per point of the entropy figure: models at the same point (two that never fail
+    sit at 0, 0) share it, named without their task where they share that too, so no two labels
+    are drawn over each other."""
+    points: dict[tuple[float, float], list] = {}
+    for r in rows:
+        if r.p_fail_entropy is not None and r.mean_p_fail is not None:
+            points.setdefault((round(r.p_fail_entropy, 3), round(r.mean_p_fail, 3)), []).append(r)
+    return [(x, y, ", ".join(r.model.split("_", 1)[-1] if len({m.task for m in same}) == 1 else r.model for r in same))
+            for (x, y), same in points.items()]
+
+
 def write_summary(folders: dict, out: pathlib.Path) -> None:
     rows = entropy_table(folders)
     plt = pyplot()
@@ -156,8 +168,8 @@ def write_summary(folders: dict, out: pathlib.Path) -> None:
         mine = [r for r in rows if r.task == task and r.p_fail_entropy is not None and r.mean_p_fail is not None]
         ax.scatter([r.p_fail_entropy for r in mine], [r.mean_p_fail for r in mine], label=task,
                    color=plt.get_cmap("tab10")(k))
-        for r in mine:
-            ax.annotate(r.model.split("_", 1)[-1], (r.p_fail_entropy, r.mean_p_fail), fontsize=6)
+    for x, y, text in point_labels(rows):
+        ax.annotate(text, (x, y), fontsize=6)
     ax.set_xlabel("entropy of the failure distribution (nats)")
     ax.set_ylabel("mean P(fail) over perturbations")
     title = "Entropy against broad vulnerability, every model"
