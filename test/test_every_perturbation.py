@@ -4,17 +4,16 @@ without it is the pristine scene again, and the same seed gives the same scene."
 import numpy as np
 import pytest
 
-from robofail_ros.core.perturbations import Catalog
+from robofail_ros.core.perturbations import FACTORS, Catalog
 
 pytestmark = [pytest.mark.render]
 TASKS = ("Lift", "Stack", "Reach", "Push", "PickPlaceCan")
 # Lift's entries are the unit tier; the other tasks' (same checks, 3x the time) run with the slow tests.
 ENTRIES = [pytest.param(task, name, marks=[pytest.mark.slow] if task != "Lift" else [])
            for task in TASKS for name in Catalog.load().for_task(task).names]
-# Factors that change only how the scene looks (or what the policy's camera shows).
-APPEARANCE = {"table_color", "object_color", "robot_color", "wall_color", "floor_color", "table_texture",
-              "object_texture", "light_color", "light_intensity", "light_direction", "camera_position",
-              "camera_orientation", "camera_fov", "image_noise", "image_blur"}
+# Factors flagged as changing only how the scene looks (or what the policy's camera shows): the test
+# holds each flag to it, and every other factor to changing the scene's state, dynamics or actions.
+APPEARANCE = {name for name, factor in FACTORS.items() if factor.APPEARANCE}
 SEED = 3
 
 

@@ -2,6 +2,7 @@
 roster small enough to train here in seconds: real demos, real robomimic training, real searches."""
 import json
 import pathlib
+import sqlite3
 import subprocess
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 
 from robofail_ros.core.errors import ConfigError, RoboFailError, UnknownNameError
 from robofail_ros.core.paper import EntropyRow, PaperConfig, point_labels
+from robofail_ros.core.perturbations import FACTORS, Catalog
 from robofail_ros.core.zoo import Roster, Zoo
 
 pytestmark = [pytest.mark.slow]
@@ -97,6 +99,15 @@ def test_reproduce_paper_runs_every_model_and_writes_per_task_figures_and_the_en
     assert {"stacked_failure_modes.png", "heatmap.png", "grouped_bars.png"} <= names
     assert sum(n.startswith("radar_") for n in names) == 2
     assert (report / "figures" / "entropy_vs_vulnerability.png").is_file() and (report / "index.html").is_file()
+    # Failures under appearance-only perturbations, counted again from each run's own episodes.
+    catalog = Catalog.load()
+    for row in summary["models"]:
+        with sqlite3.connect(folder / "paper" / "runs" / row["model"] / "episodes.sqlite") as db:
+            episodes = [(json.loads(p), s) for p, s in  # simulator errors are no policy outcome
+                        db.execute("SELECT perturbations, success FROM episodes WHERE sim_error IS NULL")]
+        appearance = [ok for names, ok in episodes if names and FACTORS[catalog[names[0]].factor_name].APPEARANCE]
+        assert (row["appearance_episodes"], row["appearance_failures"]) == (len(appearance), appearance.count(0))
+    assert sum(row["appearance_episodes"] for row in summary["models"]) > 0  # the check above had episodes to count
     again = cli(python, "reproduce-paper", "--config", "paper.yaml", "--out", "paper", cwd=folder)
     assert again.returncode == 2 and "never overwritten" in again.stderr
 
@@ -190,7 +201,7 @@ def test_models_at_one_point_of_the_entropy_figure_share_one_label():
         return EntropyRow(model=model, sha256=None, searcher="ppo", episodes=170, failures=0, sim_errors=0,
                           nominal_success=1.0, nominal_trials=10, pi_entropy=4.0, p_fail_entropy=entropy,
                           mean_severity=mean, worst_mode=None, worst_p_fail=None, task=task, algo=None, obs=None,
-                          mean_p_fail=mean, failing_modes=0)
+                          mean_p_fail=mean, failing_modes=0, appearance_episodes=0, appearance_failures=0)
     rows = [row("reach_bc_low_dim", "Reach", 0.0, 0.0), row("reach_bcq_low_dim", "Reach", 0.0, 0.0),
             row("lift_bc_low_dim", "Lift", 1.142, 0.034), row("push_bc_low_dim", "Push", None, None)]
     assert point_labels(rows) == [(0.0, 0.0, "bc_low_dim, bcq_low_dim"), (1.142, 0.034, "bc_low_dim")]

@@ -22,6 +22,7 @@ import numpy as np
 from . import resources
 from .config import SearchConfig, load_search_config, read_yaml
 from .errors import ConfigError, strict_fields
+from .perturbations import FACTORS
 from .report import ModelRow, align, load_run, model_table, pyplot, save_figure, write_report
 from .scenes.tasks import get_task
 from .search import PAPER_SEARCHER
@@ -118,6 +119,10 @@ class EntropyRow(ModelRow):
     obs: str | None  # None: a model outside the roster
     mean_p_fail: float | None  # over the perturbations tried
     failing_modes: int  # classified as failing
+    # Episodes under perturbations that change only what a camera sees (Factor.APPEARANCE), and
+    # how many failed: a policy that reads no camera cannot notice them.
+    appearance_episodes: int
+    appearance_failures: int
 
 
 def entropy_table(folders: dict) -> list[EntropyRow]:
@@ -130,11 +135,14 @@ def entropy_table(folders: dict) -> list[EntropyRow]:
         for run, row in zip(loaded, model_table(loaded, align(loaded)[0])):
             modes = [m for m in run.result.table.perturbed if m.trials]
             model = roster.get(run.folder.name)
+            appearance = [m for m in modes if getattr(FACTORS.get(m.factor), "APPEARANCE", False)]
             rows.append(EntropyRow(
                 **{**dataclasses.asdict(row), "model": run.folder.name}, task=task,
                 algo=model.algo if model else run.record.policy.get("algo"), obs=model.obs if model else None,
                 mean_p_fail=float(np.mean([m.p_fail for m in modes])) if modes else None,
-                failing_modes=sum(m.status == FAILS for m in modes)))
+                failing_modes=sum(m.status == FAILS for m in modes),
+                appearance_episodes=sum(m.trials for m in appearance),
+                appearance_failures=sum(m.failures for m in appearance)))
     return rows
 
 
@@ -193,11 +201,13 @@ def write_summary(folders: dict, out: pathlib.Path) -> None:
              "<h1>The paper's comparison, reproduced</h1><p>Per task, the paper's four figures are in that task's "
              "report: " + ", ".join(f"<a href='{e(t)}/index.html'>{e(t)}</a>" for t in folders) + ".</p>",
              "<h2>Entropy table</h2><table><tr><th>task</th><th>model</th><th>nominal success</th><th>entropy of π</th>"
-             "<th>entropy of P(fail)</th><th>mean P(fail)</th><th>failing modes</th><th>worst mode</th></tr>"]
+             "<th>entropy of P(fail)</th><th>mean P(fail)</th><th>failing modes</th><th>worst mode</th>"
+             "<th>appearance failures</th></tr>"]
     for r in rows:
         lines.append(f"<tr><td>{e(r.task)}</td><td>{e(r.model)}</td><td>{fmt(r.nominal_success, '.0%')}</td>"
                      f"<td>{fmt(r.pi_entropy)}</td><td>{fmt(r.p_fail_entropy)}</td><td>{fmt(r.mean_p_fail)}</td>"
-                     f"<td>{r.failing_modes}</td><td>{e(str(r.worst_mode))} ({fmt(r.worst_p_fail, '.2f')})</td></tr>")
+                     f"<td>{r.failing_modes}</td><td>{e(str(r.worst_mode))} ({fmt(r.worst_p_fail, '.2f')})</td>"
+                     f"<td>{r.appearance_failures} of {r.appearance_episodes}</td></tr>")
     lines.append("</table><p>" + "; ".join(f"{e(k)} = {fmt(v, '.2f')}" for k, v in correlations.items()) + "</p>")
     lines.append(f"<img src='{figure.png}' style='max-width:100%'></body></html>")
     (out / "index.html").write_text("\n".join(lines))

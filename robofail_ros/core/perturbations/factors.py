@@ -89,9 +89,10 @@ def _rgba(value, what: str) -> tuple[float, ...]:
 @dataclasses.dataclass(frozen=True)
 class Factor:
     NAME: ClassVar[str] = ""
-    # Whether the factor changes what a camera sees (used to pick the cheap reset path and to
-    # tell users which perturbations a low-dim policy cannot notice).
-    VISUAL: ClassVar[bool] = False
+    # Changes only what a camera sees, never the scene's state or dynamics, so a policy that reads
+    # no camera cannot notice it (test_every_perturbation checks both ways); the paper's table
+    # counts the failures under these apart.
+    APPEARANCE: ClassVar[bool] = False
 
     def rebuild_kwargs(self) -> dict:
         return {}
@@ -118,7 +119,7 @@ class _Color(Factor):
     """Paints every visual geom of a role one colour (the texture is removed)."""
     rgba: tuple
     ROLE: ClassVar[str] = ""
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "rgba", _rgba(self.rgba, f"{self.NAME}.rgba"))
@@ -142,7 +143,7 @@ class _Texture(Factor):
     """Gives every visual geom of a role another material (texture) of the loaded model."""
     material: str
     ROLE: ClassVar[str] = ""
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         if not isinstance(self.material, str) or not self.material:
@@ -168,7 +169,7 @@ for _factor, _role in [("object_texture", "object"), ("table_texture", "table")]
 class LightColor(Factor):
     """Tints the scene lights (diffuse and headlight) by an RGB multiplier."""
     rgb: tuple
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         rgb = _vector(self.rgb, 3, "light_color.rgb")
@@ -189,7 +190,7 @@ class LightColor(Factor):
 class LightIntensity(Factor):
     """Scales every light (diffuse, specular, ambient, headlight): < 1 dims, > 1 brightens."""
     scale: float
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "scale", _positive(self.scale, "light_intensity.scale"))
@@ -208,7 +209,7 @@ class LightIntensity(Factor):
 class LightDirection(Factor):
     """Points the scene's lights along a new direction (world frame; normalised)."""
     direction: tuple
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         d = np.asarray(_vector(self.direction, 3, "light_direction.direction"))
@@ -239,7 +240,7 @@ class CameraPosition(Factor):
     """Moves a camera by an offset in metres (world frame)."""
     offset: tuple
     camera: str = "agentview"
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         offset = _vector(self.offset, 3, "camera_position.offset")
@@ -270,7 +271,7 @@ class CameraOrientation(Factor):
     pitch: float = 0.0
     roll: float = 0.0
     camera: str = "agentview"
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         for name in ("yaw", "pitch", "roll"):
@@ -296,7 +297,7 @@ class CameraFov(Factor):
     """Sets a camera's vertical field of view (degrees)."""
     fovy: float
     camera: str = "agentview"
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         fovy = _number(self.fovy, "camera_fov.fovy")

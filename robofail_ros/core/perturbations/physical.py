@@ -22,7 +22,6 @@ class ObjectSize(Factor):
     as lifted, which a cube that large is from the start.
     """
     scale: float
-    VISUAL: ClassVar[bool] = True
 
     def __post_init__(self):
         scale = _positive(self.scale, "object_size.scale")
@@ -56,8 +55,6 @@ class TableSize(Factor):
         if not all(0.02 <= s <= 3.0 for s in size):
             raise PerturbationError(f"table_size.size values must lie in [0.02, 3] m, got {list(size)}")
         object.__setattr__(self, "size", size)
-
-    VISUAL: ClassVar[bool] = True
 
     def rebuild_kwargs(self):
         return {"table_full_size": self.size}
@@ -151,7 +148,7 @@ class RobotInitNoise(Factor):
 class ImageNoise(Factor):
     """Adds Gaussian pixel noise (std in 0-255 units) to every camera image the policy sees."""
     std: float
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "std", _positive(self.std, "image_noise.std"))
@@ -167,7 +164,7 @@ class ImageNoise(Factor):
 class ImageBlur(Factor):
     """Box-blurs every camera image the policy sees (odd kernel size in pixels)."""
     kernel: int
-    VISUAL: ClassVar[bool] = True
+    APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
         k = _whole(self.kernel, "image_blur.kernel")
