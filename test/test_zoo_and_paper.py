@@ -2,7 +2,6 @@
 roster small enough to train here in seconds: real demos, real robomimic training, real searches."""
 import json
 import pathlib
-import sqlite3
 import subprocess
 
 import pytest
@@ -11,6 +10,7 @@ import yaml
 from robofail_ros.core.errors import ConfigError, RoboFailError, UnknownNameError
 from robofail_ros.core.paper import EntropyRow, PaperConfig, point_labels
 from robofail_ros.core.perturbations import FACTORS, Catalog
+from robofail_ros.core.store import RunStore
 from robofail_ros.core.zoo import Roster, Zoo
 
 pytestmark = [pytest.mark.slow]
@@ -102,11 +102,12 @@ def test_reproduce_paper_runs_every_model_and_writes_per_task_figures_and_the_en
     # Failures under appearance-only perturbations, counted again from each run's own episodes.
     catalog = Catalog.load()
     for row in summary["models"]:
-        with sqlite3.connect(folder / "paper" / "runs" / row["model"] / "episodes.sqlite") as db:
-            episodes = [(json.loads(p), s) for p, s in  # simulator errors are no policy outcome
-                        db.execute("SELECT perturbations, success FROM episodes WHERE sim_error IS NULL")]
-        appearance = [ok for names, ok in episodes if names and FACTORS[catalog[names[0]].factor_name].APPEARANCE]
-        assert (row["appearance_episodes"], row["appearance_failures"]) == (len(appearance), appearance.count(0))
+        store = RunStore.open(folder / "paper" / "runs" / row["model"])
+        outcomes = [o for o in store.outcomes() if o.sim_error is None]  # simulator errors are no policy outcome
+        store.close()
+        appearance = [o.success for o in outcomes
+                      if o.perturbations and FACTORS[catalog[o.perturbations[0]].factor_name].APPEARANCE]
+        assert (row["appearance_episodes"], row["appearance_failures"]) == (len(appearance), appearance.count(False))
     assert sum(row["appearance_episodes"] for row in summary["models"]) > 0  # the check above had episodes to count
     again = cli(python, "reproduce-paper", "--config", "paper.yaml", "--out", "paper", cwd=folder)
     assert again.returncode == 2 and "never overwritten" in again.stderr
