@@ -48,6 +48,10 @@ def rows(out):
     if not (out / "episodes.sqlite").exists():
         return []
     with sqlite3.connect(out / "episodes.sqlite") as db:
+        # The store connects (which makes the file) and then creates its table: a poll in between
+        # finds the file without the table, which is no episode yet, not an error.
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'episodes'").fetchone():
+            return []
         return db.execute("SELECT episode_id, perturbations, seed, success, steps, worker FROM episodes "
                           "ORDER BY episode_id").fetchall()
 
