@@ -73,6 +73,10 @@ def test_a_new_perturbation_is_only_yaml(tmp_path):
     ("perturbations:\n  - {name: a, factor: camera_fov, fovy: .nan}\n", r"camera_fov.fovy must be a finite number"),
     ("perturbations:\n  - {name: a, factor: table_texture, material: [floorplane]}\n",
      r"table_texture.material must be the name of a material of the scene, got \['floorplane'\]"),
+    ("perturbations:\n  - {name: a, factor: light_direction, direction: [0, 0, 0]}\n",
+     r"light_direction.direction must be a direction of about unit length \(not zero"),
+    ("perturbations:\n  - {name: a, factor: light_direction, direction: [1.0e+200, 0, 0]}\n",
+     r"light_direction.direction must be a direction of about unit length .*overflows"),
 ])
 def test_malformed_entries_name_file_line_and_problem(tmp_path, body, message):
     with pytest.raises(ConfigError, match=message):
@@ -102,6 +106,18 @@ def test_a_catalog_with_nothing_for_the_task_searched_is_a_clear_error(tmp_path)
     with pytest.raises(ConfigError, match="none of its 1 perturbation\\(s\\) applies to task Lift"):
         resolve_catalog(config)
     assert resolve_catalog(config.replace(task="Stack")).names == ["red_cube"]
+
+
+def test_definitions_are_the_same_on_every_machine():
+    """A normalised light direction is part of the definitions that a run, a worker and a recorded
+    ground truth are matched by: it must not depend on the CPU's BLAS (np.linalg.norm's last bit
+    differs between CPUs, and a run recorded on one machine was refused on another as 'recorded
+    with other perturbation definitions'). These are the values of the machines that recorded
+    bench/data's ground truths (whose headers hold the catalog digest, test_bench_data)."""
+    catalog = Catalog.load()
+    assert catalog["side_light"].factor.direction == (-0.9128709291752768, 0.18257418583505536, -0.3651483716701107)
+    assert catalog["back_light"].factor.direction == (0.9578262852211513, 0.0, -0.2873478855663454)
+    assert catalog.for_task("Lift").digest() == "411575ac5a21c0ed"
 
 
 def test_unknown_perturbation_suggests_the_closest_names():

@@ -212,10 +212,15 @@ class LightDirection(Factor):
     APPEARANCE: ClassVar[bool] = True
 
     def __post_init__(self):
-        d = np.asarray(_vector(self.direction, 3, "light_direction.direction"))
-        if np.linalg.norm(d) < 1e-9:
-            raise PerturbationError("light_direction.direction must not be the zero vector")
-        object.__setattr__(self, "direction", tuple(d / np.linalg.norm(d)))
+        x, y, z = _vector(self.direction, 3, "light_direction.direction")
+        # In plain float arithmetic, not np.linalg.norm: BLAS's norm differs in the last bit between
+        # CPUs, and the normalised direction is part of the catalog's definitions and digest, which a
+        # run, a worker or a recorded ground truth made on another machine must match.
+        norm = math.sqrt(x * x + y * y + z * z)
+        if norm < 1e-9 or not math.isfinite(norm):
+            raise PerturbationError(f"light_direction.direction must be a direction of about unit length (not zero, "
+                                    f"nor so long its length overflows), got {self.direction!r}")
+        object.__setattr__(self, "direction", (x / norm, y / norm, z / norm))
 
     def apply(self, scene):
         scene.model.light_dir[:] = self.direction
