@@ -161,6 +161,16 @@ def test_a_damaged_zoo_index_is_refused_with_what_to_do(tmp_path, content):
         Zoo(tmp_path)
 
 
+def test_a_model_not_built_is_refused_with_the_command_that_builds_it(tmp_path):
+    """An image model's command says to train on a GPU: on a CPU it takes hours."""
+    zoo = Zoo(tmp_path / "zoo")
+    with pytest.raises(ConfigError, match=r"`robofail zoo build Push --only push_bc_rnn_image --zoo \S+ --device cuda` "
+                                          r"\(an image model"):
+        zoo.resolve("push_bc_rnn_image")
+    with pytest.raises(ConfigError, match=r"`robofail zoo build Push --only push_hbc_low_dim --zoo \S+`$"):
+        zoo.resolve("push_hbc_low_dim")
+
+
 def test_the_committed_comparison_is_of_the_committed_paper_config():
     """docs/paper is what `robofail reproduce-paper` writes for config/paper.yaml: its models in
     that order, each searched with that budget, and per task a radar of each of them and the

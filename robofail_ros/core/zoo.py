@@ -171,8 +171,9 @@ class Zoo:
         if entry is None or not self.checkpoint(name).is_file():
             roster = {m.name: m for m in Roster.load().models}
             model = lookup(roster, "model of the zoo roster", name)  # a typo: the nearest names
+            gpu = " --device cuda` (an image model: 15-25 minutes on a GPU, hours on a CPU)" if model.obs != "low_dim" else "`"
             raise ConfigError(f"model {name!r} is neither bundled nor built in {self.folder}; build it with "
-                              f"`robofail zoo build {model.task} --only {name} --zoo {self.folder}`")
+                              f"`robofail zoo build {model.task} --only {name} --zoo {self.folder}{gpu}")
         if sha256_of(self.checkpoint(name)) != entry.sha256:
             raise ConfigError(f"{self.checkpoint(name)} does not match the sha256 its index records; "
                               f"delete it and run `robofail zoo build {entry.task} --zoo {self.folder}` again")
