@@ -171,7 +171,8 @@ class Zoo:
         if entry is None or not self.checkpoint(name).is_file():
             roster = {m.name: m for m in Roster.load().models}
             model = lookup(roster, "model of the zoo roster", name)  # a typo: the nearest names
-            gpu = " --device cuda` (an image model: 15-25 minutes on a GPU, hours on a CPU)" if model.obs != "low_dim" else "`"
+            gpu = ("`" if model.obs == "low_dim" else
+                   " --device cuda` (an image model: 15-30 minutes on an H100, demos included; hours on a CPU)")
             raise ConfigError(f"model {name!r} is neither bundled nor built in {self.folder}; build it with "
                               f"`robofail zoo build {model.task} --only {name} --zoo {self.folder}{gpu}")
         if sha256_of(self.checkpoint(name)) != entry.sha256:
