@@ -171,10 +171,12 @@ class Zoo:
         if entry is None or not self.checkpoint(name).is_file():
             roster = {m.name: m for m in Roster.load().models}
             model = lookup(roster, "model of the zoo roster", name)  # a typo: the nearest names
-            gpu = ("`" if model.obs == "low_dim" else
-                   " --device cuda` (an image model: 15-30 minutes on an H100, demos included; hours on a CPU)")
-            raise ConfigError(f"model {name!r} is neither bundled nor built in {self.folder}; build it with "
-                              f"`robofail zoo build {model.task} --only {name} --zoo {self.folder}{gpu}")
+            command = f"robofail zoo build {model.task} --only {name} --zoo {self.folder}"
+            why = ""
+            if model.images:
+                command += " --device cuda"
+                why = " (an image model: 15-30 minutes on an H100, demos included; hours on a CPU)"
+            raise ConfigError(f"model {name!r} is neither bundled nor built in {self.folder}; build it with `{command}`{why}")
         if sha256_of(self.checkpoint(name)) != entry.sha256:
             raise ConfigError(f"{self.checkpoint(name)} does not match the sha256 its index records; "
                               f"delete it and run `robofail zoo build {entry.task} --zoo {self.folder}` again")
