@@ -11,6 +11,7 @@ from robofail_ros.core.episode import run_episode
 from robofail_ros.core.errors import ConfigError, PolicyError
 from robofail_ros.core.policies import load_policy
 from robofail_ros.core.policies.demos import write_demos
+from robofail_ros.core.policies.training import check_dataset
 
 pytestmark = [pytest.mark.slow]
 
@@ -288,6 +289,13 @@ def test_a_combination_robomimic_cannot_train_here_is_refused_before_any_work(tm
                              "--algo", algo, "--obs", obs, "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and f"--algo {algo} cannot be trained on --obs {obs}" in result.stderr
     assert "bc, bc_rnn or bc_transformer" in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_a_dataset_path_that_is_a_folder_or_missing_is_named_as_such(tmp_path):
+    with pytest.raises(ConfigError, match=f"dataset {tmp_path} is a folder, not a dataset file; give the .hdf5 file"):
+        check_dataset(tmp_path, "low_dim")
+    with pytest.raises(ConfigError, match="dataset .*none.hdf5 does not exist; make one with `robofail demos --out"):
+        check_dataset(tmp_path / "none.hdf5", "low_dim")
 
 
 def test_an_image_policy_trained_at_another_size_runs_at_that_size(tmp_path, python):

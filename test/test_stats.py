@@ -171,6 +171,13 @@ def test_a_config_file_of_the_wrong_shape_is_a_clear_error(tmp_path, content, me
         load_search_config(path)
 
 
+def test_a_config_path_that_is_a_folder_or_missing_is_named_as_such(tmp_path):
+    with pytest.raises(ConfigError, match=f"config file {tmp_path} is a folder, not a file; start from .*search.yaml"):
+        load_search_config(tmp_path)
+    with pytest.raises(ConfigError, match="config file .*none.yaml does not exist; start from"):
+        load_search_config(tmp_path / "none.yaml")
+
+
 def test_numbers_in_exponent_notation_are_numbers_as_in_ros_parameter_files(tmp_path):
     # PyYAML (YAML 1.1) reads 1e-3 and 2.5e1 as text; ROS 2's parameter parser and YAML 1.2 read numbers.
     path = tmp_path / "search.yaml"

@@ -177,7 +177,8 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; start from {DEFAULT_SEARCH_CONFIG}")
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {path} {problem}; start from {DEFAULT_SEARCH_CONFIG}")
     try:
         doc = yaml_files.load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

@@ -172,6 +172,9 @@ def check_dataset(dataset, obs: str, cameras=("agentview",), algo: str = "bc", b
     import h5py
     path = pathlib.Path(dataset)
     if not path.is_file():
+        if path.is_dir():
+            raise ConfigError(f"dataset {path} is a folder, not a dataset file; give the .hdf5 file that "
+                              "`robofail demos --out FILE` wrote")
         raise ConfigError(f"dataset {path} does not exist; make one with `robofail demos --out {path}`")
     keys = observation_keys(obs, cameras)
     wanted = keys["low_dim"] + keys["rgb"]
