@@ -120,6 +120,20 @@ def test_a_comparison_aligns_on_shared_perturbations_and_says_so(runs, tmp_path)
     assert "<td>red_table</td>" not in index.read_text(), "left-out perturbations stay out of the tables"
 
 
+def test_a_model_that_never_failed_has_no_worst_mode(runs, tmp_path, python):
+    """The worst mode is the table's first failing one; a model with no failure has none (it was
+    the untried-alike mode at 0.00 that sorted first)."""
+    a, _ = runs
+    calm = small_run(python, tmp_path / "calm", perturbations="red_table", budget=2)
+    assert episodes_by_mode(calm)["red_table"] == (2, 0), "the test needs a run without a perturbed failure"
+    index = write_report([calm], tmp_path / "calm_report", with_gallery=False)
+    (row,) = json.loads((index.parent / "figures.json").read_text())["models"]
+    assert (row["worst_mode"], row["worst_p_fail"]) == (None, None)
+    table = RunResult.from_dict(json.loads((a / "summary.json").read_text())).table
+    (row,) = json.loads((a / "report" / "figures.json").read_text())["models"]
+    assert table.worst is not None and (row["worst_mode"], row["worst_p_fail"]) == (table.worst.name, table.worst.p_fail)
+
+
 def test_the_page_references_only_files_that_exist(runs):
     a, _ = runs
     page = (a / "report" / "index.html").read_text()
@@ -223,6 +237,11 @@ def test_bad_input_is_refused_clearly(runs, tmp_path, python):
         write_report([tmp_path / "unfinished"], tmp_path / "r2")
     with pytest.raises(ConfigError, match="not a robofail run folder"):
         write_report([tmp_path], tmp_path / "r3")
+    with pytest.raises(ConfigError, match=f"run {a} is given twice; give each run once"):
+        write_report([a, b, a], tmp_path / "r4")
+    with pytest.raises(ConfigError, match=r"is given twice \(as .* and .*\); give each run once"):
+        write_report([a, a.parent / ".." / a.parent.name / a.name], tmp_path / "r5")
+    assert not any((tmp_path / r).exists() for r in ("r4", "r5"))
     from robofail_ros.core.replay import replay_episode
     with pytest.raises(ConfigError, match="has no episode 999"):
         replay_episode(a, 999)

@@ -195,6 +195,9 @@ def write_summary(folders: dict, out: pathlib.Path) -> None:
 
     def fmt(v, spec=".3f"):
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    def worst(r):  # a model that never failed has no worst mode
+        return f"{e(r.worst_mode)} ({fmt(r.worst_p_fail, '.2f')})" if r.worst_mode else "–"
     lines = ["<!doctype html><html><head><meta charset='utf-8'><title>RoboFail: the paper's comparison</title>"
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{border:1px solid #ccc;"
              "padding:3px 7px}table{border-collapse:collapse;font-size:13px}</style></head><body>",
@@ -206,7 +209,7 @@ def write_summary(folders: dict, out: pathlib.Path) -> None:
     for r in rows:
         lines.append(f"<tr><td>{e(r.task)}</td><td>{e(r.model)}</td><td>{fmt(r.nominal_success, '.0%')}</td>"
                      f"<td>{fmt(r.pi_entropy)}</td><td>{fmt(r.p_fail_entropy)}</td><td>{fmt(r.mean_p_fail)}</td>"
-                     f"<td>{r.failing_modes}</td><td>{e(str(r.worst_mode))} ({fmt(r.worst_p_fail, '.2f')})</td>"
+                     f"<td>{r.failing_modes}</td><td>{worst(r)}</td>"
                      f"<td>{r.appearance_failures} of {r.appearance_episodes}</td></tr>")
     lines.append("</table><p>" + "; ".join(f"{e(k)} = {fmt(v, '.2f')}" for k, v in correlations.items()) + "</p>")
     lines.append(f"<img src='{figure.png}' style='max-width:100%'></body></html>")

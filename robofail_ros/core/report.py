@@ -314,7 +314,9 @@ def model_table(runs, perturbations) -> list[ModelRow]:
     for r in runs:
         nominal = r.modes.get(NOMINAL)
         tried = [r.modes[n] for n in perturbations if r.modes[n].trials]
-        worst = max(tried, key=lambda m: (m.p_fail, m.trials), default=None)
+        # The table's worst among the modes compared; a model that never failed has none.
+        compared = set(perturbations)
+        worst = next((m for m in r.result.table.perturbed if m.failures and m.name in compared), None)
         rows.append(ModelRow(
             model=r.label, sha256=r.record.policy.sha256, searcher=r.config.searcher,
             episodes=r.result.episodes, failures=r.result.failures, sim_errors=r.result.sim_errors,
@@ -369,6 +371,13 @@ def write_report(run_folders, out, with_gallery: bool = True) -> pathlib.Path:
         raise ConfigError(f"{final} already holds a report; choose another --out")
     if final.exists() and any(final.iterdir()):
         raise ConfigError(f"{final} exists and is not empty; choose another --out")
+    given: dict[pathlib.Path, str] = {}
+    for folder in map(str, run_folders):  # a model compared with itself would stand twice in every figure
+        key = pathlib.Path(folder).resolve()
+        if key in given:
+            also = f" (as {given[key]} and {folder})" if given[key] != folder else ""
+            raise ConfigError(f"run {folder} is given twice{also}; give each run once")
+        given[key] = folder
     runs = [load_run(f) for f in run_folders]
     # Written beside its place and moved there at the end: an interrupted report leaves no
     # half-written folder behind.
