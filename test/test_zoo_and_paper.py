@@ -203,6 +203,12 @@ def test_the_bundled_configs_load_and_the_paper_compares_at_least_8_models_over_
     bad.write_text("tasks: {Lift: [lift_bc_low_dim, lift_bc_rnn_low_dim, lift_bc_low_dim]}\n")
     with pytest.raises(ConfigError, match="tasks.Lift lists 'lift_bc_low_dim' more than once"):
         PaperConfig.load(bad)
+    bad.write_text("tasks: {Push: [push_bc_low_dim, lift_bc_low_dim]}\n")  # found before a model of it is loaded
+    with pytest.raises(ConfigError, match="tasks.Push lists 'lift_bc_low_dim', a model of task Lift; list it under Lift"):
+        PaperConfig.load(bad)
+    bad.write_text("tasks: {Lift: [lift_bc_lowdim]}\n")
+    with pytest.raises(ConfigError, match="unknown model of the zoo roster 'lift_bc_lowdim'. Did you mean 'lift_bc_low_dim'"):
+        PaperConfig.load(bad)
 
 
 def test_models_at_one_point_of_the_entropy_figure_share_one_label():

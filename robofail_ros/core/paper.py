@@ -21,7 +21,7 @@ import numpy as np
 
 from . import resources
 from .config import SearchConfig, load_search_config, read_yaml
-from .errors import ConfigError, strict_fields
+from .errors import ConfigError, UnknownNameError, strict_fields
 from .perturbations import FACTORS
 from .report import ModelRow, align, load_run, model_table, pyplot, save_figure, write_report
 from .scenes.tasks import get_task
@@ -58,6 +58,7 @@ class PaperConfig:
             raise ConfigError(f"{path} must be a mapping with `tasks:` (task -> list of model names)")
         settings = strict_fields(PaperSettings, {k: v for k, v in data.items() if k != "tasks"}, str(path))
         tasks = {}
+        roster = {m.name: m for m in Roster.load().models}
         for task, models in data["tasks"].items():
             get_task(task)
             if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
@@ -66,6 +67,13 @@ class PaperConfig:
             if repeated:
                 raise ConfigError(f"{path}: tasks.{task} lists {', '.join(map(repr, repeated))} more than once; "
                                   f"list each model once")
+            for name in models:
+                model = roster.get(name)
+                if model is None:
+                    raise ConfigError(f"{path}: tasks.{task}: {UnknownNameError('model of the zoo roster', name, roster)}")
+                if model.task != task:
+                    raise ConfigError(f"{path}: tasks.{task} lists {name!r}, a model of task {model.task}; "
+                                      f"list it under {model.task}")
             tasks[task] = list(models)
         return cls(settings, tasks)
 
