@@ -11,7 +11,7 @@ from robofail_ros.core.errors import ConfigError, RoboFailError, UnknownNameErro
 from robofail_ros.core.paper import EntropyRow, PaperConfig, point_labels
 from robofail_ros.core.perturbations import FACTORS, Catalog
 from robofail_ros.core.store import RunStore
-from robofail_ros.core.zoo import Roster, Zoo
+from robofail_ros.core.zoo import Roster, Zoo, build
 
 pytestmark = [pytest.mark.slow]
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -169,6 +169,17 @@ def test_a_model_not_built_is_refused_with_the_command_that_builds_it(tmp_path):
         zoo.resolve("push_bc_rnn_image")
     with pytest.raises(ConfigError, match=r"`robofail zoo build Push --only push_hbc_low_dim --zoo \S+`$"):
         zoo.resolve("push_hbc_low_dim")
+
+
+@pytest.mark.parametrize("only, observations, message", [
+    ("lift_bc_low_dim", (), r"a model of task Lift, not Push; build it with `robofail zoo build Lift --only lift_bc_low_dim`"),
+    ("push_bc_rnn_image", ("low_dim",), r"a model on image observations, which this build's --obs leaves out; add --obs image"),
+    ("push_bc_lowdim", (), r"no model of Push's roster; did you mean 'push_bc_low_dim'.*Its models: push_bc_low_dim, "),
+])
+def test_an_only_name_that_is_no_model_of_the_build_says_what_builds_it(tmp_path, only, observations, message):
+    with pytest.raises(ConfigError, match=message):
+        build("Push", tmp_path / "zoo", observations=observations, only=(only,))
+    assert not (tmp_path / "zoo").exists(), "nothing is made before the names are checked"
 
 
 def test_the_committed_comparison_is_of_the_committed_paper_config():

@@ -12,6 +12,7 @@ Bundled policies (data/policies) are part of the roster too and are never rebuil
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import pathlib
@@ -194,13 +195,12 @@ def build(task: str, zoo_dir, roster: Roster | None = None, device: str = "cpu",
     from .policies.bundled import bundled_policies
     roster = roster or Roster.load()
     zoo = Zoo(zoo_dir)
-    zoo.folder.mkdir(parents=True, exist_ok=True)
     bundled = {b.name for b in bundled_policies()}
     todo = []
     models = roster.for_task(task, observations)
-    unknown = sorted(set(only) - {m.name for m in models})
-    if unknown:
-        raise ConfigError(f"--only {' '.join(unknown)}: not in the roster of {task}; it has {[m.name for m in models]}")
+    for name in only:
+        _check_only(name, task, models, roster)
+    zoo.folder.mkdir(parents=True, exist_ok=True)
     models = [m for m in models if not only or m.name in only]
     for model in models:
         path, entry = zoo.checkpoint(model.name), zoo.entries.get(model.name)
@@ -234,6 +234,24 @@ def build(task: str, zoo_dir, roster: Roster | None = None, device: str = "cpu",
         if evaluate and entry and entry.nominal_success is None:
             _evaluate(entry, zoo, roster, say)
     return zoo
+
+
+def _check_only(name: str, task: str, models: list[ZooModel], roster: Roster) -> None:
+    """An --only name that is no model of this build: another task's or other observations' (what
+    builds it), or a typo (the nearest names)."""
+    if name in {m.name for m in models}:
+        return
+    model = next((m for m in roster.models if m.name == name), None)
+    if model is not None and model.task != task:
+        raise ConfigError(f"--only {name}: a model of task {model.task}, not {task}; build it with "
+                          f"`robofail zoo build {model.task} --only {name}`")
+    if model is not None:  # left out by --obs
+        raise ConfigError(f"--only {name}: a model on {model.obs} observations, which this build's --obs leaves out; "
+                          f"add --obs {model.obs}")
+    close = difflib.get_close_matches(name, [m.name for m in roster.for_task(task)], n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+    raise ConfigError(f"--only {name}: no model of {task}'s roster; {hint}"
+                      f"Its models: {', '.join(m.name for m in roster.for_task(task))}")
 
 
 def _demos(task: str, model: ZooModel, roster: Roster, zoo: Zoo, say) -> pathlib.Path:
