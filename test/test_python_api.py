@@ -40,3 +40,16 @@ def test_a_script_whose_search_is_not_guarded_is_told_the_fix_and_nothing_runs_t
     assert 'put the script\'s search under `if __name__ == "__main__":`' in result.stderr
     assert "died" in result.stderr and "while starting, before its first episode (its own error is above)" in result.stderr
     assert "in use by another robofail process" not in result.stderr, "a worker must not get as far as the run folder"
+
+
+@pytest.mark.parametrize("out", [None, "", "  ", 7])
+def test_a_run_folder_that_is_no_path_is_refused_before_anything_runs(tmp_path, monkeypatch, out):
+    """An empty path would have made the current folder the run folder."""
+    from robofail_ros.core.config import load_search_config
+    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.run import run_search
+    monkeypatch.chdir(tmp_path)
+    config = load_search_config().replace(budget=1, nominal_episodes=0, num_workers=1, report=False)
+    with pytest.raises(ConfigError, match=r"the run folder must be a path \(str or pathlib.Path\), got "):
+        run_search(config, out)
+    assert not list(tmp_path.iterdir())

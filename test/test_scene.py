@@ -1,9 +1,11 @@
 """The perturbable scene: what perturbations really change, and what they must not."""
+import re
+
 import numpy as np
 import pytest
 
 from robofail_ros.core.episode import run_episode
-from robofail_ros.core.errors import PerturbationError, PolicyError, UnknownNameError
+from robofail_ros.core.errors import ConfigError, PerturbationError, PolicyError, UnknownNameError
 from robofail_ros.core.policies import load_policy
 
 pytestmark = [pytest.mark.render]
@@ -194,6 +196,9 @@ def test_bad_requests_are_clear_errors(lift_scene):
     with pytest.raises(PolicyError, match="action at step 0 is not finite"):  # before MuJoCo sees it
         lift_scene.step(np.array([0, 0, np.nan, 0, 0, 0, 0]))
     assert lift_scene.steps == 0 and lift_scene.sim_error is None
+    for seed in (-1, 1.5, "3", None, True):  # numpy's own errors said nothing of the seed
+        with pytest.raises(ConfigError, match=f"an episode's seed must be a whole number >= 0, got {re.escape(repr(seed))}"):
+            lift_scene.reset(["red_table"], seed=seed)
     with pytest.raises(UnknownNameError, match="unknown task 'Lfit'. Did you mean 'Lift'"):
         from robofail_ros.core.scenes import Scene
         Scene("Lfit")

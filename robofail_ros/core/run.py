@@ -76,6 +76,8 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     node passes its own, whose ``policy_record()`` says which policy its workers really run (what
     the run records). ``observer`` sees the run start and every finished batch.
     """
+    if not isinstance(out, (str, pathlib.PurePath)) or not str(out).strip():  # "" would be the current folder
+        raise ConfigError(f"the run folder must be a path (str or pathlib.Path), got {out!r}; e.g. runs/my-search")
     observer = observer or RunObserver()
     catalog = resolve_catalog(config)
     searcher = make_searcher(config.searcher, catalog.names, config.seed, config.searchers.get(config.searcher),

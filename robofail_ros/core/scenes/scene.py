@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import interrupts
-from ..errors import PerturbationError, PolicyError, lookup
+from ..errors import ConfigError, PerturbationError, PolicyError, lookup
 from ..perturbations import Catalog, Perturbation
 from .tasks import get_task
 
@@ -309,6 +309,8 @@ class Scene:
 
     def reset(self, perturbations: Sequence[str] = (), seed: int = 0) -> dict:
         """Starts an episode with these perturbations (catalog names) applied; returns the first observation."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"an episode's seed must be a whole number >= 0, got {seed!r}")
         chosen = self.apply(perturbations)
         if self.cameras:  # camera observations render at reset; other scenes make no context until render()
             self._make_current()
