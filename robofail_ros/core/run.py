@@ -2,6 +2,7 @@
 and the ROS search node all use, so each path gives the same numbers for the same seed."""
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 import time
@@ -76,7 +77,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
     node passes its own, whose ``policy_record()`` says which policy its workers really run (what
     the run records). ``observer`` sees the run start and every finished batch.
     """
-    if not isinstance(out, (str, pathlib.PurePath)) or not str(out).strip():  # "" would be the current folder
+    if not isinstance(out, (str, os.PathLike)) or not str(os.fspath(out)).strip():  # "" would be the current folder
         raise ConfigError(f"the run folder must be a path (str or pathlib.Path), got {out!r}; e.g. runs/my-search")
     observer = observer or RunObserver()
     catalog = resolve_catalog(config)
