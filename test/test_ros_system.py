@@ -366,6 +366,11 @@ def test_the_run_search_action_gives_feedback_cancels_resumably_and_refuses_host
         # A past run is served by its id although its folder lies outside output_dir (the node ran it).
         past = call(env["ROS_DOMAIN_ID"], {"run_id": "ppo_goal", "method": "pi"})
         assert past.success and past.episodes == 6, past.message
+        # The current run is served whatever its folder's name (a name asked for must follow RUN_ID's rule).
+        result, _ = send(budget=2, out=str(tmp_path / "runs" / "my run"))
+        assert result.success and result.run_id == "my run", result.message
+        current = call(env["ROS_DOMAIN_ID"], {"run_id": "", "method": "empirical"})
+        assert current.success and current.episodes == 4 and "'my run'" in current.message, current.message
     finally:
         rclpy.shutdown(context=context)
         stop(proc)

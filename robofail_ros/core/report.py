@@ -310,12 +310,11 @@ def grouped_bars(runs, perturbations, folder) -> Figure:
 
 def model_table(runs, perturbations) -> list[ModelRow]:
     """Entropy and severity per model: the paper's comparison number and the calibrated ones."""
-    rows = []
+    rows, compared = [], set(perturbations)
     for r in runs:
         nominal = r.modes.get(NOMINAL)
         tried = [r.modes[n] for n in perturbations if r.modes[n].trials]
         # The table's worst among the modes compared; a model that never failed has none.
-        compared = set(perturbations)
         worst = next((m for m in r.result.table.perturbed if m.failures and m.name in compared), None)
         rows.append(ModelRow(
             model=r.label, sha256=r.record.policy.sha256, searcher=r.config.searcher,

@@ -313,10 +313,11 @@ class SearchNode(Node, RunObserver):
         if method not in METHODS:
             response.message = f"unknown method {request.method[:50]!r}; use one of {', '.join(METHODS)}"
             return response
-        run_id = request.run_id or self.run_id
-        if not RUN_ID.match(run_id):
+        # The rule is for names asked for; the node's own run may lie in any folder (spaces and all).
+        if request.run_id and not RUN_ID.match(request.run_id):
             response.message = RUN_ID_RULE
             return response
+        run_id = request.run_id or self.run_id
         try:
             result = self.result_for(run_id)
         except RoboFailError as exc:
