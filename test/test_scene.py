@@ -167,7 +167,8 @@ def test_expert_succeeds_unperturbed_and_is_hurt_by_a_shaky_arm(lift_lowdim):
     assert sum(o.success for o in shaky) < 6
 
 
-def test_simulator_blow_up_is_a_sim_error_not_a_policy_failure(lift_scene):
+def test_simulator_blow_up_is_a_sim_error_not_a_policy_failure(lift_scene, tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)  # where MuJoCo would write its MUJOCO_LOG.TXT
     expert = load_policy("scripted")
     lift_scene.reset([], seed=0)
     saved = lift_scene.model.opt.timestep
@@ -177,6 +178,8 @@ def test_simulator_blow_up_is_a_sim_error_not_a_policy_failure(lift_scene):
             lift_scene.step(np.ones(7))
         assert lift_scene.sim_error and "instability" in lift_scene.sim_error
         assert not lift_scene.success
+        # The warnings reach the episode's error, not the user's folder or terminal.
+        assert not (tmp_path / "MUJOCO_LOG.TXT").exists() and "WARNING: Nan" not in "".join(capfd.readouterr())
     finally:
         lift_scene.model.opt.timestep = saved
     outcome = run_episode(lift_scene, expert, [], seed=0)

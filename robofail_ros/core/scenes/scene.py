@@ -56,6 +56,12 @@ def _import_robosuite():
 
     macros.IMAGE_CONVENTION = "opencv"
     logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
+    import mujoco
+    # MuJoCo prints each warning and appends it to MUJOCO_LOG.TXT in the current folder: a
+    # perturbation that blew up the simulation left that file in the user's folder and its text
+    # across the progress bar. The scene counts the warnings in its data (the episode's simulator
+    # error names them); their text goes to this logger.
+    mujoco.set_mju_user_warning(logging.getLogger("robofail.mujoco").debug)
     from . import goal_tasks  # noqa: F401  (registers Reach, Push and PickPlaceCanTarget with robosuite)
     return robosuite
 
