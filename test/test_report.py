@@ -121,8 +121,8 @@ def test_a_comparison_aligns_on_shared_perturbations_and_says_so(runs, tmp_path)
 
 
 def test_a_model_that_never_failed_has_no_worst_mode(runs, tmp_path, python):
-    """The worst mode is the table's first failing one; a model with no failure has none (it was
-    the untried-alike mode at 0.00 that sorted first)."""
+    """The worst mode is the table's first failing one; a model with no failure has none (it used
+    to get whichever of its modes at 0.00 sorted first)."""
     a, _ = runs
     calm = small_run(python, tmp_path / "calm", perturbations="red_table", budget=2)
     assert episodes_by_mode(calm)["red_table"] == (2, 0), "the test needs a run without a perturbed failure"
