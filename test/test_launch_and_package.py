@@ -25,7 +25,7 @@ def test_launch_file_parses_and_declares_the_documented_arguments():
 
 def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_external_policies(tmp_path, monkeypatch):
     """ros-run and search.launch.py both start bringup.node_plan's nodes."""
-    from robofail_ros.core.errors import ConfigError
+    from robofail_ros.core.errors import ConfigError, RoboFailError
     from robofail_ros.nodes.bringup import node_argv, node_plan, overrides_file
     monkeypatch.setenv("ROS_HOME", str(tmp_path))
     params = str(REPO / "config" / "search.yaml")
@@ -61,6 +61,14 @@ def test_the_node_plan_is_built_by_cmake_installed_by_setup_py_and_leaves_out_ex
         node_plan(params, 0, {}, {})
     with pytest.raises(ConfigError, match="episode_timeout_s must be a positive number of seconds, got -3"):
         node_plan(params, 2, {}, {"episode_timeout_s": -3.0})
+    # What a node would refuse at its start is refused before any starts (ros-run and the launch file).
+    for overrides, message in (({"policy": "nope"}, "unknown policy 'nope'. Known policies: "),
+                               ({"policy": str(tmp_path / "gone.pth")}, r"policy checkpoint \S+gone.pth does not exist"),
+                               ({"policy": "robomimic"}, "policy 'robomimic' needs its checkpoint"),
+                               ({"policy": "push_bc_low_dim"}, "policy 'push_bc_low_dim' was trained on task 'Push', not 'Lift'"),
+                               ({"perturbations": ["red_tabel"]}, "unknown perturbation 'red_tabel'. Did you mean 'red_table'")):
+        with pytest.raises(RoboFailError, match=message):
+            node_plan(params, 2, overrides, {})
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("ROS_HOME", str(tmp_path / "file"))  # not a folder: a clear error, not a traceback
     with pytest.raises(ConfigError, match="cannot write the nodes' parameter overrides .* set ROS_HOME to a folder"):

@@ -243,7 +243,9 @@ def test_query_and_run_refuse_a_bad_request_before_waiting_for_a_search_node(pyt
         assert result.returncode == 2 and message in result.stderr, (argv, result.stderr[-1000:])
     # ros-run checks its flags before any node starts; 0 workers used to mean "the file's number"
     for argv, message in ((["--num-workers", "0"], "num_workers must be >= 1 (episodes at once), got 0"),
-                          (["--episode-timeout", "-3"], "episode_timeout_s must be a positive number of seconds")):
+                          (["--episode-timeout", "-3"], "episode_timeout_s must be a positive number of seconds"),
+                          # the policy nodes exited with it and the search node kept the system up until killed
+                          (["--policy", "nope"], "unknown policy 'nope'. Known policies: ")):
         result = subprocess.run([python, "-m", "robofail_ros.cli", "ros-run", "--budget", "2", *argv], capture_output=True,
                                 text=True, timeout=120)
         assert result.returncode == 2 and message in result.stderr, (argv, result.stderr[-1000:])

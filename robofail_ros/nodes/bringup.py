@@ -40,10 +40,17 @@ def node_plan(params_file: str, num_workers: int, overrides: dict, search_overri
     in namespace worker_i; no policy nodes with ``policy: external`` (your own nodes announce
     themselves). Validates the parameter file and the overrides first."""
     from ..core.config import SEARCH_NODE_PARAMETERS, load_search_config, node_parameters
+    from ..core.policies.base import check_policy
+    from ..core.run import resolve_catalog
     from ..core.workers import check_local_workers
     config = load_search_config(params_file).replace(**overrides, num_workers=num_workers)
     node_parameters(search_overrides, SEARCH_NODE_PARAMETERS, "the search node's overrides")
     check_local_workers(num_workers)  # every pair starts on this machine
+    # What every node would refuse at its start, refused once before any starts: the policy nodes
+    # exited and the search node, serving on, kept the system up with nothing to search with.
+    resolve_catalog(config)
+    if config.policy != "external":
+        check_policy(config.policy, config.task)
     kinds = ("sim_node",) if config.policy == "external" else ("sim_node", "policy_node")
     plan = [NodeSpec("search_node", "", {**overrides, **search_overrides, "num_workers": num_workers})]
     for i in range(num_workers):

@@ -5,7 +5,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import lookup
+from ..errors import PolicyError, lookup
 
 
 class PolicyUnderTest(Protocol):
@@ -40,12 +40,35 @@ def load_policy(spec: str, task: str = "Lift", device: str = "cpu") -> PolicyUnd
 
     ``kind:argument`` picks a loader explicitly (e.g. ``robomimic:/path/model.pth``).
     """
+    loader, arg = _loader(spec)
+    return loader(arg, task=task, device=device)
+
+
+def check_policy(spec: str, task: str) -> None:
+    """Refuses what loading the policy would refuse and can be told without loading it (a launcher
+    that starts the policy nodes need not import torch for it): an unknown name, a checkpoint file
+    that is not there, a bundled policy of another task."""
+    from .bundled import bundled_policies
+    from .robomimic_policy import checkpoint_problem
+    loader, arg = _loader(spec)
+    if loader is POLICY_LOADERS["robomimic"]:
+        if arg is None:
+            loader(arg, task=task)  # refuses at once: no checkpoint named
+        elif checkpoint_problem(arg):
+            raise PolicyError(checkpoint_problem(arg))
+    trained_on = next((b.task for b in bundled_policies() if b.name == spec), task)
+    if trained_on != task:
+        raise PolicyError(f"policy {spec!r} was trained on task {trained_on!r}, not {task!r}; test it with --task {trained_on}")
+
+
+def _loader(spec: str) -> tuple[Callable, str | None]:
+    """The loader a policy spec names, and its argument (see load_policy)."""
     from . import bundled  # noqa: F401  (registers the bundled names)
     kind, _, arg = spec.partition(":")
     if arg and kind in POLICY_LOADERS:
-        return POLICY_LOADERS[kind](arg, task=task, device=device)
+        return POLICY_LOADERS[kind], arg
     if spec in POLICY_LOADERS:
-        return POLICY_LOADERS[spec](None, task=task, device=device)
+        return POLICY_LOADERS[spec], None
     if spec.endswith(".pth") or "/" in spec:
-        return POLICY_LOADERS["robomimic"](spec, task=task, device=device)
-    return lookup(POLICY_LOADERS, "policy", spec)(None, task=task, device=device)
+        return POLICY_LOADERS["robomimic"], spec
+    return lookup(POLICY_LOADERS, "policy", spec), None

@@ -31,10 +31,8 @@ class RobomimicPolicy:
 
     def __init__(self, path, task: str, device: str = "cpu"):
         path = pathlib.Path(path)
-        if not path.is_file():
-            problem = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
-            raise PolicyError(f"policy checkpoint {path} {problem}; give a .pth written by "
-                              "`robofail train-policy`, or a bundled name from `robofail policies`")
+        if checkpoint_problem(path):
+            raise PolicyError(checkpoint_problem(path))
         import robomimic.utils.file_utils as FileUtils
         import torch
         torch.set_num_threads(1)  # one small network per worker; threads would fight the simulator
@@ -106,6 +104,16 @@ class RobomimicPolicy:
         # horizon through the hidden state); a rollout needs none.
         with self._torch.inference_mode():
             return np.asarray(self._policy(ob=ob))
+
+
+def checkpoint_problem(path) -> str | None:
+    """What is wrong with a checkpoint path before it is read, or None."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        return None
+    problem = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
+    return (f"policy checkpoint {path} {problem}; give a .pth written by `robofail train-policy`, or a bundled "
+            "name from `robofail policies`")
 
 
 def _check_algorithm(path, algo) -> None:
