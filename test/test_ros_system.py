@@ -430,6 +430,22 @@ def test_a_killed_worker_has_its_episode_requeued_and_nothing_is_lost_or_counted
     assert "worker_1 did not finish episode" in log and "re-queued" in log, log[-3000:]
 
 
+def test_ros_run_stops_when_no_worker_can_run_an_episode(ros_env, tmp_path):
+    """A checkpoint that exists but does not load passes ros-run's checks; every policy node then
+    exits at its start. ros-run stops with the reason, even without --exit-when-done (it had kept
+    the system up, serving a failed search, until killed)."""
+    env, params = ros_env
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"no checkpoint here" * 100)
+    proc = ros_run(env, params, tmp_path / "runs" / "corrupt", "--policy", str(corrupt))
+    try:
+        log = proc.communicate(timeout=180)[0]
+    except subprocess.TimeoutExpired:
+        log = stop(proc)
+    assert proc.returncode == 2, log[-3000:]
+    assert "could not be loaded as a robomimic checkpoint" in log and "every worker lost a node" in log, log[-3000:]
+
+
 def test_a_killed_policy_node_takes_its_worker_out_and_the_search_finishes_on_the_other(ros_env, tmp_path):
     env, params = ros_env
     params.write_text(params.read_text() + "/**/sim_node:\n  ros__parameters:\n    action_timeout_s: 3.0\n")

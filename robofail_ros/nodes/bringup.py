@@ -112,14 +112,17 @@ def ros_run(params_file: str, num_workers: int, overrides: dict, search_override
     overrides_path = overrides_file(plan)
     procs = []
     for spec in plan:
-        procs.append((spec.label, subprocess.Popen(node_argv(params_file, overrides_path, spec), start_new_session=True)))
+        procs.append((spec, subprocess.Popen(node_argv(params_file, overrides_path, spec), start_new_session=True)))
     search = procs[0][1]
     progress = StatusBar()
     try:
         while search.poll() is None:
-            dead = [name for name, p in procs[1:] if p.poll() is not None]
-            if dead and len(dead) == len(procs) - 1:
-                print(f"robofail ros-run: every worker exited ({', '.join(dead)}); stopping", file=sys.stderr)
+            # A worker that lost its sim node or its policy node runs no episode again (a policy
+            # node that could not load its checkpoint exits at once): with none left, stop.
+            dead = [spec for spec, p in procs[1:] if p.poll() is not None]
+            if {spec.namespace for spec in dead} == {spec.namespace for spec, _ in procs[1:]}:
+                print(f"robofail ros-run: every worker lost a node ({', '.join(s.label for s in dead)} exited); "
+                      "stopping", file=sys.stderr)
                 break
             progress.spin(0.5)
     except KeyboardInterrupt:
