@@ -12,7 +12,7 @@ import re
 import yaml
 
 from . import resources, yaml_files
-from .errors import ConfigError, lookup
+from .errors import ConfigError, lookup, not_a_file
 from .search import DEFAULT_SEARCHER
 from .search.base import resolve_hyperparameters
 from .stats import Goal
@@ -176,8 +176,7 @@ def load_search_config(path=DEFAULT_SEARCH_CONFIG) -> SearchConfig:
     The parameters of ``/**`` apply to every node; ``search_node``'s override them.
     """
     path = pathlib.Path(path)
-    if not path.is_file():
-        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+    if problem := not_a_file(path):
         raise ConfigError(f"config file {path} {problem}; start from {DEFAULT_SEARCH_CONFIG}")
     try:
         doc = yaml_files.load(path.read_text()) or {}

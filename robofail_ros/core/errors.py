@@ -15,12 +15,25 @@ class ConfigError(RoboFailError):
     """A malformed or inconsistent configuration file or value."""
 
 
+def nearest(name: str, known) -> list[str]:
+    """The (at most three) known names closest to a mistyped one."""
+    return difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.5)
+
+
+def not_a_file(path, what: str = "file") -> str | None:
+    """Why ``path`` is not a file to read ("is a folder, not a <what>" or "does not exist"), or None."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        return None
+    return f"is a folder, not a {what}" if path.is_dir() else "does not exist"
+
+
 class UnknownNameError(RoboFailError, KeyError):
     """A name (task, perturbation, searcher, policy...) that no registry holds."""
 
     def __init__(self, kind: str, name: str, known):
         known = sorted(known)
-        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        close = nearest(name, known)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(known) if len(known) <= 12 else ", ".join(known[:12]) + f", ... ({len(known)} in all)"
         head, of, rest = kind.partition(" of ")  # "camera of task Lift": "cameras of task Lift"

@@ -12,7 +12,6 @@ Bundled policies (data/policies) are part of the roster too and are never rebuil
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import pathlib
@@ -25,7 +24,7 @@ import yaml
 
 from . import resources
 from .config import read_yaml
-from .errors import ConfigError, lookup, strict_fields
+from .errors import ConfigError, lookup, nearest, strict_fields
 from .policies.training import check_combination, sha256_of
 from .scenes.tasks import get_task
 
@@ -248,7 +247,7 @@ def _check_only(name: str, task: str, models: list[ZooModel], roster: Roster) ->
     if model is not None:  # left out by --obs
         raise ConfigError(f"--only {name}: a model on {model.obs} observations, which this build's --obs leaves out; "
                           f"add --obs {model.obs}")
-    close = difflib.get_close_matches(name, [m.name for m in roster.for_task(task)], n=3, cutoff=0.5)
+    close = nearest(name, [m.name for m in roster.for_task(task)])
     hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
     raise ConfigError(f"--only {name}: no model of {task}'s roster; {hint}"
                       f"Its models: {', '.join(m.name for m in roster.for_task(task))}")

@@ -21,7 +21,7 @@ import yaml
 
 from .. import resources, yaml_files
 from ..analysis import NOMINAL
-from ..errors import ConfigError, PerturbationError, UnknownNameError, lookup
+from ..errors import ConfigError, PerturbationError, UnknownNameError, lookup, not_a_file
 from .factors import FACTORS, Factor
 
 DEFAULT_CATALOG = resources.path("config", "perturbations", "default.yaml")
@@ -54,9 +54,8 @@ class Catalog:
     @classmethod
     def load(cls, path=DEFAULT_CATALOG) -> "Catalog":
         path = pathlib.Path(path)
-        if not path.is_file():
-            what = "is a folder, not a file" if path.is_dir() else "does not exist"
-            raise ConfigError(f"perturbation catalog {path} {what}; pass an existing YAML file "
+        if problem := not_a_file(path):
+            raise ConfigError(f"perturbation catalog {path} {problem}; pass an existing YAML file "
                               f"(the bundled one is {DEFAULT_CATALOG})")
         try:
             root = yaml.compose(path.read_text(), Loader=yaml_files.UniqueKeyLoader)

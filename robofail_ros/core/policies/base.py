@@ -54,8 +54,8 @@ def check_policy(spec: str, task: str) -> None:
     if loader is POLICY_LOADERS["robomimic"]:
         if arg is None:
             loader(arg, task=task)  # refuses at once: no checkpoint named
-        elif checkpoint_problem(arg):
-            raise PolicyError(checkpoint_problem(arg))
+        elif problem := checkpoint_problem(arg):
+            raise PolicyError(problem)
     trained_on = next((b.task for b in bundled_policies() if b.name == spec), task)
     if trained_on != task:
         raise PolicyError(f"policy {spec!r} was trained on task {trained_on!r}, not {task!r}; test it with --task {trained_on}")

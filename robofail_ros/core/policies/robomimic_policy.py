@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from ..errors import PolicyError
+from ..errors import PolicyError, not_a_file
 from ..scenes import TASKS
 from ..scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
 from .base import register_policy_loader
@@ -31,8 +31,8 @@ class RobomimicPolicy:
 
     def __init__(self, path, task: str, device: str = "cpu"):
         path = pathlib.Path(path)
-        if checkpoint_problem(path):
-            raise PolicyError(checkpoint_problem(path))
+        if problem := checkpoint_problem(path):
+            raise PolicyError(problem)
         import robomimic.utils.file_utils as FileUtils
         import torch
         torch.set_num_threads(1)  # one small network per worker; threads would fight the simulator
@@ -108,10 +108,9 @@ class RobomimicPolicy:
 
 def checkpoint_problem(path) -> str | None:
     """What is wrong with a checkpoint path before it is read, or None."""
-    path = pathlib.Path(path)
-    if path.is_file():
+    problem = not_a_file(path, "checkpoint file")
+    if problem is None:
         return None
-    problem = "is a folder, not a checkpoint file" if path.is_dir() else "does not exist"
     return (f"policy checkpoint {path} {problem}; give a .pth written by `robofail train-policy`, or a bundled "
             "name from `robofail policies`")
 
