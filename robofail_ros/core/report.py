@@ -21,6 +21,7 @@ import shutil
 
 import numpy as np
 
+from . import interrupts
 from .analysis import NOMINAL, FailureMode, RunResult, counted, verdict_text
 from .config import SearchConfig
 from .errors import ConfigError, PolicyError
@@ -384,6 +385,7 @@ def write_report(run_folders, out, with_gallery: bool = True) -> pathlib.Path:
     shutil.rmtree(out, ignore_errors=True)
     try:
         index = _write(runs, out, with_gallery)
+        interrupts.check()  # a Ctrl-C that a library swallowed on the way still leaves no report
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

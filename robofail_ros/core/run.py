@@ -98,6 +98,7 @@ def run_search(config: SearchConfig, out, resume: bool = False, evaluator=None,
             for o in outcomes:
                 store.append(o)
             observer.recorded(outcomes, store)
+            interrupts.check()  # a Ctrl-C that a library swallowed during these episodes stops the run here
 
         # 1. The unperturbed baseline (episode ids 0 .. nominal_episodes-1).
         nominal_done = {o.episode_id for o in done if not o.perturbations}

@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 
+from .. import interrupts
 from ..errors import PolicyError, not_a_file
 from ..scenes import TASKS
 from ..scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
@@ -53,6 +54,7 @@ class RobomimicPolicy:
         except PolicyError:
             raise
         except Exception as exc:
+            interrupts.reraise(exc)  # a Ctrl-C while torch loads is no corrupt checkpoint
             missing = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
             if missing in _CHECKPOINT_KEYS:  # it unpickled: a PyTorch file of another kind
                 raise PolicyError(f"policy checkpoint {path} is a PyTorch file but not a robomimic checkpoint (it has no "

@@ -247,16 +247,17 @@ class Scene:
     def _model_for(self, rebuild: dict) -> _LoadedModel:
         key = tuple(sorted(rebuild.items()))
         if key not in self._models:
-            try:
-                env = self._make_env(rebuild, self.cameras)
-            except ValueError as exc:  # robosuite: "Current sensor for observable <camera>_image is invalid."
-                if self.cameras and "_image is invalid" in str(exc):
-                    self._refuse_unknown_cameras(rebuild)
-                raise
-            env.reset()  # creates the render context of a scene with cameras
-            self._models[key] = _LoadedModel(env)
-            if self.cameras:
-                self._set_quality(env.sim._render_context_offscreen)
+            with interrupts.deferred():  # a model half-built by a Ctrl-C fails in robosuite's finalisers
+                try:
+                    env = self._make_env(rebuild, self.cameras)
+                except ValueError as exc:  # robosuite: "Current sensor for observable <camera>_image is invalid."
+                    if self.cameras and "_image is invalid" in str(exc):
+                        self._refuse_unknown_cameras(rebuild)
+                    raise
+                env.reset()  # creates the render context of a scene with cameras
+                self._models[key] = _LoadedModel(env)
+                if self.cameras:
+                    self._set_quality(env.sim._render_context_offscreen)
             _return_freed_heap()
         return self._models[key]
 
@@ -387,7 +388,8 @@ class Scene:
         sim = self.env.sim
         if sim._render_context_offscreen is None:
             from robosuite.utils.binding_utils import MjRenderContextOffscreen
-            MjRenderContextOffscreen(sim, device_id=-1)  # registers itself with sim
+            with interrupts.deferred():  # one half-made by a Ctrl-C fails in its finaliser at exit
+                MjRenderContextOffscreen(sim, device_id=-1)  # registers itself with sim
             sim._render_context_offscreen.vopt.geomgroup[0] = 0  # collision meshes hidden, visual shown
             sim._render_context_offscreen.vopt.geomgroup[1] = 1
             self._set_quality(sim._render_context_offscreen)
