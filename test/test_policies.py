@@ -59,6 +59,35 @@ def test_short_real_training_gives_a_loadable_checkpoint(demos, tmp_path, lift_l
     assert image.returncode == 2 and "lacks observation keys ['agentview_image']" in image.stderr
 
 
+INTERRUPTED_COPY = r"""
+import os, shutil, signal, sys
+from robofail_ros.cli import main
+out_name = os.path.basename(sys.argv[sys.argv.index("--out") + 1])
+copying = {shutil._fastcopy_sendfile.__code__, shutil.copyfileobj.__code__}
+def ctrl_c_while_the_checkpoint_is_copied(frame, event, arg):
+    if event == "call" and frame.f_code in copying and out_name in frame.f_locals["fdst"].name:
+        sys.setprofile(None)
+        os.kill(os.getpid(), signal.SIGINT)
+sys.setprofile(ctrl_c_while_the_checkpoint_is_copied)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_ctrl_c_while_the_checkpoint_is_copied_leaves_none_and_the_same_command_trains_again(demos, tmp_path,
+                                                                                               python):
+    """Ctrl-C as the trained checkpoint was copied out left a truncated file at --out: the same
+    command then refused it as existing ("never overwritten"), and loading it failed."""
+    out = tmp_path / "bc.pth"
+    argv = ["train-policy", "--dataset", str(demos), "--algo", "bc", "--obs", "low_dim", "--epochs", "1",
+            "--steps-per-epoch", "5", "--batch-size", "16", "--out", str(out)]
+    interrupted = subprocess.run([python, "-c", INTERRUPTED_COPY, *argv], capture_output=True, text=True, timeout=600)
+    assert interrupted.returncode == 130 and "interrupted" in interrupted.stderr, interrupted.stderr[-2000:]
+    assert not out.exists() and not list(tmp_path.glob(".bc.pth*")), list(tmp_path.iterdir())
+    again = subprocess.run([python, "-m", "robofail_ros.cli", *argv], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert load_policy(str(out), task="Lift").sha256 in again.stdout
+
+
 def test_a_bc_transformer_trains_and_rolls_out_on_its_stacked_frames(demos, tmp_path, lift_lowdim, python):
     """robomimic's BC-Transformer reads the last 10 observations: the loader stacks them as
     robomimic's own FrameStackWrapper does (a single frame used to reach the transformer)."""

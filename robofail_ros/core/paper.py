@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import resources
+from . import interrupts, resources
 from .config import SearchConfig, load_search_config, read_yaml
 from .errors import ConfigError, UnknownNameError, strict_fields
 from .perturbations import FACTORS
@@ -114,6 +114,7 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
     for task, runs in folders.items():
         write_report(runs, partial / task, with_gallery=False)
     write_summary(folders, partial)
+    interrupts.check()  # a Ctrl-C that a library swallowed on the way leaves no comparison
     partial.rename(report)
     return report / "index.html"
 

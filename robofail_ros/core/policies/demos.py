@@ -19,6 +19,7 @@ import pathlib
 
 import numpy as np
 
+from .. import interrupts
 from ..errors import ConfigError, check_writable
 from ..episode import run_episode
 
@@ -65,6 +66,7 @@ def write_demos(scene, expert, episodes: int, out, seed: int = 0, valid_fraction
     tmp = out.with_suffix(out.suffix + ".partial")
     try:
         report = _record_demos(scene, expert, episodes, tmp, seed, valid_fraction, exclude_next_obs, progress)
+        interrupts.check()  # a Ctrl-C that a library swallowed on the way leaves no dataset either
     except BaseException:  # an error or Ctrl-C: no half-written file is left to be taken for a dataset
         tmp.unlink(missing_ok=True)
         raise
