@@ -585,6 +585,39 @@ def test_a_ctrl_c_that_got_lost_on_its_way_stops_the_search_at_its_next_episode(
     assert not json.loads((out / "run.json").read_text())["finished"]
 
 
+KILLED_AS_THE_RUN_IS_RECORDED_FINISHED = r"""
+import os, signal, sys
+from robofail_ros.cli import main
+def written(name):
+    return os.path.basename(str(name))  # a path, or a file descriptor
+def kill_as_run_json_is_written(frame, event, arg):
+    if event == "c_call" and getattr(arg, "__name__", "") == "write":
+        name = written(getattr(getattr(arg, "__self__", None), "name", "") or "")
+        if name.startswith(("run.", ".run.")) and name.endswith(".json"):
+            os.kill(os.getpid(), signal.SIGKILL)  # run.json is open for writing, not yet written
+def finishing(event, args):  # the summary is written first: from then on, watch run.json's write
+    if event == "open" and "summary" in written(args[0]) and "w" in str(args[1]):
+        sys.setprofile(kill_as_run_json_is_written)
+sys.addaudithook(finishing)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_run_killed_as_it_records_that_it_finished_resumes(python, config, tmp_path):
+    """A kill (the OOM killer, a power cut) while run.json was rewritten at the end left it empty:
+    the run could then not be resumed, reported or even read ("run.json is not valid JSON")."""
+    out = tmp_path / "run"
+    killed = subprocess.run([python, "-c", KILLED_AS_THE_RUN_IS_RECORDED_FINISHED, "search", "--config", str(config),
+                             "--budget", "4", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not json.loads((out / "run.json").read_text())["finished"]
+    before = rows(out)
+    resumed = search(python, None, out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / "run.json").read_text())["finished"] and rows(out) == before and len(before) == 6
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "episodes.sqlite", "run.json", "summary.json"]
+
+
 def test_ctrl_c_stops_a_whole_comparison_and_the_same_command_continues_it(python, config, tmp_path):
     """Ctrl-C in `robofail compare` used to stop only the current policy's search and go on to the next."""
     out = tmp_path / "cmp"

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import resources
 from .errors import ConfigError, check_new_output
+from .files import written_whole
 
 STEP_NS = 50_000_000  # 20 Hz control: one step every 50 ms
 _DEPENDENCIES = {"robofail_ros/Observation": ["sensor_msgs/Image", "std_msgs/Header", "builtin_interfaces/Time"],
@@ -59,7 +60,7 @@ def write_mcap(out, steps, frames, outcome, run_id: str) -> pathlib.Path:
     from mcap_ros2.writer import Writer
     out = pathlib.Path(out)
     check_new_output(out)
-    with open(out, "wb") as stream:
+    with written_whole(out) as partial, open(partial, "wb") as stream:  # a Ctrl-C leaves no truncated file
         writer = Writer(stream)
         schemas = {t: writer.register_msgdef(t, schema_text(t)) for t in _DEPENDENCIES if "/" in t}
         for step, (obs, action) in enumerate(steps):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .episode import EpisodeOutcome, run_episode
 from .errors import ConfigError, PolicyError, check_new_output
+from .files import written_whole
 from .perturbations import DEFAULT_CATALOG, Catalog
 from .policies import load_policy
 from .scenes import Scene
@@ -136,11 +137,12 @@ def write_clip(frames, out, fps: int = 10) -> pathlib.Path:
     import imageio.v2 as imageio
     out = pathlib.Path(out)
     check_clip_out(out, (".mp4", ".gif", ".png"))
-    if out.suffix == ".png":
-        imageio.imwrite(out, frame_strip(frames))
-    else:
-        kwargs = {"fps": fps, "macro_block_size": 1} if out.suffix == ".mp4" else {"duration": 1000 / fps, "loop": 0}
-        imageio.mimwrite(out, [np.asarray(f) for f in frames], **kwargs)
+    with written_whole(out) as partial:  # a Ctrl-C mid-write leaves no broken clip that "exists" refuses
+        if out.suffix == ".png":
+            imageio.imwrite(partial, frame_strip(frames))
+        else:
+            kwargs = {"fps": fps, "macro_block_size": 1} if out.suffix == ".mp4" else {"duration": 1000 / fps, "loop": 0}
+            imageio.mimwrite(partial, [np.asarray(f) for f in frames], **kwargs)
     return out
 
 

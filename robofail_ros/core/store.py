@@ -27,6 +27,7 @@ from .analysis import RunResult
 from .config import SearchConfig
 from .episode import EpisodeOutcome
 from .errors import ConfigError, record_from_dict, unknown_keys
+from .files import leftovers, written_whole
 from .provenance import PolicyRecord
 from .versions import component_versions
 
@@ -200,7 +201,8 @@ class RunRecord:
         return cls(**{**data, "policy": policy, "extends": extends, "resumed": resumed})
 
     def write(self, path: pathlib.Path) -> None:
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
+        with written_whole(path) as partial:  # a kill mid-write would leave a run no resume can read
+            partial.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
 
     @property
     def search_config(self) -> SearchConfig:
@@ -337,7 +339,8 @@ class RunStore:
 
     def finish(self, result: RunResult) -> None:
         """Writes the run's RunResult as summary.json and marks the run finished."""
-        self.summary_path.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        with written_whole(self.summary_path) as partial:
+            partial.write_text(json.dumps(result.to_dict(), indent=2, default=str))
         record = self.record
         record.finished = _now()
         record.write(self.record_path)
@@ -430,6 +433,8 @@ class RunStore:
             self._lock_file = None
             raise ConfigError(f"run {self.folder} is in use by another robofail process; wait for it to end "
                               "(or stop it) before resuming, or choose another --out") from None
+        for stale in leftovers(self.record_path) + leftovers(self.summary_path):  # of a killed process: none writes now
+            stale.unlink()
 
     def close(self):
         if self._db is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 import shlex
 import subprocess
@@ -25,6 +24,7 @@ import yaml
 from . import resources
 from .config import read_yaml
 from .errors import ConfigError, lookup, nearest, strict_fields
+from .files import written_whole
 from .policies.training import check_combination, sha256_of
 from .scenes.tasks import get_task
 
@@ -158,9 +158,8 @@ class Zoo:
         with open(self.folder / ".index.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self.entries = {**Zoo(self.folder).entries, entry.name: entry}
-            tmp = self.index_path.with_suffix(".yaml.partial")
-            tmp.write_text(yaml.safe_dump([dataclasses.asdict(e) for e in self.entries.values()], sort_keys=False))
-            os.replace(tmp, self.index_path)
+            with written_whole(self.index_path) as partial:
+                partial.write_text(yaml.safe_dump([dataclasses.asdict(e) for e in self.entries.values()], sort_keys=False))
 
     def resolve(self, name: str) -> str:
         """A policy spec for a roster name: the bundled name, or the zoo checkpoint's path."""

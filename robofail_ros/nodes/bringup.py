@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from ..core.files import written_whole
 from ..progress import ProgressBar
 
 
@@ -76,9 +77,8 @@ def overrides_file(plan: list[NodeSpec]) -> str:
     try:
         if not path.is_file() or path.read_text() != text:
             folder.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # whole or absent, for a concurrent launch
-            partial.write_text(text)
-            os.replace(partial, path)
+            with written_whole(path) as partial:  # whole or absent, for a concurrent launch
+                partial.write_text(text)
     except OSError as exc:
         from ..core.errors import ConfigError
         raise ConfigError(f"cannot write the nodes' parameter overrides to {path} ({exc.strerror or exc}); set ROS_HOME "

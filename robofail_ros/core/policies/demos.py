@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import interrupts
 from ..errors import ConfigError, check_writable
+from ..files import written_whole
 from ..episode import run_episode
 
 # Low-dim keys every dataset carries (robomimic's names); images are added per camera.
@@ -63,14 +64,9 @@ def write_demos(scene, expert, episodes: int, out, seed: int = 0, valid_fraction
     out = pathlib.Path(out)
     check_demo_request(out, episodes, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".partial")
-    try:
-        report = _record_demos(scene, expert, episodes, tmp, seed, valid_fraction, exclude_next_obs, progress)
+    with written_whole(out) as partial:  # no half-written file is left to be taken for a dataset
+        report = _record_demos(scene, expert, episodes, partial, seed, valid_fraction, exclude_next_obs, progress)
         interrupts.check()  # a Ctrl-C that a library swallowed on the way leaves no dataset either
-    except BaseException:  # an error or Ctrl-C: no half-written file is left to be taken for a dataset
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.rename(out)
     return dataclasses.replace(report, path=str(out))
 
 

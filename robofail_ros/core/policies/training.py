@@ -18,6 +18,7 @@ import time
 
 from .. import interrupts
 from ..errors import ConfigError, lookup
+from ..files import written_whole
 from ..scenes.scene import IMAGE_SIZE
 
 # robomimic algorithm config per --algo (bc_rnn and bc_transformer are robomimic's BC with its
@@ -233,8 +234,7 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
     checkpoints = sorted(work.glob(f"{config.experiment.name}/*/models/model_epoch_{epochs}.pth"))
     if not checkpoints:
         raise RuntimeError(f"robomimic finished without a checkpoint; see {log}")
-    partial = out.with_name(f".{out.name}.partial")  # moved into place whole: a Ctrl-C mid-copy leaves no checkpoint
-    try:
+    with written_whole(out) as partial:  # a Ctrl-C mid-copy leaves no truncated checkpoint
         shutil.copy(checkpoints[-1], partial)
         interrupts.check()
         meta = {"dataset": str(dataset), "algo": algo, "obs": obs, "cameras": list(cameras) if obs != "low_dim" else [],
@@ -242,7 +242,4 @@ def train_policy(dataset, algo: str, obs: str, out, epochs: int = 50, steps_per_
                 "batch_size": batch_size, "learning_rate": learning_rate, "lr_decay_epochs": sorted(lr_decay_epochs),
                 "data_workers": data_workers, "seed": seed, "device": device, "seconds": round(time.time() - start, 1)}
         (out.parent / (out.stem + ".train.json")).write_text(json.dumps(meta, indent=2))
-        partial.rename(out)
-    finally:
-        partial.unlink(missing_ok=True)
     return TrainingResult(str(out), sha256_of(out), time.time() - start, str(log))
