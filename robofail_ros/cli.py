@@ -67,6 +67,7 @@ def cmd_render(args) -> int:
     import pathlib
 
     from PIL import Image
+    from .core.files import written_whole
     from .core.perturbations import Catalog
     from .core.scenes import Scene
     check_image_size(args.size)
@@ -76,7 +77,8 @@ def cmd_render(args) -> int:
     check_writable(out)
     scene = Scene(args.task, catalog=Catalog.load(args.catalog))
     scene.reset(args.perturbation or [], seed=args.seed)
-    Image.fromarray(scene.render(args.camera, args.size)).save(out)
+    with written_whole(out) as partial:
+        Image.fromarray(scene.render(args.camera, args.size)).save(partial)
     print(f"wrote {args.out} ({args.task}, perturbations: {', '.join(scene.applied) or 'none'}, seed {args.seed})")
     return 0
 
