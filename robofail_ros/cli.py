@@ -15,7 +15,7 @@ import shlex
 import sys
 
 from .core import interrupts
-from .core.errors import RoboFailError, check_writable
+from .core.errors import RoboFailError, WrongTaskError, check_writable
 from .model_commands import add_model_parsers
 from .progress import ProgressBar
 
@@ -221,9 +221,23 @@ def cmd_compare(args) -> int:
     # Every checkpoint and every folder is checked before any search runs: a bad last policy must
     # not wait for the searches before it. A finished run of this config and checkpoint is kept.
     configs = {spec: _config_from_args(args).replace(policy=spec) for spec in folders}
-    kept = {spec: RunStore.finished_run_of(folders[spec], config.to_dict(), policy_record(config),
-                                           resolve_catalog(config).definitions())
-            for spec, config in configs.items()}
+    kept, other_task = {}, {}
+    for spec, config in configs.items():
+        try:
+            kept[spec] = RunStore.finished_run_of(folders[spec], config.to_dict(), policy_record(config),
+                                                  resolve_catalog(config).definitions())
+        except WrongTaskError as exc:  # "test it with --task X" cannot help a comparison of several tasks
+            other_task[spec] = exc.trained_on
+    if other_task:
+        task = next(iter(configs.values())).task
+        if len(other_task) == len(configs) and len(set(other_task.values())) == 1:
+            trained_on = next(iter(other_task.values()))
+            raise RoboFailError(f"every policy given was trained on task {trained_on}, not {task}; compare them with "
+                                f"--task {trained_on}")
+        raise RoboFailError(f"compare runs every policy on one task (--task {task}), but "
+                            + ", ".join(f"{spec} was trained on {t}" for spec, t in other_task.items())
+                            + "; compare each task's policies apart (`robofail compare --task TASK --policies ...`), "
+                              "or list them under their tasks in a `robofail reproduce-paper` config")
     for spec, folder in folders.items():
         config = configs[spec]
         print(f"== {spec}: {config.searcher}, {config.budget} episodes -> {folder}", file=sys.stderr)

@@ -249,6 +249,12 @@ def test_bad_search_input_is_a_clear_error_before_anything_runs(python, tmp_path
     (["compare", "--policies", "scripted", "random", "scripted", "--budget", "2"],
      "--policies scripted and scripted would share the run folder"),
     (["compare", "--policies", "a/last.pth", "b/last.pth", "--budget", "2"], "--policies a/last.pth and b/last.pth would share"),
+    # Policies of several tasks were told "test it with --task Push", which then refused the Lift one.
+    (["compare", "--policies", "lift_bc_low_dim", "push_bc_low_dim", "stack_bc_low_dim", "--budget", "2"],
+     "compare runs every policy on one task (--task Lift), but push_bc_low_dim was trained on Push, stack_bc_low_dim "
+     "was trained on Stack; compare each task's policies apart"),
+    (["compare", "--policies", "push_bc_low_dim", "--budget", "2"],
+     "every policy given was trained on task Push, not Lift; compare them with --task Push"),
 ])
 def test_bad_evaluate_and_compare_input_is_a_clear_error(python, config, tmp_path, argv, message):
     out = tmp_path / "run"

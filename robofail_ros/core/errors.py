@@ -53,6 +53,14 @@ class PolicyError(RoboFailError):
     """A policy under test that cannot be loaded or does not fit the scene."""
 
 
+class WrongTaskError(PolicyError):
+    """A policy trained on another task than the one asked for (``trained_on``)."""
+
+    def __init__(self, message: str, trained_on: str):
+        super().__init__(message)
+        self.trained_on = trained_on
+
+
 def lookup(registry: dict, kind: str, name: str):
     """registry[name], or an UnknownNameError that suggests the closest names."""
     try:

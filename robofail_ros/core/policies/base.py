@@ -5,7 +5,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import PolicyError, lookup
+from ..errors import PolicyError, WrongTaskError, lookup
 
 
 class PolicyUnderTest(Protocol):
@@ -58,7 +58,8 @@ def check_policy(spec: str, task: str) -> None:
             raise PolicyError(problem)
     trained_on = next((b.task for b in bundled_policies() if b.name == spec), task)
     if trained_on != task:
-        raise PolicyError(f"policy {spec!r} was trained on task {trained_on!r}, not {task!r}; test it with --task {trained_on}")
+        raise WrongTaskError(f"policy {spec!r} was trained on task {trained_on!r}, not {task!r}; test it with "
+                             f"--task {trained_on}", trained_on)
 
 
 def _loader(spec: str) -> tuple[Callable, str | None]:

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from .. import interrupts
-from ..errors import PolicyError, not_a_file
+from ..errors import PolicyError, WrongTaskError, not_a_file
 from ..scenes import TASKS
 from ..scenes.scene import ARM_CONTROLLER, CONTROL_FREQ, ROBOT
 from .base import register_policy_loader
@@ -68,7 +68,8 @@ class RobomimicPolicy:
             fix = (f"test it with --task {trained_on}" if trained_on in TASKS else
                    f"robofail has no scene for {trained_on!r} (its tasks: {', '.join(TASKS)}); train a policy on one "
                    "of them (`robofail demos`, then `robofail train-policy`), or add the task to the task registry")
-            raise PolicyError(f"policy checkpoint {path} was trained on task {trained_on!r}, not {task!r}; {fix}")
+            raise WrongTaskError(f"policy checkpoint {path} was trained on task {trained_on!r}, not {task!r}; {fix}",
+                                 trained_on)
         _check_robot_and_controller(path, env_kwargs)
         self.path = str(path)
         self.sha256 = sha256_of(path)
