@@ -62,10 +62,11 @@ def test_short_real_training_gives_a_loadable_checkpoint(demos, tmp_path, lift_l
 INTERRUPTED_COPY = r"""
 import os, shutil, signal, sys
 from robofail_ros.cli import main
-out_name = os.path.basename(sys.argv[sys.argv.index("--out") + 1])
+out_folder = os.path.dirname(os.path.abspath(sys.argv[sys.argv.index("--out") + 1]))
 copying = {shutil._fastcopy_sendfile.__code__, shutil.copyfileobj.__code__}
-def ctrl_c_while_the_checkpoint_is_copied(frame, event, arg):
-    if event == "call" and frame.f_code in copying and out_name in frame.f_locals["fdst"].name:
+def ctrl_c_while_the_checkpoint_is_copied(frame, event, arg):  # into --out's folder (robomimic's own are deeper)
+    if (event == "call" and frame.f_code in copying
+            and os.path.dirname(os.path.abspath(frame.f_locals["fdst"].name)) == out_folder):
         sys.setprofile(None)
         os.kill(os.getpid(), signal.SIGINT)
 sys.setprofile(ctrl_c_while_the_checkpoint_is_copied)
