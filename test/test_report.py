@@ -291,6 +291,7 @@ def test_a_ctrl_c_that_got_lost_on_its_way_still_leaves_no_report(runs, tmp_path
                          capture_output=True, text=True, timeout=300)
     assert out.stdout.splitlines() == ["went on", "interrupted"], out.stdout + out.stderr[-2000:]
     assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]  # no "Exception ignored in" for a Ctrl-C
 
 
 PYBIND_INTERRUPT = r"""

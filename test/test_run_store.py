@@ -588,6 +588,7 @@ def test_a_ctrl_c_that_got_lost_on_its_way_stops_the_search_at_its_next_episode(
     done = subprocess.run([python, "-c", LOST_CTRL_C, str(config), str(out)], capture_output=True, text=True,
                           timeout=600)
     assert done.stdout.splitlines() == ["interrupted"], done.stdout + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]  # no "Exception ignored in" for a Ctrl-C
     assert not json.loads((out / "run.json").read_text())["finished"]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 
 _received = False
 _deferring = 0  # depth of the deferred() blocks the main thread is in
@@ -29,6 +30,14 @@ def install() -> None:
     global _received
     _received = False
     signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = _unraisable
+
+
+def _unraisable(info) -> None:
+    """A Ctrl-C that landed in a finaliser, where Python can only print it ("Exception ignored
+    in ..."): no traceback for the user; it is recorded, and check() stops the command."""
+    if not isinstance(info.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(info)
 
 
 def check() -> None:
