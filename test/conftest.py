@@ -65,6 +65,19 @@ def python():
     return sys.executable
 
 
+@pytest.fixture(scope="session")
+def lost_ctrl_c():
+    """The start of a script in which a Ctrl-C arrives and is lost: it lands in a finaliser, where
+    Python can only print it ("Exception ignored in") and goes on, as a library's catch-all would."""
+    return ("import os, signal, sys\n"
+            "from robofail_ros.core import interrupts\n"
+            "interrupts.install()\n"
+            "class Finaliser:\n"
+            "    def __del__(self):\n"
+            "        os.kill(os.getpid(), signal.SIGINT)\n"
+            "Finaliser()\n")
+
+
 @pytest.fixture
 def efficiency_bench(monkeypatch):
     """bench/search_efficiency.py as a module (the benches are scripts, not part of the package)."""

@@ -562,16 +562,9 @@ def test_ctrl_c_stops_a_two_worker_search_promptly_and_the_run_resumes(python, c
     assert after[:len(before)] == before and len(after) == 42
 
 
-LOST_CTRL_C = r"""
-import os, signal, sys
-from robofail_ros.core import interrupts
+RUN_A_SEARCH = r"""
 from robofail_ros.core.config import load_search_config
 from robofail_ros.core.run import run_search
-interrupts.install()
-class Finaliser:  # Ctrl-C lands in a finaliser, where Python prints it and goes on ("Exception ignored in")
-    def __del__(self):
-        os.kill(os.getpid(), signal.SIGINT)
-Finaliser()
 config = load_search_config(sys.argv[1]).replace(budget=30)
 try:
     run_search(config, sys.argv[2])
@@ -581,11 +574,12 @@ except KeyboardInterrupt:
 """
 
 
-def test_a_ctrl_c_that_got_lost_on_its_way_stops_the_search_at_its_next_episode(python, config, tmp_path):
+def test_a_ctrl_c_that_got_lost_on_its_way_stops_the_search_at_its_next_episode(python, config, tmp_path,
+                                                                                lost_ctrl_c):
     """A search went on to the end of its budget when its KeyboardInterrupt had been swallowed
     (a finaliser, a library's catch-all): it now stops at its next episode or model build, resumable."""
     out = tmp_path / "run"
-    done = subprocess.run([python, "-c", LOST_CTRL_C, str(config), str(out)], capture_output=True, text=True,
+    done = subprocess.run([python, "-c", lost_ctrl_c + RUN_A_SEARCH, str(config), str(out)], capture_output=True, text=True,
                           timeout=600)
     assert done.stdout.splitlines() == ["interrupted"], done.stdout + done.stderr[-2000:]
     assert "Traceback" not in done.stderr, done.stderr[-2000:]  # no "Exception ignored in" for a Ctrl-C
