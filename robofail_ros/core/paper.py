@@ -14,7 +14,6 @@ import html
 import json
 import math
 import pathlib
-import shutil
 from typing import Callable
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 from . import interrupts, resources
 from .config import SearchConfig, load_search_config, read_yaml
 from .errors import ConfigError, UnknownNameError, strict_fields
+from .files import written_whole
 from .perturbations import FACTORS
 from .report import ModelRow, align, load_run, model_table, pyplot, save_figure, write_report
 from .scenes.tasks import get_task
@@ -109,13 +109,11 @@ def reproduce(config: PaperConfig, out, say: Callable[[str], None] = print, obse
             continue
         say(f"[{i}/{len(jobs)}] {name} on {task}: {search.searcher}, {search.budget} episodes -> {folder}")
         run_search(search, folder, resume=(folder / "run.json").is_file(), observer=observer() if observer else None)
-    partial = out / ".report.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    for task, runs in folders.items():
-        write_report(runs, partial / task, with_gallery=False)
-    write_summary(folders, partial)
-    interrupts.check()  # a Ctrl-C that a library swallowed on the way leaves no comparison
-    partial.rename(report)
+    with written_whole(report) as partial:
+        for task, runs in folders.items():
+            write_report(runs, partial / task, with_gallery=False)
+        write_summary(folders, partial)
+        interrupts.check()  # a Ctrl-C that a library swallowed on the way leaves no comparison
     return report / "index.html"
 
 

@@ -15,9 +15,7 @@ import datetime
 import html
 import json
 import math
-import os
 import pathlib
-import shutil
 
 import numpy as np
 
@@ -25,6 +23,7 @@ from . import interrupts
 from .analysis import NOMINAL, FailureMode, RunResult, counted, verdict_text
 from .config import SearchConfig
 from .errors import ConfigError, PolicyError
+from .files import written_whole
 from .store import RunRecord, RunStore
 
 RADAR_SPOKES = 24  # more perturbations than this make a radar plot unreadable: the top ones are shown
@@ -379,19 +378,9 @@ def write_report(run_folders, out, with_gallery: bool = True) -> pathlib.Path:
             raise ConfigError(f"run {folder} is given twice{also}; give each run once")
         given[key] = folder
     runs = [load_run(f) for f in run_folders]
-    # Written beside its place and moved there at the end: an interrupted report leaves no
-    # half-written folder behind.
-    out = final.with_name(f".{final.name}.partial-{os.getpid()}")
-    shutil.rmtree(out, ignore_errors=True)
-    try:
-        index = _write(runs, out, with_gallery)
+    with written_whole(final) as partial:  # an interrupted report leaves no half-written folder
+        index = _write(runs, partial, with_gallery)
         interrupts.check()  # a Ctrl-C that a library swallowed on the way still leaves no report
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
-    if final.exists():
-        final.rmdir()
-    out.rename(final)
     return final / index.name
 
 
